@@ -1,0 +1,52 @@
+# restrack — the front door. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+CC ?= cc
+BUILD := build
+CFLAGS_SHIM := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Werror -fvisibility=hidden -D_GNU_SOURCE -pthread
+SHIM_SRCS := $(sort $(wildcard libcshim/*.c))
+SHIM_HDRS := $(wildcard libcshim/*.h)
+CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
+GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
+
+.PHONY: all build shim cmds test test-go test-c demo bench bench-quick generate clean help
+
+all: build ## Build everything into build/ (the default)
+
+build: shim cmds ## build/librestrack.so, build/restrack, build/collector
+
+shim: $(BUILD)/librestrack.so ## The LD_PRELOAD shim
+
+$(BUILD)/librestrack.so: $(SHIM_SRCS) $(SHIM_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_SHIM) -shared -o $@ $(SHIM_SRCS) -ldl
+
+cmds: $(addprefix $(BUILD)/,$(CMDS)) ## The Go commands under cmd/
+
+$(addprefix $(BUILD)/,$(CMDS)): $(BUILD)/%: $(GO_SRCS)
+	@mkdir -p $(BUILD)
+	$(GO) build -o $@ ./cmd/$*
+
+test: test-c test-go ## Run every test: C tests, then Go tests with -race
+
+test-go: build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+C_TESTS := $(patsubst libcshim/tests/%_test.c,$(BUILD)/ctest/%_test,$(wildcard libcshim/tests/*_test.c))
+
+test-c: $(C_TESTS) ## C unit tests of the producer and the shim
+	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
+
+$(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_HDRS)
+	@mkdir -p $(BUILD)/ctest
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
+
+generate: ## Regenerate generated Go code (ops table from ring_abi.h)
+	cd ring && $(GO) generate ./...
+
+clean: ## Remove build/
+	rm -rf $(BUILD)
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## /\1\t/' | column -t -s $$'\t'

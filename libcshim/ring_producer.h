@@ -1,0 +1,74 @@
+/*
+ * ring_producer.h — the C producer side of the restrack ring.
+ *
+ * Used by the shim from inside traced programs, so every function here is
+ * lock-free, allocation-free and async-signal-safe once attached: it may run
+ * in a signal handler, in a child after fork, and in many threads at once.
+ * Attaching (mmap) is done once, outside the hot path.
+ */
+#ifndef RESTRACK_RING_PRODUCER_H
+#define RESTRACK_RING_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring_abi.h"
+
+/* Results of rt_producer_append. */
+enum rt_append_result {
+	RT_APPENDED = 0,
+	RT_DROPPED_FULL = 1,   /* counted in dropped_full_* */
+	RT_DROPPED_TOOBIG = 2, /* counted in dropped_toobig_* */
+	RT_NOT_ATTACHED = 3,   /* no ring: nothing counted anywhere */
+};
+
+/* Errors of rt_producer_attach (returned negated). */
+enum rt_attach_error {
+	RT_EBADMAGIC = 1001,
+	RT_EABI = 1002,
+	RT_ESIZE = 1003,
+};
+
+struct rt_producer {
+	struct rt_ring_header *hdr; /* NULL when detached */
+	unsigned char *data;        /* hdr + header_size */
+	uint64_t data_size;
+	uint64_t nslots;
+	size_t map_len;
+	uint64_t full_wait_ns;      /* bounded wait on a full ring */
+};
+
+/* One record to append. Strings need not be NUL-terminated; their lengths
+ * are given. time_ns 0 means "now". */
+struct rt_event {
+	uint8_t type;
+	uint8_t access;
+	uint16_t op;
+	uint16_t rflags;
+	int32_t pid, tid, ppid;
+	int32_t result;
+	uint32_t flags, mode;
+	uint64_t start_ns;
+	uint64_t time_ns;
+	const char *str[3];
+	uint32_t len[3];
+};
+
+/* Maps the ring behind fd (which the caller may close afterwards) and
+ * validates its header. Returns 0, -errno, or -RT_E*. */
+int rt_producer_attach(struct rt_producer *p, int fd);
+void rt_producer_detach(struct rt_producer *p);
+
+/* Appends one record. Never blocks longer than full_wait_ns; never
+ * allocates; preserves errno. */
+enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_event *ev);
+
+/* CLOCK_MONOTONIC in ns (vDSO, async-signal-safe). */
+uint64_t rt_now_ns(void);
+
+#ifdef RT_TEST_HOOKS
+/* Test-only: called after a successful reservation, before publishing. */
+extern void (*rt_test_after_reserve)(uint64_t pos, uint32_t nslots);
+#endif
+
+#endif /* RESTRACK_RING_PRODUCER_H */

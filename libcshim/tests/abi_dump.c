@@ -1,0 +1,104 @@
+/*
+ * abi_dump.c — prints every size, offset and constant of ring_abi.h, one per
+ * line, for ring/abi_test.go to compare against the Go mirror.
+ * Lines: "field STRUCT.FIELD OFFSET SIZE", "sizeof STRUCT N",
+ * "const NAME VALUE", "op NUMBER NAME ACCESS".
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../ring_abi.h"
+
+#define FIELD(s, f) printf("field %s.%s %zu %zu\n", #s, #f, offsetof(struct s, f), sizeof(((struct s *)0)->f))
+#define CONST(c) printf("const %s %llu\n", #c, (unsigned long long)(c))
+
+int main(void)
+{
+	printf("sizeof rt_ring_header %zu\n", sizeof(struct rt_ring_header));
+	FIELD(rt_ring_header, magic);
+	FIELD(rt_ring_header, abi_major);
+	FIELD(rt_ring_header, abi_minor);
+	FIELD(rt_ring_header, header_size);
+	FIELD(rt_ring_header, data_size);
+	FIELD(rt_ring_header, slot_size);
+	FIELD(rt_ring_header, max_record);
+	FIELD(rt_ring_header, ring_id);
+	FIELD(rt_ring_header, created_ns);
+	FIELD(rt_ring_header, flags);
+	FIELD(rt_ring_header, full_wait_ns);
+	FIELD(rt_ring_header, reserved0);
+	FIELD(rt_ring_header, tail);
+	FIELD(rt_ring_header, reserved1);
+	FIELD(rt_ring_header, head);
+	FIELD(rt_ring_header, consumer_pid);
+	FIELD(rt_ring_header, heartbeat_ns);
+	FIELD(rt_ring_header, reserved2);
+	FIELD(rt_ring_header, dropped_full_records);
+	FIELD(rt_ring_header, dropped_full_bytes);
+	FIELD(rt_ring_header, dropped_toobig_records);
+	FIELD(rt_ring_header, dropped_toobig_bytes);
+	FIELD(rt_ring_header, full_waits);
+	FIELD(rt_ring_header, producer_errors);
+	FIELD(rt_ring_header, reserved3);
+	FIELD(rt_ring_header, abandoned_records);
+	FIELD(rt_ring_header, abandoned_bytes);
+	FIELD(rt_ring_header, corrupted_records);
+	FIELD(rt_ring_header, corrupted_bytes);
+	FIELD(rt_ring_header, consumed_records);
+	FIELD(rt_ring_header, consumed_bytes);
+	FIELD(rt_ring_header, reserved4);
+	FIELD(rt_ring_header, doorbell);
+	FIELD(rt_ring_header, reserved5a);
+	FIELD(rt_ring_header, reserved5);
+	FIELD(rt_ring_header, reserved_tail);
+
+	printf("sizeof rt_record %zu\n", sizeof(struct rt_record));
+	FIELD(rt_record, stamp);
+	FIELD(rt_record, len);
+	FIELD(rt_record, type);
+	FIELD(rt_record, access);
+	FIELD(rt_record, op);
+	FIELD(rt_record, time_ns);
+	FIELD(rt_record, start_ns);
+	FIELD(rt_record, pid);
+	FIELD(rt_record, tid);
+	FIELD(rt_record, ppid);
+	FIELD(rt_record, result);
+	FIELD(rt_record, flags);
+	FIELD(rt_record, mode);
+	FIELD(rt_record, len1);
+	FIELD(rt_record, len2);
+	FIELD(rt_record, len3);
+	FIELD(rt_record, rflags);
+
+	CONST(RT_MAGIC);
+	CONST(RT_ABI_MAJOR);
+	CONST(RT_ABI_MINOR);
+	CONST(RT_HEADER_SIZE);
+	CONST(RT_CACHE_LINE);
+	CONST(RT_SLOT_SIZE);
+	CONST(RT_SLOT_SHIFT);
+	CONST(RT_MIN_DATA_SIZE);
+	CONST(RT_MAX_DATA_SIZE);
+	CONST(RT_DEFAULT_DATA_SIZE);
+	CONST(RT_MAX_RECORD_SIZE);
+	CONST(RT_PATH_MAX);
+	CONST(RT_DEFAULT_FULL_WAIT_NS);
+	CONST(RT_HIGH_WATER_PERCENT);
+	CONST(RT_STAMP_XOR);
+	CONST(RT_HF_FUTEX_DOORBELL);
+	CONST(RT_TYPE_EVENT);
+	CONST(RT_TYPE_PROC);
+	CONST(RT_ACCESS_NONE);
+	CONST(RT_ACCESS_READ);
+	CONST(RT_ACCESS_WRITE);
+	CONST(RT_RF_ARGV_TRUNCATED);
+	CONST(RT_RF_UNRESOLVED);
+	CONST(RT_RF_PRE_INIT);
+	CONST(RT_RF_PATH2_UNRESOLVED);
+
+#define OP_LINE(name, num, str, access) printf("op %d %s %d\n", num, str, access);
+	RT_OPS(OP_LINE)
+#undef OP_LINE
+	return 0;
+}

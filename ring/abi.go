@@ -1,0 +1,118 @@
+package ring
+
+//go:generate go run ./internal/opsgen -header ../libcshim/ring_abi.h -out ops_gen.go
+
+// Constants mirrored from libcshim/ring_abi.h; abi_test.go proves they agree.
+const (
+	Magic            uint64 = 0x0100474e49525452 // "RTRING\0\1" little-endian
+	ABIMajor                = 1
+	ABIMinor                = 0
+	HeaderSize              = 4096
+	CacheLine               = 64
+	SlotSize                = 64
+	SlotShift               = 6
+	MinDataSize             = 64 * 1024
+	MaxDataSize      uint64 = 1 << 32
+	DefaultDataSize         = 16 * 1024 * 1024
+	MaxRecordSize           = 32 * 1024
+	PathMax                 = 4096
+	DefaultFullWait         = 100000 // ns
+	HighWaterPercent        = 50
+	StampXor         uint64 = 0xa55a3cc3e11e0000
+
+	FlagFutexDoorbell = 1 // Header.Flags: the consumer sleeps on Doorbell with futex(2)
+)
+
+// Record types.
+const (
+	TypeEvent = 1 // a file operation: Str1 = path, Str2 = second path
+	TypeProc  = 2 // process identity: Str1 = exe, Str2 = cwd, Str3 = argv (NUL-separated)
+)
+
+// Access classes.
+const (
+	AccessNone  = 0
+	AccessRead  = 1
+	AccessWrite = 2
+)
+
+// Record flags.
+const (
+	RFArgvTruncated   = 0x1
+	RFUnresolved      = 0x2
+	RFPreInit         = 0x4
+	RFPath2Unresolved = 0x8
+)
+
+// stamp is the publish word of slot position pos.
+func stamp(pos uint64) uint64 { return pos ^ StampXor }
+
+// Header mirrors struct rt_ring_header. The abi tag names the C field.
+// Fields written concurrently are accessed only through sync/atomic.
+type Header struct {
+	Magic      uint64 `abi:"magic"`
+	ABIMajor   uint16 `abi:"abi_major"`
+	ABIMinor   uint16 `abi:"abi_minor"`
+	HeaderSize uint32 `abi:"header_size"`
+	DataSize   uint64 `abi:"data_size"`
+	SlotSize   uint32 `abi:"slot_size"`
+	MaxRecord  uint32 `abi:"max_record"`
+	RingID     uint64 `abi:"ring_id"`
+	CreatedNs  uint64 `abi:"created_ns"`
+	Flags      uint32 `abi:"flags"`
+	FullWaitNs uint32 `abi:"full_wait_ns"`
+	Reserved0  uint64 `abi:"reserved0"`
+
+	Tail      uint64    `abi:"tail"` // producers (CAS)
+	Reserved1 [7]uint64 `abi:"reserved1"`
+
+	Head        uint64    `abi:"head"` // consumer
+	ConsumerPID uint64    `abi:"consumer_pid"`
+	HeartbeatNs uint64    `abi:"heartbeat_ns"`
+	Reserved2   [5]uint64 `abi:"reserved2"`
+
+	DroppedFullRecords   uint64    `abi:"dropped_full_records"` // producers, slow path
+	DroppedFullBytes     uint64    `abi:"dropped_full_bytes"`
+	DroppedTooBigRecords uint64    `abi:"dropped_toobig_records"`
+	DroppedTooBigBytes   uint64    `abi:"dropped_toobig_bytes"`
+	FullWaits            uint64    `abi:"full_waits"`
+	ProducerErrors       uint64    `abi:"producer_errors"`
+	Reserved3            [2]uint64 `abi:"reserved3"`
+
+	AbandonedRecords uint64    `abi:"abandoned_records"` // consumer
+	AbandonedBytes   uint64    `abi:"abandoned_bytes"`
+	CorruptedRecords uint64    `abi:"corrupted_records"`
+	CorruptedBytes   uint64    `abi:"corrupted_bytes"`
+	ConsumedRecords  uint64    `abi:"consumed_records"`
+	ConsumedBytes    uint64    `abi:"consumed_bytes"`
+	Reserved4        [2]uint64 `abi:"reserved4"`
+
+	Doorbell   uint32    `abi:"doorbell"` // producers ring, consumer sleeps on it
+	Reserved5a uint32    `abi:"reserved5a"`
+	Reserved5  [7]uint64 `abi:"reserved5"`
+
+	ReservedTail [HeaderSize - 6*CacheLine]byte `abi:"reserved_tail"`
+}
+
+// RecordHeader mirrors struct rt_record: the first slot of every record.
+type RecordHeader struct {
+	Stamp   uint64 `abi:"stamp"`
+	Len     uint32 `abi:"len"`
+	Type    uint8  `abi:"type"`
+	Access  uint8  `abi:"access"`
+	Op      uint16 `abi:"op"`
+	TimeNs  uint64 `abi:"time_ns"`
+	StartNs uint64 `abi:"start_ns"`
+	PID     int32  `abi:"pid"`
+	TID     int32  `abi:"tid"`
+	PPID    int32  `abi:"ppid"`
+	Result  int32  `abi:"result"`
+	Flags   uint32 `abi:"flags"`
+	Mode    uint32 `abi:"mode"`
+	Len1    uint16 `abi:"len1"`
+	Len2    uint16 `abi:"len2"`
+	Len3    uint16 `abi:"len3"`
+	RFlags  uint16 `abi:"rflags"`
+}
+
+const recordHeaderSize = 64

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything restrack's build, tests, demo and benchmarks need on a
+# fresh Debian machine (run as root or with sudo). Safe to run twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+packages=(
+  build-essential  # cc for the shim and the C tests
+  make git ca-certificates
+  sqlite3          # to open the store by hand; used by tests
+  graphviz         # make demo renders the plan as SVG
+  strace           # benchmark column and shim comparisons
+  liblttng-ust-dev lttng-tools  # LTTng-UST benchmark column
+  python3 tar      # real programs the shim tests trace
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH=/usr/local/go/bin:$PATH
+fi
+command -v go >/dev/null || { echo "setup: Go 1.26 is required (https://go.dev/dl/), install it to /usr/local/go" >&2; exit 1; }
+go mod download
+
+# Syscall tracepoints (eBPF mode) need tracefs.
+if [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/events ]; then
+  $SUDO mount -t tracefs nodev /sys/kernel/tracing || echo "setup: could not mount tracefs; eBPF tests will fail" >&2
+fi
+echo "setup: done"
