@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/restrack/restrack/ring/internal/ctest"
+	"github.com/restrack/restrack/internal/ctest"
 )
 
 func event(path string, result int32) *Record {

@@ -19,7 +19,7 @@ func RepoRoot(tb testing.TB) string {
 	if !ok {
 		tb.Fatal("cannot locate source file")
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 var (
