@@ -9,7 +9,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all build shim cmds test test-go test-c demo bench bench-quick generate clean help
+.PHONY: all build shim cmds test test-go test-c demo bench bench-quick bench-ring generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -41,6 +41,12 @@ test-c: $(C_TESTS) ## C unit tests of the producer and the shim
 $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_HDRS)
 	@mkdir -p $(BUILD)/ctest
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
+
+bench-ring: ## Ring micro-benchmarks: C append ns, Go drain throughput
+	@mkdir -p $(BUILD)
+	$(CC) -std=gnu11 -O2 -pthread -Ilibcshim -o $(BUILD)/ring_append bench/ringbench/ring_append.c libcshim/ring_producer.c
+	$(BUILD)/ring_append
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./ring/
 
 generate: ## Regenerate generated Go code (ops table from ring_abi.h)
 	cd ring && $(GO) generate ./...

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/restrack/restrack/internal/ctest"
 )
@@ -368,4 +369,12 @@ func TestTheDoorbellWakesASleepingConsumerAtTheHighWaterMark(t *testing.T) {
 func TestHeaderSizeIsOnePage(t *testing.T) {
 	assert.Equal(t, uintptr(HeaderSize), unsafe.Sizeof(Header{}))
 	assert.Equal(t, fmt.Sprint(recordHeaderSize), fmt.Sprint(unsafe.Sizeof(RecordHeader{})))
+}
+
+func TestGoTimestampsUseTheSameClockAsTheCProducer(t *testing.T) {
+	var ts unix.Timespec
+	require.NoError(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+	diff := int64(monotonicNs()) - ts.Nano()
+	assert.Less(t, diff, int64(time.Second), "runtime.nanotime must be CLOCK_MONOTONIC: heartbeats are compared across processes")
+	assert.Greater(t, diff, int64(0), "read later, so not earlier")
 }
