@@ -9,7 +9,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all build shim cmds test test-go test-c demo bench bench-quick bench-ring generate clean help
+.PHONY: all build shim cmds test test-go test-c test-freebsd demo bench bench-quick bench-ring generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -27,7 +27,11 @@ $(addprefix $(BUILD)/,$(CMDS)): $(BUILD)/%: $(GO_SRCS)
 	@mkdir -p $(BUILD)
 	$(GO) build -o $@ ./cmd/$*
 
-test: test-c test-go ## Run every test: C tests, then Go tests with -race
+test: test-c test-go test-freebsd ## Run every test: C tests, Go tests with -race, FreeBSD cross-build
+
+test-freebsd: ## The Go side cross-builds and vets for FreeBSD
+	GOOS=freebsd GOARCH=amd64 $(GO) build ./...
+	GOOS=freebsd GOARCH=amd64 $(GO) vet ./...
 
 test-go: build
 	$(GO) vet ./...
