@@ -1,0 +1,7 @@
+//go:build !unix
+
+package store
+
+// lockDir is a no-op where flock does not exist: one writer per store is
+// then the user's responsibility.
+func lockDir(string) (func(), error) { return func() {}, nil }

@@ -1,0 +1,268 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+
+	"github.com/restrack/restrack/planner"
+	"github.com/restrack/restrack/ring"
+)
+
+// Event is one stored raw event.
+type Event struct {
+	Seq     int64
+	TimeNs  uint64
+	PID     int32
+	StartNs uint64
+	PPID    int32
+	TID     int32
+	Op      ring.Op
+	Access  uint8
+	Flags   uint32
+	Mode    uint32
+	Result  int32
+	RFlags  uint16
+	Path    string // raw bytes; "" when the op has none
+	Path2   string
+}
+
+// EventFilter selects events; zero fields select everything.
+type EventFilter struct {
+	PID      int32  // 0: any process
+	PathGlob string // SQLite GLOB on path or path2 ('*' also matches '/'); "" = any
+	All      bool   // include context-only events (fork, chdir: access none)
+}
+
+// Events calls fn for each stored event matching f, in commit order. It
+// streams: memory does not grow with the number of events.
+func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error) error {
+	q := `SELECT e.seq, e.time_ns, p.pid, p.start_ns, e.ppid, e.tid, e.op, e.access, e.flags, e.mode, e.result, e.rflags,
+		coalesce(f1.path, ''), coalesce(f2.path, '')
+		FROM events e
+		JOIN processes p ON p.id = e.proc_id
+		LEFT JOIN files f1 ON f1.id = e.path_id
+		LEFT JOIN files f2 ON f2.id = e.path2_id
+		WHERE 1`
+	var args []any
+	if f.PID != 0 {
+		q += " AND p.pid = ?"
+		args = append(args, f.PID)
+	}
+	if f.PathGlob != "" {
+		q += " AND (f1.path GLOB ? OR f2.path GLOB ?)"
+		args = append(args, f.PathGlob, f.PathGlob)
+	}
+	if !f.All {
+		q += " AND e.access != 0"
+	}
+	q += " ORDER BY e.seq"
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return s.dbError("read events from", err)
+	}
+	defer rows.Close()
+	var e Event
+	for rows.Next() {
+		var start, t int64
+		var op, access, flags, mode, rflags int64
+		if err := rows.Scan(&e.Seq, &t, &e.PID, &start, &e.PPID, &e.TID, &op, &access, &flags, &mode, &e.Result, &rflags, &e.Path, &e.Path2); err != nil {
+			return s.dbError("read events from", err)
+		}
+		e.TimeNs, e.StartNs = uint64(t), uint64(start)
+		e.Op, e.Access, e.Flags, e.Mode, e.RFlags = ring.Op(op), uint8(access), uint32(flags), uint32(mode), uint16(rflags)
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.dbError("read events from", err)
+	}
+	return nil
+}
+
+// Trace loads everything the planner needs: every process with its parent
+// resolved, every aggregated access, and the number of records lost. It
+// reads the aggregates only, never the raw events.
+func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	// One read transaction: processes, accesses and drops from one snapshot.
+	defer func() { _ = tx.Rollback() }()
+
+	t := &planner.Trace{}
+	rows, err := tx.QueryContext(ctx, procSelect+" ORDER BY id")
+	if err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	byID := map[int64]planner.ProcKey{}
+	for rows.Next() {
+		k, e, err := scanProc(rows)
+		if err != nil {
+			rows.Close()
+			return nil, s.dbError("read trace from", err)
+		}
+		key := planner.ProcKey{PID: k.pid, StartNs: k.start}
+		byID[e.id] = key
+		t.Processes = append(t.Processes, planner.Process{
+			Key: key, PPID: e.ppid, Exe: e.exe, Argv: splitArgv(e.argv), Cwd: e.cwd,
+			FirstNs: e.first, LastNs: e.last, Exited: e.exited,
+		})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	resolveParents(t.Processes)
+
+	rows, err = tx.QueryContext(ctx, `SELECT a.proc_id, f.path, a.op, a.write, a.count, a.failures, a.first_ns, a.last_ns
+		FROM accesses a JOIN files f ON f.id = a.file_id`)
+	if err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	for rows.Next() {
+		var procID, op, count, failures, first, last int64
+		var a planner.Access
+		if err := rows.Scan(&procID, &a.Path, &op, &a.Write, &count, &failures, &first, &last); err != nil {
+			rows.Close()
+			return nil, s.dbError("read trace from", err)
+		}
+		a.Proc = byID[procID]
+		a.Op = ring.Op(op).String()
+		a.Count, a.Failures, a.FirstNs, a.LastNs = uint64(count), uint64(failures), uint64(first), uint64(last)
+		t.Accesses = append(t.Accesses, a)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	lost, err := sumLost(ctx, tx)
+	if err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	t.DroppedEvents = lost.Dropped()
+	return t, nil
+}
+
+func splitArgv(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	parts := bytes.Split(b, []byte{0})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}
+
+// resolveParents sets each process's Parent: the traced process with pid ==
+// PPID that started last no later than the child (pids are reused; a parent
+// cannot start after its child). Unknown parents stay zero.
+func resolveParents(ps []planner.Process) {
+	byPID := map[int32][]planner.ProcKey{}
+	for _, p := range ps {
+		byPID[p.Key.PID] = append(byPID[p.Key.PID], p.Key)
+	}
+	for _, ks := range byPID {
+		sort.Slice(ks, func(i, j int) bool { return ks[i].StartNs < ks[j].StartNs })
+	}
+	for i := range ps {
+		ks := byPID[ps[i].PPID]
+		// Index of the first candidate starting after the child.
+		j := sort.Search(len(ks), func(j int) bool { return ks[j].StartNs > ps[i].Key.StartNs })
+		if j > 0 && ks[j-1] != ps[i].Key {
+			ps[i].Parent = ks[j-1]
+		}
+	}
+}
+
+// Lost counts records that never reached the store, by cause.
+type Lost struct {
+	DroppedFull   uint64 `json:"dropped_full"`   // producers: ring full for the whole bounded wait
+	DroppedTooBig uint64 `json:"dropped_toobig"` // producers: record larger than the ring allows
+	Abandoned     uint64 `json:"abandoned"`      // producer died between reserving and publishing
+	Corrupted     uint64 `json:"corrupted"`      // failed validation
+}
+
+// Dropped is every lost record, whatever the cause.
+func (l Lost) Dropped() uint64 { return l.DroppedFull + l.DroppedTooBig + l.Abandoned + l.Corrupted }
+
+func sumLost(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (Lost, error) {
+	var l Lost
+	var a, b, c, d int64
+	err := q.QueryRowContext(ctx, `SELECT coalesce(sum(dropped_full), 0), coalesce(sum(dropped_toobig), 0),
+		coalesce(sum(abandoned), 0), coalesce(sum(corrupted), 0) FROM sources`).Scan(&a, &b, &c, &d)
+	l.DroppedFull, l.DroppedTooBig, l.Abandoned, l.Corrupted = uint64(a), uint64(b), uint64(c), uint64(d)
+	return l, err
+}
+
+// Stats summarises a store.
+type Stats struct {
+	Dir            string `json:"dir"`
+	SchemaVersion  int64  `json:"schema_version"`
+	Sources        int64  `json:"sources"`
+	Records        uint64 `json:"records"` // records committed, all sources
+	Bytes          uint64 `json:"bytes"`
+	Processes      int64  `json:"processes"`
+	Files          int64  `json:"files"`
+	Accesses       int64  `json:"accesses"`
+	EventsRetained int64  `json:"events_retained"`
+	Lost
+	Dropped uint64 `json:"dropped"` // every lost record
+}
+
+// Stats counts what the store holds and what was lost.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	st := Stats{Dir: s.dir}
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return st, s.dbError("read", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var rec, by int64
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sources), (SELECT coalesce(sum(records), 0) FROM sources),
+		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT count(*) FROM files),
+		(SELECT count(*) FROM accesses), (SELECT count(*) FROM events)`).
+		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &st.EventsRetained)
+	if err != nil {
+		return st, s.dbError("read", err)
+	}
+	st.Records, st.Bytes = uint64(rec), uint64(by)
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&st.SchemaVersion); err != nil {
+		return st, s.dbError("read", err)
+	}
+	if st.Lost, err = sumLost(ctx, tx); err != nil {
+		return st, s.dbError("read", err)
+	}
+	st.Dropped = st.Lost.Dropped()
+	return st, nil
+}
+
+// Check runs SQLite's integrity check (slow on a big store: it reads every
+// page). A non-nil error names what is wrong.
+func (s *Store) Check(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return s.dbError("check", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return s.dbError("check", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store %s is corrupted: %v", s.dir, problems)
+	}
+	return rows.Err()
+}

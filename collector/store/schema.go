@@ -1,0 +1,112 @@
+package store
+
+// applicationID marks a SQLite file as a restrack store ("RTST"): a database
+// without it is someone else's and is never touched.
+const applicationID = 0x52545354
+
+// schemaVersion is PRAGMA user_version of a store this build writes.
+// migrations[v] upgrades a store from version v to v+1.
+const schemaVersion = 1
+
+var migrations = []string{
+	// 0 → 1: the first schema.
+	`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One row per source (ring creation, FIFO run): where the committed data
+-- ends and what was lost on the way.
+CREATE TABLE sources (
+	id             INTEGER PRIMARY KEY,  -- ring id (bit pattern of the u64), random for a FIFO
+	kind           TEXT NOT NULL,        -- 'ring', 'fifo'
+	path           TEXT NOT NULL,
+	position       INTEGER NOT NULL,     -- next ring slot to read: all before it is committed
+	records        INTEGER NOT NULL DEFAULT 0,
+	bytes          INTEGER NOT NULL DEFAULT 0,
+	dropped_full   INTEGER NOT NULL DEFAULT 0,  -- producers: ring stayed full
+	dropped_toobig INTEGER NOT NULL DEFAULT 0,  -- producers: record too big
+	abandoned      INTEGER NOT NULL DEFAULT 0,  -- collector: producer died mid-append
+	corrupted      INTEGER NOT NULL DEFAULT 0,  -- collector: record failed validation
+	first_unix_ns  INTEGER NOT NULL,
+	last_unix_ns   INTEGER NOT NULL
+);
+
+CREATE TABLE processes (
+	id             INTEGER PRIMARY KEY,
+	pid            INTEGER NOT NULL,
+	start_ns       INTEGER NOT NULL,     -- process start, ns since boot: pid + start_ns is the identity
+	ppid           INTEGER NOT NULL,
+	exe            TEXT NOT NULL DEFAULT '',
+	cwd            TEXT NOT NULL DEFAULT '',
+	argv           BLOB,                 -- arguments, NUL-separated
+	argv_truncated INTEGER NOT NULL DEFAULT 0,
+	first_ns       INTEGER NOT NULL,     -- first and last record time (CLOCK_MONOTONIC)
+	last_ns        INTEGER NOT NULL,
+	exit_ns        INTEGER,              -- NULL while not seen exiting
+	UNIQUE (pid, start_ns)
+);
+
+CREATE TABLE files (
+	id   INTEGER PRIMARY KEY,
+	path TEXT NOT NULL UNIQUE            -- absolute; raw bytes, not necessarily UTF-8
+);
+
+CREATE TABLE ops (
+	op   INTEGER PRIMARY KEY,
+	name TEXT NOT NULL
+);
+
+-- What the planner reads: every event folded into one row per
+-- process × file × op × access class.
+CREATE TABLE accesses (
+	proc_id  INTEGER NOT NULL REFERENCES processes (id),
+	file_id  INTEGER NOT NULL REFERENCES files (id),
+	op       INTEGER NOT NULL,
+	write    INTEGER NOT NULL,           -- 1: write class, 0: read
+	count    INTEGER NOT NULL,           -- successful calls
+	failures INTEGER NOT NULL,           -- failed calls
+	first_ns INTEGER NOT NULL,
+	last_ns  INTEGER NOT NULL,
+	PRIMARY KEY (proc_id, file_id, op, write)
+) WITHOUT ROWID;
+CREATE INDEX accesses_by_file ON accesses (file_id);
+
+-- Raw events, newest retain_events kept (meta).
+CREATE TABLE events (
+	seq      INTEGER PRIMARY KEY,        -- commit order
+	time_ns  INTEGER NOT NULL,
+	proc_id  INTEGER NOT NULL,
+	ppid     INTEGER NOT NULL,
+	tid      INTEGER NOT NULL,
+	op       INTEGER NOT NULL,
+	access   INTEGER NOT NULL,           -- 0 none (context: fork, chdir), 1 read, 2 write
+	flags    INTEGER NOT NULL,
+	mode     INTEGER NOT NULL,
+	result   INTEGER NOT NULL,           -- fd or return value; -errno on failure
+	rflags   INTEGER NOT NULL,
+	path_id  INTEGER,
+	path2_id INTEGER
+);
+
+CREATE VIEW v_accesses AS
+SELECT p.pid, p.start_ns, p.exe, f.path, o.name AS op,
+       CASE a.write WHEN 1 THEN 'write' ELSE 'read' END AS access,
+       a.count, a.failures, a.first_ns, a.last_ns
+FROM accesses a
+JOIN processes p ON p.id = a.proc_id
+JOIN files f ON f.id = a.file_id
+LEFT JOIN ops o ON o.op = a.op;
+
+CREATE VIEW v_events AS
+SELECT e.seq, e.time_ns, p.pid, p.start_ns, e.ppid, e.tid, o.name AS op,
+       CASE e.access WHEN 2 THEN 'write' WHEN 1 THEN 'read' ELSE 'none' END AS access,
+       e.flags, e.mode, e.result, f.path, f2.path AS path2
+FROM events e
+JOIN processes p ON p.id = e.proc_id
+LEFT JOIN ops o ON o.op = e.op
+LEFT JOIN files f ON f.id = e.path_id
+LEFT JOIN files f2 ON f2.id = e.path2_id;
+`,
+}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/restrack/restrack/ring"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite": pure Go, so the Go side cross-builds
+)
+
+// DBName is the database file inside a store directory.
+const DBName = "restrack.db"
+
+// DefaultRetainEvents bounds the raw-event table: enough for any one-shot
+// trace worth exporting, small enough (a few hundred MB) for a week-long
+// daemon. The aggregates the planner reads are never pruned.
+const DefaultRetainEvents = 5_000_000
+
+// Options tune Open.
+type Options struct {
+	// ReadOnly opens an existing store for queries: no lock, no migration,
+	// no writes. Several readers may share a store with one writer.
+	ReadOnly bool
+	// RetainEvents is how many raw events the writer keeps (the newest):
+	// 0 = DefaultRetainEvents, negative = all of them.
+	RetainEvents int64
+	// DiscardEvents keeps no raw events at all, only the aggregates.
+	DiscardEvents bool
+}
+
+// Store is an open store directory. A writer (Commit) must be used from one
+// goroutine; queries may run concurrently with it.
+type Store struct {
+	dir    string
+	db     *sql.DB
+	unlock func()
+	opts   Options
+	w      *writer // nil when read-only
+}
+
+// ErrNoStore: the directory holds no store (read-only open).
+var ErrNoStore = errors.New("no restrack store here")
+
+// Open opens (a writer also creates) the store in dir. A writer holds an
+// exclusive lock on the directory: a second collector on the same store is
+// an error, not a silent interleaving. A database that is not a restrack
+// store, is corrupted, or comes from a newer restrack is an error and is left
+// untouched.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.RetainEvents == 0 {
+		opts.RetainEvents = DefaultRetainEvents
+	}
+	dbPath := filepath.Join(dir, DBName)
+	s := &Store{dir: dir, opts: opts}
+	if opts.ReadOnly {
+		if _, err := os.Stat(dbPath); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("open store %s: %w (trace something first: restrack run --store %s -- CMD)", dir, ErrNoStore, dir)
+			}
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create store directory %s: %w", dir, err)
+		}
+		unlock, err := lockDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		s.unlock = unlock
+	}
+	db, err := sql.Open("sqlite", dsn(dbPath, opts.ReadOnly))
+	if err != nil {
+		s.release()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s.db = db
+	if !opts.ReadOnly {
+		// One connection: every write goes through it, and SQLite would
+		// serialise writers anyway. Readers open their own Store.
+		db.SetMaxOpenConns(1)
+	}
+	if err := s.check(context.Background()); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		s.w = newWriter(s)
+	}
+	return s, nil
+}
+
+func dsn(path string, readOnly bool) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(0)")
+	if readOnly {
+		// mode=rw never creates the file; query_only refuses writes.
+		q.Set("mode", "rw")
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		// synchronous=NORMAL in WAL mode: a crash of the process loses
+		// nothing committed; a power loss can lose the last commits, and
+		// the ring (in /dev/shm) with them, so store and source position
+		// stay consistent. journal_mode is set by migrate, once the file
+		// is known to be ours: it rewrites the file header.
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
+}
+
+// check verifies the file is a restrack store of a version this build reads,
+// creating or migrating it when opened for writing.
+func (s *Store) check(ctx context.Context) error {
+	var appID, version int64
+	if err := s.db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return s.dbError("read", err)
+	}
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return s.dbError("read", err)
+	}
+	var tables int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return s.dbError("read", err)
+	}
+	switch {
+	case appID == 0 && tables == 0:
+		if s.opts.ReadOnly {
+			return fmt.Errorf("open store %s: %w (the database is empty)", s.dir, ErrNoStore)
+		}
+	case appID != applicationID:
+		return fmt.Errorf("open store %s: %s is a SQLite database of another program (application_id %#x): not touching it; choose another --store directory",
+			s.dir, filepath.Join(s.dir, DBName), appID)
+	case version > schemaVersion:
+		return fmt.Errorf("open store %s: schema version %d is newer than this restrack's %d: use a newer restrack", s.dir, version, schemaVersion)
+	case version < schemaVersion && s.opts.ReadOnly:
+		return fmt.Errorf("open store %s: schema version %d is older than this restrack's %d: open it once with the collector or restrack run to migrate", s.dir, version, schemaVersion)
+	}
+	if s.opts.ReadOnly {
+		return nil
+	}
+	return s.migrate(ctx, version)
+}
+
+func (s *Store) migrate(ctx context.Context, from int64) error {
+	// WAL: readers never block the collector, and a torn WAL tail is
+	// detected by its checksums and ignored.
+	if _, err := s.db.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil {
+		return s.dbError("open", err)
+	}
+	for v := from; v < schemaVersion; v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return s.dbError("migrate", err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migrate store %s from schema %d: %w", s.dir, v, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, v+1)); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migrate store %s from schema %d: %w", s.dir, v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate store %s from schema %d: %w", s.dir, v, err)
+		}
+	}
+	// Op names change with the ring ABI minor: refresh them for the views.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.dbError("update op names in", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for op := ring.Op(1); op < 1024; op++ {
+		if !op.Known() {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO ops (op, name) VALUES (?, ?)", int64(op), op.String()); err != nil {
+			return s.dbError("update op names in", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.dbError("update op names in", err)
+	}
+	return nil
+}
+
+// dbError explains SQLite's open-time failures in the user's terms.
+func (s *Store) dbError(what string, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "file is not a database"), strings.Contains(msg, "malformed"), strings.Contains(msg, "SQLITE_NOTADB"), strings.Contains(msg, "SQLITE_CORRUPT"):
+		return fmt.Errorf("%s store %s: %s is corrupted or not a SQLite database (%v): left untouched; move it aside or choose another --store directory",
+			what, s.dir, filepath.Join(s.dir, DBName), err)
+	case strings.Contains(msg, "unable to open"), strings.Contains(msg, "readonly"), strings.Contains(msg, "SQLITE_CANTOPEN"), strings.Contains(msg, "SQLITE_READONLY"):
+		return fmt.Errorf("%s store %s: cannot open %s (%v): check the directory exists and is writable by you",
+			what, s.dir, filepath.Join(s.dir, DBName), err)
+	}
+	return fmt.Errorf("%s store %s: %w", what, s.dir, err)
+}
+
+// Dir is the store directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close flushes and closes the store. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	if s.w != nil {
+		s.w.close()
+		s.w = nil
+	}
+	if s.db != nil {
+		if e := s.db.Close(); e != nil {
+			err = fmt.Errorf("close store %s: %w", s.dir, e)
+		}
+		s.db = nil
+	}
+	s.release()
+	return err
+}
+
+func (s *Store) release() {
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
+	}
+}

@@ -1,0 +1,313 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/restrack/restrack/planner"
+	"github.com/restrack/restrack/ring"
+)
+
+func mustOpen(tb testing.TB, dir string, opts Options) *Store {
+	tb.Helper()
+	s, err := Open(dir, opts)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustCommit(tb testing.TB, s *Store, pos uint64, recs ...ring.Record) {
+	tb.Helper()
+	require.NoError(tb, s.Commit(context.Background(), recs, Checkpoint{
+		SourceInfo: SourceInfo{ID: 42, Kind: "ring", Path: "/dev/shm/test"}, Position: pos,
+	}))
+}
+
+func proc(pid, ppid int32, start uint64, exe string, argv ...string) ring.Record {
+	var a []byte
+	for i, s := range argv {
+		if i > 0 {
+			a = append(a, 0)
+		}
+		a = append(a, s...)
+	}
+	return ring.Record{Type: ring.TypeProc, Op: ring.OpProcStart, PID: pid, PPID: ppid, StartNs: start,
+		TimeNs: start, Str1: []byte(exe), Str2: []byte("/"), Str3: a}
+}
+
+func ev(pid int32, start uint64, t uint64, op ring.Op, access uint8, result int32, path string, path2 ...string) ring.Record {
+	r := ring.Record{Type: ring.TypeEvent, Op: op, Access: access, PID: pid, TID: pid, StartNs: start, TimeNs: t,
+		Result: result, Str1: []byte(path)}
+	if len(path2) > 0 {
+		r.Str2 = []byte(path2[0])
+	}
+	return r
+}
+
+func TestTrace(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	mustCommit(t, s, 10,
+		proc(100, 1, 1000, "/bin/sh", "sh", "-c", "cat x"),
+		proc(101, 100, 2000, "/bin/cat", "cat", "x"),
+		ev(101, 2000, 2100, ring.OpOpenat, ring.AccessRead, 3, "/etc/hostname"),
+		ev(101, 2000, 2200, ring.OpOpenat, ring.AccessRead, 3, "/etc/hostname"),
+		ev(101, 2000, 2300, ring.OpOpenat, ring.AccessRead, -2, "/etc/hostname"),
+		ev(100, 1000, 2400, ring.OpOpenat, ring.AccessWrite, 1, "/tmp/out"),
+	)
+	// A second batch folds into the same aggregates.
+	mustCommit(t, s, 20,
+		ev(100, 1000, 2500, ring.OpRename, ring.AccessWrite, 0, "/tmp/out", "/tmp/final"),
+		ev(101, 2000, 2600, ring.OpOpenat, ring.AccessRead, 3, "/etc/hostname"),
+		ring.Record{Type: ring.TypeProc, Op: ring.OpProcExit, PID: 101, StartNs: 2000, TimeNs: 2700},
+	)
+	tr, err := s.Trace(context.Background())
+	require.NoError(t, err)
+
+	require.Len(t, tr.Processes, 2)
+	sh, cat := tr.Processes[0], tr.Processes[1]
+	assert.Equal(t, planner.ProcKey{PID: 100, StartNs: 1000}, sh.Key)
+	assert.Equal(t, planner.ProcKey{}, sh.Parent, "an untraced parent stays zero")
+	assert.Equal(t, []string{"sh", "-c", "cat x"}, sh.Argv)
+	assert.Equal(t, sh.Key, cat.Parent)
+	assert.Equal(t, "/bin/cat", cat.Exe)
+	assert.True(t, cat.Exited)
+	assert.False(t, sh.Exited)
+	assert.Equal(t, uint64(2000), cat.FirstNs)
+	assert.Equal(t, uint64(2700), cat.LastNs)
+
+	got := map[string]planner.Access{}
+	for _, a := range tr.Accesses {
+		got[a.Path+" "+a.Op] = a
+	}
+	require.Len(t, got, 4)
+	host := got["/etc/hostname openat"]
+	assert.Equal(t, planner.Access{Proc: cat.Key, Path: "/etc/hostname", Op: "openat", Count: 3, Failures: 1, FirstNs: 2100, LastNs: 2600}, host)
+	assert.True(t, got["/tmp/out openat"].Write)
+	assert.True(t, got["/tmp/out rename"].Write, "a rename writes its source")
+	assert.True(t, got["/tmp/final rename"].Write, "and its target")
+
+	pos, ok, err := s.Resume(context.Background(), 42)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, uint64(20), pos)
+	_, ok, err = s.Resume(context.Background(), 43)
+	require.NoError(t, err)
+	assert.False(t, ok, "another ring is unknown")
+}
+
+func TestResolveParents(t *testing.T) {
+	k := func(pid int32, start uint64) planner.ProcKey { return planner.ProcKey{PID: pid, StartNs: start} }
+	tests := []struct {
+		name   string
+		procs  []planner.Process
+		parent map[planner.ProcKey]planner.ProcKey
+	}{
+		{
+			name: "a reused pid resolves to the incarnation that started last before the child",
+			procs: []planner.Process{
+				{Key: k(10, 100)}, {Key: k(10, 500)}, {Key: k(10, 900)},
+				{Key: k(20, 600), PPID: 10},
+			},
+			parent: map[planner.ProcKey]planner.ProcKey{k(20, 600): k(10, 500)},
+		},
+		{
+			name:   "a parent that started after the child is not its parent",
+			procs:  []planner.Process{{Key: k(10, 700)}, {Key: k(20, 600), PPID: 10}},
+			parent: map[planner.ProcKey]planner.ProcKey{k(20, 600): {}},
+		},
+		{
+			name:   "a process is never its own parent",
+			procs:  []planner.Process{{Key: k(10, 700), PPID: 10}},
+			parent: map[planner.ProcKey]planner.ProcKey{k(10, 700): {}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resolveParents(tt.procs)
+			for _, p := range tt.procs {
+				if want, ok := tt.parent[p.Key]; ok {
+					assert.Equal(t, want, p.Parent, "parent of %v", p.Key)
+				}
+			}
+		})
+	}
+}
+
+func TestEventsRoundTripAnyPathBytes(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	weird := "/tmp/new\nline/\xff\xfe-not-utf8"
+	mustCommit(t, s, 3,
+		ev(7, 70, 1, ring.OpOpen, ring.AccessWrite, 3, weird),
+		ev(7, 70, 2, ring.OpChdir, ring.AccessNone, 0, "/tmp"),
+		ev(8, 80, 3, ring.OpRename, ring.AccessWrite, 0, "/a", "/b"),
+	)
+	var got []Event
+	collect := func(f EventFilter) []Event {
+		got = nil
+		require.NoError(t, s.Events(context.Background(), f, func(e *Event) error { got = append(got, *e); return nil }))
+		return got
+	}
+	all := collect(EventFilter{})
+	require.Len(t, all, 2, "context-only events are left out by default")
+	assert.Equal(t, weird, all[0].Path)
+	assert.Equal(t, "/b", all[1].Path2)
+	assert.Len(t, collect(EventFilter{All: true}), 3)
+	assert.Len(t, collect(EventFilter{PID: 8}), 1)
+	assert.Len(t, collect(EventFilter{PathGlob: "/tmp/*"}), 1)
+	assert.Len(t, collect(EventFilter{PathGlob: "/b"}), 1, "the glob also matches the second path")
+}
+
+func TestRetentionKeepsTheNewestEvents(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{RetainEvents: 100})
+	for b := range 20 {
+		var recs []ring.Record
+		for i := range 50 {
+			recs = append(recs, ev(1, 1, uint64(b*50+i), ring.OpOpen, ring.AccessRead, 3, "/x"))
+		}
+		mustCommit(t, s, uint64(b+1), recs...)
+	}
+	var first *Event
+	n := 0
+	require.NoError(t, s.Events(context.Background(), EventFilter{}, func(e *Event) error {
+		if first == nil {
+			c := *e
+			first = &c
+		}
+		n++
+		return nil
+	}))
+	assert.GreaterOrEqual(t, n, 100)
+	assert.LessOrEqual(t, n, 100+100/16+50)
+	assert.Equal(t, uint64(999-n+1), first.TimeNs, "the oldest are pruned")
+	tr, err := s.Trace(context.Background())
+	require.NoError(t, err)
+	require.Len(t, tr.Accesses, 1)
+	assert.Equal(t, uint64(1000), tr.Accesses[0].Count, "aggregates are never pruned")
+}
+
+func TestDiscardEventsKeepsAggregates(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{DiscardEvents: true})
+	mustCommit(t, s, 1, ev(1, 1, 1, ring.OpOpen, ring.AccessRead, 3, "/x"))
+	st, err := s.Stats(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), st.EventsRetained)
+	assert.Equal(t, int64(1), st.Accesses)
+}
+
+func TestOpenRefusesWhatIsNotAStore(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(tb testing.TB, dir string)
+		opts    Options
+		wantErr string
+	}{
+		{
+			name: "a SQLite database of another program is left alone",
+			prepare: func(tb testing.TB, dir string) {
+				db, err := sql.Open("sqlite", filepath.Join(dir, DBName))
+				require.NoError(tb, err)
+				_, err = db.Exec("CREATE TABLE theirs (x); PRAGMA application_id = 7")
+				require.NoError(tb, err)
+				require.NoError(tb, db.Close())
+			},
+			wantErr: "another program",
+		},
+		{
+			name: "a file of garbage is called corrupted",
+			prepare: func(tb testing.TB, dir string) {
+				require.NoError(tb, os.WriteFile(filepath.Join(dir, DBName), []byte("this is not a database at all, really not, not even a bit of it"), 0o600))
+			},
+			wantErr: "corrupted or not a SQLite database",
+		},
+		{
+			name: "a store from a newer restrack is refused",
+			prepare: func(tb testing.TB, dir string) {
+				s := mustOpen(tb, dir, Options{})
+				_, err := s.db.Exec("PRAGMA user_version = 99")
+				require.NoError(tb, err)
+				require.NoError(tb, s.Close())
+			},
+			wantErr: "newer",
+		},
+		{
+			name:    "a missing store cannot be read",
+			prepare: func(testing.TB, string) {},
+			opts:    Options{ReadOnly: true},
+			wantErr: "no restrack store",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tt.prepare(t, dir)
+			before, _ := os.ReadFile(filepath.Join(dir, DBName))
+			_, err := Open(dir, tt.opts)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			after, _ := os.ReadFile(filepath.Join(dir, DBName))
+			assert.True(t, bytes.Equal(before, after), "the file is not rewritten")
+		})
+	}
+}
+
+func TestASecondWriterIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	mustOpen(t, dir, Options{})
+	_, err := Open(dir, Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "in use by another writer")
+	r := mustOpen(t, dir, Options{ReadOnly: true})
+	_, err = r.Stats(context.Background())
+	assert.NoError(t, err, "readers share the store with the writer")
+}
+
+func TestUnwritableDirectoryIsAClearError(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes anywhere: permissions cannot make a directory unwritable")
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o500))
+	_, err := Open(filepath.Join(dir, "store"), Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "permission denied")
+}
+
+// A crash can leave the WAL with a half-written last frame. SQLite's frame
+// checksums make it ignore the torn frame: the store opens with everything
+// committed before it.
+func TestTornWALTailOpensWithCommittedData(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	mustCommit(t, s, 1, ev(1, 1, 1, ring.OpOpen, ring.AccessRead, 3, "/committed"))
+	_, err := s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	require.NoError(t, err)
+	mustCommit(t, s, 2, ev(1, 1, 2, ring.OpOpen, ring.AccessRead, 3, "/also-committed"))
+	mustCommit(t, s, 3, ev(1, 1, 3, ring.OpOpen, ring.AccessRead, 3, "/torn"))
+
+	// Snapshot the files as a crash would leave them (the store still
+	// open, so nothing is checkpointed), then tear the WAL's last frame.
+	crash := t.TempDir()
+	for _, name := range []string{DBName, DBName + "-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		if name == DBName+"-wal" {
+			b = b[:len(b)-100]
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(crash, name), b, 0o600))
+	}
+	c := mustOpen(t, crash, Options{})
+	require.NoError(t, c.Check(context.Background()))
+	var paths []string
+	require.NoError(t, c.Events(context.Background(), EventFilter{}, func(e *Event) error { paths = append(paths, e.Path); return nil }))
+	assert.Equal(t, []string{"/committed", "/also-committed"}, paths)
+	pos, _, err := c.Resume(context.Background(), 42)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), pos, "the position is as torn as the data: a restart re-reads the lost batch")
+}
