@@ -1,0 +1,197 @@
+package planner
+
+import (
+	"path/filepath"
+	"sort"
+)
+
+// graph is the bipartite process↔file graph of one trace, in compressed
+// adjacency form (CSR) so that building it and walking it are both linear
+// in the number of aggregated accesses, with a handful of allocations.
+type graph struct {
+	procs  []procNode
+	byKey  map[ProcKey]int32
+	byPID  map[int32][]int32 // every incarnation of a pid, in start order
+	kids   []int32           // children of proc i: kids[kidOff[i]:kidOff[i+1]]
+	kidOff []int32
+
+	files  []fileNode
+	byPath map[string]int32
+
+	edges   []edge
+	procAdj []int32 // edge indices of proc i: procAdj[procOff[i]:procOff[i+1]]
+	procOff []int32
+	fileAdj []int32 // edge indices of file f: fileAdj[fileOff[f]:fileOff[f+1]]
+	fileOff []int32
+
+	failed []int32 // indices into Trace.Accesses of calls that only failed
+}
+
+type procNode struct {
+	p      *Process // nil for a process only seen in accesses
+	key    ProcKey
+	parent int32 // -1: none traced
+}
+
+type fileNode struct {
+	path    string
+	ignored bool
+}
+
+// edge is one aggregated access that succeeded at least once.
+type edge struct {
+	proc, file int32
+	write      bool
+	acc        int32 // index into Trace.Accesses, for its op
+}
+
+func (g *graph) name(i int32) string {
+	pn := &g.procs[i]
+	if pn.p != nil {
+		if pn.p.Exe != "" {
+			return filepath.Base(pn.p.Exe)
+		}
+		if len(pn.p.Argv) > 0 && pn.p.Argv[0] != "" {
+			return filepath.Base(pn.p.Argv[0])
+		}
+	}
+	return "?"
+}
+
+func (g *graph) exe(i int32) string {
+	if p := g.procs[i].p; p != nil {
+		if p.Exe != "" {
+			return p.Exe
+		}
+		if len(p.Argv) > 0 {
+			return p.Argv[0]
+		}
+	}
+	return ""
+}
+
+func buildGraph(tr *Trace, rules *Rules) *graph {
+	g := &graph{
+		procs:  make([]procNode, 0, len(tr.Processes)),
+		byKey:  make(map[ProcKey]int32, len(tr.Processes)),
+		byPID:  make(map[int32][]int32, len(tr.Processes)),
+		byPath: make(map[string]int32),
+	}
+	for i := range tr.Processes {
+		p := &tr.Processes[i]
+		if _, dup := g.byKey[p.Key]; dup {
+			continue // the store should not do this; the first record wins
+		}
+		g.addProc(p.Key, p)
+	}
+
+	g.edges = make([]edge, 0, len(tr.Accesses))
+	for i := range tr.Accesses {
+		a := &tr.Accesses[i]
+		if a.Count == 0 {
+			if a.Failures > 0 {
+				g.failed = append(g.failed, int32(i))
+			}
+			continue
+		}
+		pi, ok := g.byKey[a.Proc]
+		if !ok {
+			// Accesses of a process the trace has no record of still count:
+			// losing them would hide a dependency.
+			pi = g.addProc(a.Proc, nil)
+		}
+		fi, ok := g.byPath[a.Path]
+		if !ok {
+			fi = int32(len(g.files))
+			g.files = append(g.files, fileNode{path: a.Path, ignored: rules.Ignored(a.Path)})
+			g.byPath[a.Path] = fi
+		}
+		g.edges = append(g.edges, edge{proc: pi, file: fi, write: a.Write || ipcOps[a.Op], acc: int32(i)})
+	}
+
+	g.resolveParents()
+	g.kidOff, g.kids = csr(len(g.procs), func(yield func(from, item int32)) {
+		for i := range g.procs {
+			if p := g.procs[i].parent; p >= 0 {
+				yield(p, int32(i))
+			}
+		}
+	})
+	g.procOff, g.procAdj = csr(len(g.procs), func(yield func(from, item int32)) {
+		for i := range g.edges {
+			yield(g.edges[i].proc, int32(i))
+		}
+	})
+	g.fileOff, g.fileAdj = csr(len(g.files), func(yield func(from, item int32)) {
+		for i := range g.edges {
+			yield(g.edges[i].file, int32(i))
+		}
+	})
+	return g
+}
+
+// ipcOps make a path an inter-process channel: whoever else opens it talks
+// to this process, so sharing it is write-sharing whatever the open flags.
+var ipcOps = map[string]bool{
+	"bind": true, "connect": true, "mkfifo": true, "mkfifoat": true,
+	"mknod": true, "mknodat": true, "shm_open": true, "mq_open": true,
+	"shm_unlink": true, "mq_unlink": true,
+}
+
+func (g *graph) addProc(k ProcKey, p *Process) int32 {
+	i := int32(len(g.procs))
+	g.procs = append(g.procs, procNode{p: p, key: k, parent: -1})
+	g.byKey[k] = i
+	g.byPID[k.PID] = append(g.byPID[k.PID], i)
+	return i
+}
+
+// resolveParents links each process to its traced parent. The store gives
+// Parent; when it could not, the latest incarnation of PPID that started no
+// later than the child is the parent (a pid is not reused while its holder
+// lives, so that incarnation is the one that forked).
+func (g *graph) resolveParents() {
+	for _, list := range g.byPID {
+		sort.Slice(list, func(a, b int) bool { return g.procs[list[a]].key.StartNs < g.procs[list[b]].key.StartNs })
+	}
+	for i := range g.procs {
+		pn := &g.procs[i]
+		if pn.p == nil {
+			continue
+		}
+		if pn.p.Parent != (ProcKey{}) {
+			if j, ok := g.byKey[pn.p.Parent]; ok && j != int32(i) {
+				pn.parent = j
+			}
+			continue
+		}
+		if pn.p.PPID == 0 {
+			continue
+		}
+		cands := g.byPID[pn.p.PPID]
+		for c := len(cands) - 1; c >= 0; c-- {
+			if j := cands[c]; j != int32(i) && g.procs[j].key.StartNs <= pn.key.StartNs {
+				pn.parent = j
+				break
+			}
+		}
+	}
+}
+
+// csr builds a compressed adjacency list of n nodes, given
+// a generator of (node, item) pairs that it calls twice.
+func csr(n int, each func(yield func(from, item int32))) (off, items []int32) {
+	off = make([]int32, n+1)
+	each(func(from, _ int32) { off[from+1]++ })
+	for i := 1; i <= n; i++ {
+		off[i] += off[i-1]
+	}
+	items = make([]int32, off[n])
+	fill := make([]int32, n)
+	copy(fill, off[:n])
+	each(func(from, item int32) {
+		items[fill[from]] = item
+		fill[from]++
+	})
+	return off, items
+}

@@ -1,0 +1,178 @@
+package planner
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+)
+
+// DefaultIgnore lists what every host provides, so a plan never asks to
+// move it: the kernel's pseudo file systems (so `> /dev/null` joins nobody
+// with anybody), the system library and binary directories the loader and
+// the shell read, and the loader cache. Rules are path prefixes, or globs
+// when they hold a glob metacharacter.
+var DefaultIgnore = []string{
+	"/proc", "/sys", "/dev",
+	"/lib", "/lib32", "/lib64", "/libx32",
+	"/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", "/usr/libexec",
+	"/bin", "/sbin", "/usr/bin", "/usr/sbin",
+	"/usr/share/locale", "/usr/share/zoneinfo", "/usr/share/i18n", "/usr/share/terminfo",
+	"/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/localtime",
+}
+
+// DefaultKeep re-includes paths under an ignored directory that are really
+// inter-process channels: POSIX shared memory and message queues live under
+// /dev, and sharing them is write-sharing (Model 2), never host furniture.
+var DefaultKeep = []string{"/dev/shm", "/dev/mqueue"}
+
+// Rules decide which paths the planner ignores. A keep rule beats an ignore
+// rule, so `--keep /usr/lib/myapp` rescues one directory from a default.
+type Rules struct {
+	ignore []rule
+	keep   []rule
+	// Sources says where the rules came from, for the plan's header.
+	Sources []string
+}
+
+type rule struct {
+	pattern string
+	glob    bool
+}
+
+func newRule(p string) (rule, error) {
+	p = strings.TrimSpace(p)
+	if p == "" {
+		return rule{}, fmt.Errorf("empty ignore rule")
+	}
+	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
+		return rule{}, fmt.Errorf("ignore rule %q: rules are absolute paths or globs", p)
+	}
+	if strings.ContainsAny(p, "*?[") {
+		if _, err := path.Match(p, ""); err != nil {
+			return rule{}, fmt.Errorf("ignore rule %q: %w", p, err)
+		}
+		return rule{pattern: p, glob: true}, nil
+	}
+	if len(p) > 1 {
+		p = strings.TrimRight(p, "/")
+	}
+	return rule{pattern: p}, nil
+}
+
+// match: a prefix rule matches the path itself and everything under it
+// (never a sibling that merely shares the prefix: /devices is not /dev).
+func (r rule) match(p string) bool {
+	if r.glob {
+		ok, _ := path.Match(r.pattern, p)
+		return ok
+	}
+	if r.pattern == "/" {
+		return true
+	}
+	return p == r.pattern || (strings.HasPrefix(p, r.pattern) && p[len(r.pattern)] == '/')
+}
+
+// NewRules returns the default rules, or no rules at all when defaults is false.
+func NewRules(defaults bool) *Rules {
+	r := &Rules{}
+	if defaults {
+		for _, p := range DefaultIgnore {
+			r.ignore = append(r.ignore, mustRule(p))
+		}
+		for _, p := range DefaultKeep {
+			r.keep = append(r.keep, mustRule(p))
+		}
+		r.Sources = append(r.Sources, "defaults")
+	}
+	return r
+}
+
+func mustRule(p string) rule {
+	r, err := newRule(p)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// Ignore adds an ignore rule.
+func (r *Rules) Ignore(p string) error {
+	x, err := newRule(p)
+	if err != nil {
+		return err
+	}
+	r.ignore = append(r.ignore, x)
+	return nil
+}
+
+// Keep adds a keep rule, which overrides every ignore rule.
+func (r *Rules) Keep(p string) error {
+	x, err := newRule(p)
+	if err != nil {
+		return err
+	}
+	r.keep = append(r.keep, x)
+	return nil
+}
+
+// Load reads a rules file: one rule a line, `!` before a path keeps it,
+// `#` starts a comment. name is only used in errors.
+func (r *Rules) Load(rd io.Reader, name string) error {
+	sc := bufio.NewScanner(rd)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var err error
+		if rest, ok := strings.CutPrefix(line, "!"); ok {
+			err = r.Keep(rest)
+		} else {
+			err = r.Ignore(line)
+		}
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	r.Sources = append(r.Sources, name)
+	return nil
+}
+
+// LoadFile is Load on a file.
+func (r *Rules) LoadFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("ignore rules: %w", err)
+	}
+	defer f.Close()
+	return r.Load(f, name)
+}
+
+// Ignored reports whether the planner leaves p out of the dependency graph.
+func (r *Rules) Ignored(p string) bool {
+	if r == nil {
+		return false
+	}
+	hit := false
+	for _, x := range r.ignore {
+		if x.match(p) {
+			hit = true
+			break
+		}
+	}
+	if !hit {
+		return false
+	}
+	for _, x := range r.keep {
+		if x.match(p) {
+			return false
+		}
+	}
+	return true
+}

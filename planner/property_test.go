@@ -1,0 +1,166 @@
+package planner
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// randomTrace makes a forest of processes (some pids reused) sharing a small
+// pool of files, with reads, writes, IPC ops, failures and ignored paths.
+func randomTrace(r *rand.Rand) *Trace {
+	tr := &Trace{}
+	n := 1 + r.IntN(40)
+	for i := range n {
+		pid := int32(2 + r.IntN(n+5)) // collisions reuse pids
+		p := Process{Key: ProcKey{PID: pid, StartNs: uint64(i+1) * 100}, Exe: fmt.Sprintf("/bin/p%d", i)}
+		if i > 0 && r.IntN(5) != 0 {
+			par := tr.Processes[r.IntN(i)]
+			p.Parent, p.PPID = par.Key, par.Key.PID
+		}
+		p.Exited = r.IntN(4) == 0
+		tr.Processes = append(tr.Processes, p)
+	}
+	files := 1 + r.IntN(30)
+	for range r.IntN(4 * n) {
+		path := fmt.Sprintf("/data/f%d", r.IntN(files))
+		if r.IntN(8) == 0 {
+			path = "/dev/null"
+		}
+		op, write := "openat", r.IntN(3) == 0
+		if r.IntN(15) == 0 {
+			op, write = "connect", false
+		}
+		a := Access{Proc: tr.Processes[r.IntN(n)].Key, Path: path, Op: op, Write: write, Count: 1}
+		if r.IntN(6) == 0 {
+			a.Count, a.Failures = 0, 1
+		}
+		tr.Accesses = append(tr.Accesses, a)
+	}
+	return tr
+}
+
+// TestPlanIsClosedAndMinimal checks, on random graphs and against the raw
+// trace rather than the planner's own structures, that:
+//   - closed: no staying process shares a written file with a moving one,
+//     and every non-ignored file a moving process used is in exactly one of
+//     move_files and copy_files (copy_files naming every staying reader);
+//   - whole APs: the requested subtree moves, and a moving partner brings
+//     its descendants;
+//   - minimal: every moving AP but the requested one has a cause that holds
+//     in the trace and points at an AP that joined earlier, so every chain
+//     ends at the requested AP.
+func TestPlanIsClosedAndMinimal(t *testing.T) {
+	rules := NewRules(true)
+	for seed := range uint64(800) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		tr := randomTrace(r)
+		ap := tr.Processes[r.IntN(len(tr.Processes))].Key
+		opts := Options{AP: ap, ProcessOnly: r.IntN(4) == 0}
+		pl, err := Compute(tr, opts)
+		require.NoError(t, err, "seed %d", seed)
+		msg := fmt.Sprintf("seed %d", seed)
+
+		moving := map[ProcKey]bool{}
+		for _, p := range pl.MoveProcesses {
+			moving[ProcKey{p.PID, p.StartNs}] = true
+		}
+		type use struct{ moving, staying, written bool }
+		uses := map[string]*use{}
+		writes := map[[2]any]bool{} // proc, path → writes (successful accesses only)
+		accessed := map[[2]any]bool{}
+		for _, a := range tr.Accesses {
+			if a.Count == 0 || rules.Ignored(a.Path) {
+				continue
+			}
+			u := uses[a.Path]
+			if u == nil {
+				u = &use{}
+				uses[a.Path] = u
+			}
+			w := a.Write || a.Op == "connect"
+			u.written = u.written || w
+			if moving[a.Proc] {
+				u.moving = true
+			} else {
+				u.staying = true
+			}
+			accessed[[2]any{a.Proc, a.Path}] = true
+			writes[[2]any{a.Proc, a.Path}] = writes[[2]any{a.Proc, a.Path}] || w
+		}
+		inMove := map[string]bool{}
+		for _, f := range pl.MoveFiles {
+			inMove[f.Path] = true
+		}
+		inCopy := map[string]bool{}
+		for _, f := range pl.CopyFiles {
+			inCopy[f.Path] = true
+		}
+		for path, u := range uses {
+			if u.moving && u.staying {
+				assert.False(t, u.written, "%s: %s is written and shared across the plan's border", msg, path)
+			}
+			assert.Equal(t, u.moving && !u.staying, inMove[path], "%s: %s in move_files", msg, path)
+			assert.Equal(t, u.moving && u.staying, inCopy[path], "%s: %s in copy_files", msg, path)
+		}
+
+		// Whole APs.
+		parentOf := map[ProcKey]ProcKey{}
+		for _, p := range tr.Processes {
+			parentOf[p.Key] = p.Parent
+		}
+		assert.True(t, moving[ap], msg)
+		ancestorOfAP := map[ProcKey]bool{}
+		for k, steps := parentOf[ap], 0; k != (ProcKey{}) && steps < 100; k, steps = parentOf[k], steps+1 {
+			ancestorOfAP[k] = true
+		}
+		for _, p := range tr.Processes {
+			par := p.Parent
+			if par == (ProcKey{}) || !moving[par] || moving[p.Key] {
+				continue
+			}
+			// A staying child of a moving process: allowed only when the
+			// parent is an ancestor of the AP (it moves alone) or is the
+			// --process-only AP itself.
+			assert.True(t, ancestorOfAP[par] || opts.ProcessOnly && par == ap,
+				"%s: %v moves but its child %v stays", msg, par, p.Key)
+		}
+
+		// Minimal: causes hold and point backwards.
+		require.NotEmpty(t, pl.APs, msg)
+		assert.True(t, pl.APs[0].Requested, msg)
+		joined := map[int32]int{}
+		for i, a := range pl.APs {
+			if _, dup := joined[a.Root]; !dup {
+				joined[a.Root] = i
+			}
+			if i == 0 {
+				assert.Nil(t, a.Cause, msg)
+				continue
+			}
+			c := a.Cause
+			require.NotNil(t, c, msg)
+			assert.True(t, accessed[[2]any{c.Proc, c.Path}], "%s: AP %d's cause: %v never used %s", msg, a.Root, c.Proc, c.Path)
+			assert.True(t, accessed[[2]any{c.ByProc, c.Path}], "%s: AP %d's cause: %v never used %s", msg, a.Root, c.ByProc, c.Path)
+			assert.True(t, c.ProcWrites || c.ByWrites, "%s: AP %d's cause is read-only sharing", msg, a.Root)
+			assert.Equal(t, writes[[2]any{c.Proc, c.Path}] || !c.ProcWrites, true, msg)
+			assert.True(t, slices.Contains(a.Processes, c.Proc.PID), "%s: cause process %v not in AP %d", msg, c.Proc, a.Root)
+			j, ok := joined[c.ByAP]
+			assert.True(t, ok && j < i, "%s: AP %d was pulled by AP %d, which had not joined", msg, a.Root, c.ByAP)
+			assert.True(t, moving[c.ByProc], msg)
+		}
+		// Every moving process is in a listed AP.
+		total := 0
+		for _, a := range pl.APs {
+			total += len(a.Processes)
+		}
+		assert.Equal(t, len(pl.MoveProcesses), total, msg)
+		if t.Failed() {
+			return
+		}
+	}
+}
