@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/restrack/restrack/planner"
+)
+
+func init() {
+	register("explain", "why a process or file is in an AP's migration plan: the dependency chain", func(args []string) int {
+		return runExplain(args, os.Stdout, os.Stderr)
+	})
+}
+
+func runExplain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("restrack explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var pf planFlags
+	pf.register(fs)
+	file := fs.String("file", "", "explain what the plan does with `PATH`")
+	pid := fs.String("pid", "", "explain what the plan does with process `PID` (or PID@START_NS)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: restrack explain [--store DIR] --ap PID (--file PATH | --pid PID)\n\n"+
+			"Prints the chain of dependencies that put a file or a process in the plan for\n"+
+			"AP PID (or why it stays behind). Takes the same flags as restrack plan.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "restrack explain: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if (*file == "") == (*pid == "") {
+		fmt.Fprintln(stderr, "restrack explain: give exactly one of --file PATH and --pid PID")
+		return 2
+	}
+	tr, pl, err := pf.plan()
+	if err != nil {
+		fmt.Fprintf(stderr, "restrack explain: %v\n", err)
+		return 1
+	}
+	var lines []string
+	if *file != "" {
+		lines, err = pl.ExplainFile(*file)
+	} else {
+		var k planner.ProcKey
+		if k, err = planner.Resolve(tr, *pid); err == nil {
+			lines, err = pl.ExplainProcess(k)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "restrack explain: %v\n", err)
+		return 1
+	}
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	return 0
+}
