@@ -52,8 +52,9 @@ bench-ring: ## Ring micro-benchmarks: C append ns, Go drain throughput
 	$(BUILD)/ring_append
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./ring/
 
-generate: ## Regenerate generated Go code (ops table from ring_abi.h)
+generate: ## Regenerate generated code: ops table from ring_abi.h; the eBPF object (needs clang)
 	cd ring && $(GO) generate ./...
+	cd collector/ebpf && $(GO) generate ./...
 
 clean: ## Remove build/
 	rm -rf $(BUILD)

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/*
+ * event.h — the record the BPF programs write into the ring buffer, and the
+ * constants shared by restrack.bpf.c and its Go reader (collector/ebpf).
+ *
+ * Producer: the BPF programs. Consumer: collector/ebpf's decoder, whose
+ * layout constants event_test.go checks against this file. Op numbers are
+ * libcshim/ring_abi.h's (RT_OPS); that header cannot be compiled for the
+ * BPF target, so the numbers used here are repeated and a Go test proves
+ * they agree with the ring package.
+ */
+#ifndef RESTRACK_BPF_EVENT_H
+#define RESTRACK_BPF_EVENT_H
+
+#include <linux/types.h>
+
+#define RT_STR_MAX 4096          /* PATH_MAX: the kernel refuses longer paths */
+#define RT_MAX_PROCS 65536       /* processes of the traced tree alive at once */
+#define RT_MAX_INFLIGHT 16384    /* threads inside a traced syscall at once */
+#define RT_AT_FDCWD (-100)
+#define RT_CREAT_FLAGS 01101     /* O_CREAT|O_WRONLY|O_TRUNC: what creat(2) means */
+
+#define RT_TYPE_EVENT 1
+#define RT_TYPE_PROC 2
+
+/* Ops: the numbers of libcshim/ring_abi.h. */
+#define RT_OP_OPEN 1
+#define RT_OP_OPENAT 3
+#define RT_OP_CREAT 5
+#define RT_OP_OPENAT2 11
+#define RT_OP_RENAME 40
+#define RT_OP_RENAMEAT 41
+#define RT_OP_RENAMEAT2 42
+#define RT_OP_LINK 43
+#define RT_OP_LINKAT 44
+#define RT_OP_UNLINK 47
+#define RT_OP_UNLINKAT 48
+#define RT_OP_RMDIR 50
+#define RT_OP_MKDIR 51
+#define RT_OP_MKDIRAT 52
+#define RT_OP_TRUNCATE 57
+#define RT_OP_EXECVE 70
+#define RT_OP_EXECVEAT 78
+#define RT_OP_CHDIR 90
+#define RT_OP_FCHDIR 91
+#define RT_OP_PROC_FORK 111
+#define RT_OP_PROC_EXEC 112
+#define RT_OP_PROC_EXIT 113
+
+/* rt_event.eflags */
+#define RT_EF_PATH1_FAULT 0x1     /* the first path could not be read */
+#define RT_EF_PATH2_FAULT 0x2
+#define RT_EF_ARGV_TRUNCATED 0x4  /* argv longer than RT_STR_MAX: a prefix */
+
+/* rt_proc.flags */
+#define RT_PROC_FOLLOW_ONLY 0x1   /* follow this process's children, report none of its own calls */
+
+/* Indexes of the per-CPU counters map. */
+#define RT_CNT_EMITTED 0          /* records written into the ring */
+#define RT_CNT_LOST_RING 1        /* records dropped: ring full */
+#define RT_CNT_LOST_INFLIGHT 2    /* syscalls not reported: inflight map full */
+#define RT_CNT_LOST_PROC 3        /* children not followed: traced map full */
+#define RT_CNT_FAULT 4            /* user strings that could not be read */
+#define RT_COUNTER_MAX 5
+
+/* A traced process. */
+struct rt_proc {
+	__u64 start_ns;   /* task->start_boottime of the group leader */
+	__u32 ppid;
+	__u32 flags;      /* RT_PROC_* */
+};
+
+/* A traced syscall's arguments, from enter to exit. */
+struct rt_args {
+	__u64 p1;         /* user pointer: first path */
+	__u64 p2;         /* user pointer: second path */
+	__u64 extra;      /* openat2: struct open_how pointer */
+	__s32 dfd1;
+	__s32 dfd2;
+	__u32 flags;
+	__u32 mode;
+	__u16 op;
+	__u16 pad[3];
+};
+
+/*
+ * One ring-buffer record: this 64-byte header, then len1 bytes of str1,
+ * len2 of str2, len3 of str3 (no NULs). Little-endian, the host's order.
+ */
+struct rt_event {
+	__u16 type;       /* RT_TYPE_* */
+	__u16 op;         /* RT_OP_* */
+	__u16 len1;       /* event: path;        proc: exe */
+	__u16 len2;       /* event: second path; proc: cwd (never set here) */
+	__u16 len3;       /* proc exec: argv, NUL-separated */
+	__u16 eflags;     /* RT_EF_* */
+	__u32 pid;        /* tgid */
+	__u32 tid;
+	__u32 ppid;
+	__s32 result;     /* syscall return: fd, 0 or -errno; exit: exit code */
+	__s32 dfd1;       /* directory fd the first path is relative to */
+	__s32 dfd2;
+	__u32 flags;
+	__u32 mode;
+	__u32 pad;
+	__u64 time_ns;    /* CLOCK_MONOTONIC */
+	__u64 start_ns;   /* task->start_boottime: ns since boot */
+};
+
+#endif

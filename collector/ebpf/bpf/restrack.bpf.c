@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// restrack's kernel-side tracer: the eBPF comparison mode (docs/ebpf.md).
+//
+// Producers: syscall tracepoints of the traced process tree and three
+// sched tracepoints (tp_btf) that maintain that tree. Consumer: one Go
+// reader (collector/ebpf) that drains the BPF ring buffer in bulk every poll
+// interval. Overflow: a record that does not fit is dropped and counted in
+// the per-CPU `counters` map; nothing here ever waits.
+//
+// User memory is read at syscall *exit*: the enter program only stashes the
+// argument pointers, so a path the caller had not yet faulted in when it
+// entered the syscall has been paged in by the kernel itself by the time the
+// syscall returns (opensnoop's known blind spot). The exception is exec,
+// whose old address space is gone at exit: a successful exec is reported by
+// sched_process_exec from the kernel's copy of the filename instead.
+//
+// Wakeups: records are published with BPF_RB_NO_WAKEUP unless the ring holds
+// more than `wake_bytes`, so the reader is woken only near its high-water
+// mark and otherwise polls; a wakeup costs microseconds per event.
+//
+// Rebuild with `make generate` (needs clang); the generated object is
+// committed so users need no clang.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "event.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+// Minimal kernel types, relocated against the running kernel's BTF (CO-RE),
+// so no vmlinux.h is needed and field offsets are never hard-coded.
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live;
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	int exit_code;
+	__u64 start_boottime;
+	struct signal_struct *signal;
+	struct mm_struct *mm;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm {
+	const char *filename;
+} __attribute__((preserve_access_index));
+
+// Set by the loader: wake the reader once this many bytes are unread.
+volatile const __u64 wake_bytes = 1 << 20;
+
+// traced holds every process (tgid) of the traced tree. User space seeds
+// the root; sched_process_fork adds children, sched_process_exit removes.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RT_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct rt_proc);
+} traced SEC(".maps");
+
+// inflight holds a syscall's arguments from enter to exit, per thread. LRU
+// so a thread killed inside a syscall cannot leak its entry forever.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RT_MAX_INFLIGHT);
+	__type(key, __u64);
+	__type(value, struct rt_args);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); // resized by the loader
+} events SEC(".maps");
+
+// scratch builds one variable-length record per CPU before it is copied
+// into the ring; a ring reservation must have a constant size, and a
+// constant PATH_MAX*3 reservation would waste most of the ring.
+struct scratch {
+	struct rt_event ev;
+	char data[RT_STR_MAX * 3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RT_COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline struct scratch *scratch_get(void)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (s)
+		__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	return s;
+}
+
+// emit copies the header plus len1+len2+len3 string bytes into the ring.
+static __always_inline void emit(struct scratch *s)
+{
+	__u64 n = (__u64)s->ev.len1 + s->ev.len2 + s->ev.len3;
+	if (n > sizeof(s->data))
+		n = sizeof(s->data);
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + n, flags) < 0)
+		count(RT_CNT_LOST_RING);
+	else
+		count(RT_CNT_EMITTED);
+}
+
+// read_user_str appends a user string at offset off of the data area and
+// returns its length without the NUL (0 and a fault flag when unreadable).
+// Offsets are masked so the verifier can bound every write.
+static __always_inline __u16 read_user_str(struct scratch *s, __u32 off, const char *p,
+					   __u16 fault_flag)
+{
+	if (!p)
+		return 0;
+	off &= RT_STR_MAX * 2 - 1;
+	long n = bpf_probe_read_user_str(&s->data[off], RT_STR_MAX, p);
+	if (n <= 0) {
+		s->ev.eflags |= fault_flag;
+		count(RT_CNT_FAULT);
+		return 0;
+	}
+	return (__u16)(n - 1);
+}
+
+static __always_inline __u16 read_kernel_str(struct scratch *s, __u32 off, const char *p)
+{
+	if (!p)
+		return 0;
+	off &= RT_STR_MAX * 2 - 1;
+	long n = bpf_probe_read_kernel_str(&s->data[off], RT_STR_MAX, p);
+	if (n <= 0)
+		return 0;
+	return (__u16)(n - 1);
+}
+
+static __always_inline void fill_ids(struct scratch *s, __u64 id, struct rt_proc *p)
+{
+	s->ev.time_ns = bpf_ktime_get_ns();
+	s->ev.pid = id >> 32;
+	s->ev.tid = (__u32)id;
+	s->ev.ppid = p->ppid;
+	s->ev.start_ns = p->start_ns;
+}
+
+// ---- syscall enter: stash the arguments of a traced process's call -------
+
+struct sys_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+static __always_inline int stash(__u16 op, __s32 dfd1, __u64 p1, __s32 dfd2, __u64 p2,
+				 __u32 flags, __u32 mode, __u64 extra)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct rt_proc *p = bpf_map_lookup_elem(&traced, &tgid);
+	if (!p || (p->flags & RT_PROC_FOLLOW_ONLY))
+		return 0;
+	struct rt_args a = {
+		.op = op, .dfd1 = dfd1, .dfd2 = dfd2, .p1 = p1, .p2 = p2,
+		.flags = flags, .mode = mode, .extra = extra,
+	};
+	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY) < 0)
+		count(RT_CNT_LOST_INFLIGHT);
+	return 0;
+}
+
+#define A(i) (ctx->args[i])
+#define ENTER(sc) SEC("tracepoint/syscalls/sys_enter_" #sc) int enter_##sc(struct sys_enter_ctx *ctx)
+
+ENTER(open)       { return stash(RT_OP_OPEN, RT_AT_FDCWD, A(0), 0, 0, A(1), A(2), 0); }
+ENTER(openat)     { return stash(RT_OP_OPENAT, A(0), A(1), 0, 0, A(2), A(3), 0); }
+ENTER(openat2)    { return stash(RT_OP_OPENAT2, A(0), A(1), 0, 0, 0, 0, A(2)); }
+ENTER(creat)      { return stash(RT_OP_CREAT, RT_AT_FDCWD, A(0), 0, 0, RT_CREAT_FLAGS, A(1), 0); }
+ENTER(rename)     { return stash(RT_OP_RENAME, RT_AT_FDCWD, A(0), RT_AT_FDCWD, A(1), 0, 0, 0); }
+ENTER(renameat)   { return stash(RT_OP_RENAMEAT, A(0), A(1), A(2), A(3), 0, 0, 0); }
+ENTER(renameat2)  { return stash(RT_OP_RENAMEAT2, A(0), A(1), A(2), A(3), A(4), 0, 0); }
+ENTER(link)       { return stash(RT_OP_LINK, RT_AT_FDCWD, A(0), RT_AT_FDCWD, A(1), 0, 0, 0); }
+ENTER(linkat)     { return stash(RT_OP_LINKAT, A(0), A(1), A(2), A(3), A(4), 0, 0); }
+ENTER(unlink)     { return stash(RT_OP_UNLINK, RT_AT_FDCWD, A(0), 0, 0, 0, 0, 0); }
+ENTER(unlinkat)   { return stash(RT_OP_UNLINKAT, A(0), A(1), 0, 0, A(2), 0, 0); }
+ENTER(rmdir)      { return stash(RT_OP_RMDIR, RT_AT_FDCWD, A(0), 0, 0, 0, 0, 0); }
+ENTER(mkdir)      { return stash(RT_OP_MKDIR, RT_AT_FDCWD, A(0), 0, 0, 0, A(1), 0); }
+ENTER(mkdirat)    { return stash(RT_OP_MKDIRAT, A(0), A(1), 0, 0, 0, A(2), 0); }
+ENTER(truncate)   { return stash(RT_OP_TRUNCATE, RT_AT_FDCWD, A(0), 0, 0, 0, 0, 0); }
+ENTER(execve)     { return stash(RT_OP_EXECVE, RT_AT_FDCWD, A(0), 0, 0, 0, 0, 0); }
+ENTER(execveat)   { return stash(RT_OP_EXECVEAT, A(0), A(1), 0, 0, A(4), 0, 0); }
+ENTER(chdir)      { return stash(RT_OP_CHDIR, RT_AT_FDCWD, A(0), 0, 0, 0, 0, 0); }
+ENTER(fchdir)     { return stash(RT_OP_FCHDIR, A(0), 0, 0, 0, 0, 0, 0); }
+
+// ---- syscall exit: one program for every sys_exit_* above -----------------
+
+struct open_how_prefix {
+	__u64 flags;
+	__u64 mode;
+};
+
+SEC("tracepoint/syscalls/sys_exit")
+int sys_exit(struct sys_exit_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rt_args *a = bpf_map_lookup_elem(&inflight, &id);
+	if (!a)
+		return 0;
+	struct rt_args args = *a;
+	bpf_map_delete_elem(&inflight, &id);
+
+	// A successful exec was reported by sched_process_exec; the pointer
+	// into the old address space is meaningless now.
+	if ((args.op == RT_OP_EXECVE || args.op == RT_OP_EXECVEAT) && ctx->ret == 0)
+		return 0;
+
+	__u32 tgid = id >> 32;
+	struct rt_proc *p = bpf_map_lookup_elem(&traced, &tgid);
+	if (!p)
+		return 0;
+	struct scratch *s = scratch_get();
+	if (!s)
+		return 0;
+
+	fill_ids(s, id, p);
+	s->ev.type = RT_TYPE_EVENT;
+	s->ev.op = args.op;
+	s->ev.result = ctx->ret;
+	s->ev.dfd1 = args.dfd1;
+	s->ev.dfd2 = args.dfd2;
+	s->ev.flags = args.flags;
+	s->ev.mode = args.mode;
+	if (args.op == RT_OP_OPENAT2 && args.extra) {
+		struct open_how_prefix how = {};
+		if (bpf_probe_read_user(&how, sizeof(how), (void *)args.extra) == 0) {
+			s->ev.flags = how.flags;
+			s->ev.mode = how.mode;
+		}
+	}
+	__u16 l1 = read_user_str(s, 0, (const char *)args.p1, RT_EF_PATH1_FAULT);
+	s->ev.len1 = l1;
+	s->ev.len2 = read_user_str(s, l1, (const char *)args.p2, RT_EF_PATH2_FAULT);
+	emit(s);
+	return 0;
+}
+
+// ---- process tree: fork, exec, exit ----------------------------------------
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	// A new thread joins its process, which is already traced (or not).
+	if (BPF_CORE_READ(child, pid) != ctgid)
+		return 0;
+	if (!bpf_map_lookup_elem(&traced, &ptgid))
+		return 0;
+	struct rt_proc np = {
+		.start_ns = BPF_CORE_READ(child, start_boottime),
+		.ppid = ptgid,
+	};
+	if (bpf_map_update_elem(&traced, &ctgid, &np, BPF_ANY) < 0) {
+		count(RT_CNT_LOST_PROC);
+		return 0;
+	}
+	struct scratch *s = scratch_get();
+	if (!s)
+		return 0;
+	fill_ids(s, ((__u64)ctgid << 32) | ctgid, &np);
+	s->ev.type = RT_TYPE_PROC;
+	s->ev.op = RT_OP_PROC_FORK;
+	emit(s);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_exec, struct task_struct *task, __s32 old_pid, struct linux_binprm *bprm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct rt_proc *p = bpf_map_lookup_elem(&traced, &tgid);
+	if (!p || (p->flags & RT_PROC_FOLLOW_ONLY))
+		return 0;
+
+	__u16 op = RT_OP_EXECVE;
+	__s32 dfd = RT_AT_FDCWD;
+	// The exec may have come from another thread (old_pid): its stash is
+	// keyed by that thread's id.
+	__u64 oid = ((__u64)tgid << 32) | (__u32)old_pid;
+	struct rt_args *a = bpf_map_lookup_elem(&inflight, &oid);
+	if (a) {
+		op = a->op;
+		dfd = a->dfd1;
+	}
+
+	struct scratch *s = scratch_get();
+	if (!s)
+		return 0;
+	const char *fn = BPF_CORE_READ(bprm, filename);
+
+	// The event: the exec itself, with the kernel's copy of the path.
+	fill_ids(s, id, p);
+	s->ev.type = RT_TYPE_EVENT;
+	s->ev.op = op;
+	s->ev.dfd1 = dfd;
+	s->ev.len1 = read_kernel_str(s, 0, fn);
+	emit(s);
+
+	// The process record: exe and argv of the new image. argv was just
+	// copied onto the new stack by the kernel, so it is resident.
+	s->ev.type = RT_TYPE_PROC;
+	s->ev.op = RT_OP_PROC_EXEC;
+	s->ev.dfd1 = dfd;
+	s->ev.len2 = 0;
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long as = BPF_CORE_READ(mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(mm, arg_end);
+	__u32 off = s->ev.len1 & (RT_STR_MAX - 1);
+	__u64 n = ae - as;
+	if (n > RT_STR_MAX - 1) {
+		n = RT_STR_MAX - 1;
+		s->ev.eflags |= RT_EF_ARGV_TRUNCATED;
+	}
+	if (bpf_probe_read_user(&s->data[off], n & (RT_STR_MAX - 1), (void *)as) == 0)
+		s->ev.len3 = n;
+	emit(s);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_exit, struct task_struct *task)
+{
+	// Only the last thread's exit ends the process.
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct rt_proc *p = bpf_map_lookup_elem(&traced, &tgid);
+	if (!p)
+		return 0;
+	struct scratch *s = (p->flags & RT_PROC_FOLLOW_ONLY) ? 0 : scratch_get();
+	if (s) {
+		fill_ids(s, ((__u64)tgid << 32) | (__u32)BPF_CORE_READ(task, pid), p);
+		s->ev.type = RT_TYPE_PROC;
+		s->ev.op = RT_OP_PROC_EXIT;
+		s->ev.result = BPF_CORE_READ(task, exit_code);
+		emit(s);
+	}
+	bpf_map_delete_elem(&traced, &tgid);
+	return 0;
+}

@@ -1,0 +1,87 @@
+package ebpf
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/restrack/restrack/ring"
+)
+
+// fakeFS is a /proc with fixed answers.
+type fakeFS struct {
+	fds  map[[2]int32]string
+	cwds map[int32]string
+}
+
+func (f fakeFS) fdPath(pid, fd int32) (string, bool) { s, ok := f.fds[[2]int32{pid, fd}]; return s, ok }
+func (f fakeFS) cwd(pid int32) (string, bool)        { s, ok := f.cwds[pid]; return s, ok }
+func (f fakeFS) exe(pid int32) (string, bool)        { return "", false }
+
+func mustConvert(tb testing.TB, c *converter, b []byte) ring.Record {
+	tb.Helper()
+	var ev rawEvent
+	require.NoError(tb, decodeEvent(b, &ev))
+	var r ring.Record
+	require.True(tb, c.convert(&ev, &r))
+	return r
+}
+
+func TestRelativePathsAreResolvedAgainstTheTrackedCwdOrTheDirfd(t *testing.T) {
+	fs := fakeFS{
+		fds:  map[[2]int32]string{{10, 5}: "/srv/data"},
+		cwds: map[int32]string{10: "/home/u"},
+	}
+	c := newConverter(fs)
+	ev := func(op ring.Op, dfd int32, flags uint32, strs ...string) []byte {
+		return sample(typeEvent, uint16(op), 10, dfd, flags, strs...)
+	}
+	for _, s := range []struct {
+		name   string
+		sample []byte
+		path   string
+		path2  string
+		access uint8
+		rflags uint16
+	}{
+		{"an absolute path is kept as passed", ev(ring.OpOpenat, atFDCWD, 0, "/etc//passwd"), "/etc//passwd", "", ring.AccessRead, 0},
+		{"a relative path joins the cwd", ev(ring.OpOpenat, atFDCWD, 0x241, "out.txt"), "/home/u/out.txt", "", ring.AccessWrite, 0},
+		{"dot-dot is cleaned", ev(ring.OpOpenat, atFDCWD, 0, "../v/x"), "/home/v/x", "", ring.AccessRead, 0},
+		{"a dirfd-relative path joins the fd's directory", ev(ring.OpOpenat, 5, 0, "f"), "/srv/data/f", "", ring.AccessRead, 0},
+		{"an unknown dirfd leaves the path relative and flagged", ev(ring.OpOpenat, 9, 0, "f"), "f", "", ring.AccessRead, ring.RFUnresolved},
+		{"both paths of a rename are resolved", ev(ring.OpRename, atFDCWD, 0, "a", "/b"), "/home/u/a", "/b", ring.AccessWrite, 0},
+		{"chdir moves the cwd for later calls", ev(ring.OpChdir, atFDCWD, 0, "sub"), "/home/u/sub", "", ring.AccessNone, 0},
+		{"a path after chdir uses the new cwd", ev(ring.OpMkdir, atFDCWD, 0, "d"), "/home/u/sub/d", "", ring.AccessWrite, 0},
+		{"O_APPEND alone is a write", ev(ring.OpOpen, atFDCWD, 0x401, "/log"), "/log", "", ring.AccessWrite, 0},
+		{"creat is a write", ev(ring.OpCreat, atFDCWD, 0x241, "/c"), "/c", "", ring.AccessWrite, 0},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			r := mustConvert(t, c, s.sample)
+			assert.Equal(t, s.path, string(r.Str1))
+			assert.Equal(t, s.path2, string(r.Str2))
+			assert.Equal(t, s.access, r.Access)
+			assert.Equal(t, s.rflags, r.RFlags)
+			assert.Equal(t, uint8(ring.TypeEvent), r.Type)
+		})
+	}
+}
+
+func TestAChildInheritsItsParentsCwdAndExecSetsItsExe(t *testing.T) {
+	c := newConverter(fakeFS{cwds: map[int32]string{10: "/w"}})
+	fork := sample(typeProc, uint16(ring.OpProcFork), 11, atFDCWD, 0)
+	fork[20] = 10 // ppid
+	r := mustConvert(t, c, fork)
+	assert.Equal(t, "/w", string(r.Str2))
+
+	exec := sample(typeProc, uint16(ring.OpProcExec), 11, atFDCWD, 0, "./tool", "", "./tool\x00-v\x00")
+	r = mustConvert(t, c, exec)
+	assert.Equal(t, "/w/tool", string(r.Str1))
+	assert.Equal(t, "/w", string(r.Str2))
+	assert.Equal(t, []string{"./tool", "-v"}, r.Argv())
+
+	exit := sample(typeProc, uint16(ring.OpProcExit), 11, atFDCWD, 0)
+	r = mustConvert(t, c, exit)
+	assert.Equal(t, "/w/tool", string(r.Str1))
+	assert.NotContains(t, c.procs, int32(11), "an exited process is forgotten")
+}

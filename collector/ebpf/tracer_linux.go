@@ -1,0 +1,403 @@
+//go:build linux
+
+package ebpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/restrack/restrack/ring"
+)
+
+// syscalls are the traced system calls. Each has an enter program of its
+// own (enter_NAME) and shares the sys_exit program. A syscall the
+// architecture lacks (arm64 has no open, rename…) is skipped.
+var syscalls = []string{
+	"open", "openat", "openat2", "creat",
+	"rename", "renameat", "renameat2",
+	"link", "linkat", "unlink", "unlinkat", "rmdir",
+	"mkdir", "mkdirat", "truncate",
+	"execve", "execveat",
+	"chdir", "fchdir",
+}
+
+// Tracer traces one process tree. ReadBatch is for one goroutine at a
+// time; Stop, Counters and Close may be called from any goroutine.
+type Tracer struct {
+	opts    Options
+	objs    restrackObjects
+	links   []link.Link
+	reader  *ringbuf.Reader
+	stopped atomic.Bool
+
+	mu      sync.Mutex // serialises ReadBatch and Close
+	closed  bool
+	conv    *converter
+	sample  ringbuf.Record
+	ev      rawEvent
+	pending []ring.Record // synthetic records returned before the ring's
+	records atomic.Uint64
+	corrupt atomic.Uint64
+	unres   atomic.Uint64
+
+	// Syscalls is the list of syscalls actually traced on this kernel.
+	Syscalls []string
+}
+
+// Start loads the BPF programs, seeds the traced tree with opts.PID and
+// attaches the programs. Records are then read with ReadBatch. A machine
+// or user that cannot run BPF gets an error wrapping ErrUnavailable that
+// names what is missing.
+func Start(opts Options) (t *Tracer, err error) {
+	if err := opts.setDefaults(os.Getpagesize()); err != nil {
+		return nil, err
+	}
+	if err := checkHost(); err != nil {
+		return nil, err
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones
+	// use the memory cgroup and this is a no-op.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, unavailable("permission to raise RLIMIT_MEMLOCK", "run as root", err)
+	}
+
+	spec, err := loadRestrack()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded bpf object: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = uint32(opts.RingSize)
+	if err := spec.Variables["wake_bytes"].Set(uint64(opts.WakeBytes)); err != nil {
+		return nil, fmt.Errorf("set wake_bytes: %w", err)
+	}
+
+	t = &Tracer{opts: opts, conv: newConverter(liveProc{})}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, unavailable("privileges to load BPF programs (CAP_BPF and CAP_PERFMON)", "run as root", err)
+		}
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load bpf programs: kernel verifier rejected them: %+v", verr)
+		}
+		return nil, fmt.Errorf("load bpf programs: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			t.closeAll()
+		}
+	}()
+
+	// The tree first: fork, exec and exit, so no child born after seeding
+	// can be missed. Then the root, then the syscalls.
+	for _, p := range []*ebpf.Program{t.objs.SchedFork, t.objs.SchedExec, t.objs.SchedExit} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return nil, fmt.Errorf("attach %s: %w", p, err)
+		}
+		t.links = append(t.links, l)
+	}
+	if err := t.seed(); err != nil {
+		return nil, err
+	}
+	progs := t.enterPrograms()
+	for _, sc := range syscalls {
+		enter, err := link.Tracepoint("syscalls", "sys_enter_"+sc, progs[sc], nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // not a syscall on this architecture
+		}
+		if err != nil {
+			return nil, attachError(sc, err)
+		}
+		t.links = append(t.links, enter)
+		exit, err := link.Tracepoint("syscalls", "sys_exit_"+sc, t.objs.SysExit, nil)
+		if err != nil {
+			return nil, attachError(sc, err)
+		}
+		t.links = append(t.links, exit)
+		t.Syscalls = append(t.Syscalls, sc)
+	}
+
+	if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
+		return nil, fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	return t, nil
+}
+
+func (t *Tracer) enterPrograms() map[string]*ebpf.Program {
+	o := &t.objs
+	return map[string]*ebpf.Program{
+		"open": o.EnterOpen, "openat": o.EnterOpenat, "openat2": o.EnterOpenat2, "creat": o.EnterCreat,
+		"rename": o.EnterRename, "renameat": o.EnterRenameat, "renameat2": o.EnterRenameat2,
+		"link": o.EnterLink, "linkat": o.EnterLinkat, "unlink": o.EnterUnlink, "unlinkat": o.EnterUnlinkat,
+		"rmdir": o.EnterRmdir, "mkdir": o.EnterMkdir, "mkdirat": o.EnterMkdirat, "truncate": o.EnterTruncate,
+		"execve": o.EnterExecve, "execveat": o.EnterExecveat, "chdir": o.EnterChdir, "fchdir": o.EnterFchdir,
+	}
+}
+
+// seed puts the root into the traced map with the identity the kernel side
+// would have given it, and, unless only its children are traced, queues a
+// proc_start record describing it.
+func (t *Tracer) seed() error {
+	pid := t.opts.PID
+	ppid, start, err := procStat(pid)
+	if err != nil {
+		return fmt.Errorf("seed root process %d: %w", pid, err)
+	}
+	var flags uint32
+	if t.opts.ChildrenOnly {
+		flags = procFollowOnly
+	}
+	v := restrackRtProc{StartNs: start, Ppid: uint32(ppid), Flags: flags}
+	if err := t.objs.Traced.Put(uint32(pid), &v); err != nil {
+		return fmt.Errorf("seed root process %d: %w", pid, err)
+	}
+	if t.opts.ChildrenOnly {
+		return nil
+	}
+	p := t.conv.proc(int32(pid))
+	rec := ring.Record{
+		Type: ring.TypeProc, Op: ring.OpProcStart,
+		TimeNs: monotonicNs(), StartNs: start,
+		PID: int32(pid), TID: int32(pid), PPID: int32(ppid),
+		Str1: []byte(p.exe), Str2: []byte(p.cwd),
+	}
+	if argv, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
+		rec.Str3 = []byte(strings.TrimSuffix(string(argv), "\x00"))
+	}
+	t.pending = append(t.pending, rec)
+	return nil
+}
+
+// ReadBatch fills dst with records and returns how many. When the ring is
+// empty it waits up to the poll interval (less if the kernel wakes it at
+// the high-water mark) and may return 0 records and a nil error. The
+// records' byte slices are valid until the next ReadBatch. After Stop, it
+// returns what is left, then 0 and ErrStopped.
+func (t *Tracer) ReadBatch(dst []ring.Record) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0, fmt.Errorf("read batch: %w", os.ErrClosed)
+	}
+	t.conv.arena = t.conv.arena[:0]
+	n := copy(dst, t.pending)
+	t.pending = t.pending[n:]
+
+	stopped := t.stopped.Load()
+	if stopped || n > 0 {
+		t.reader.SetDeadline(time.Unix(1, 0)) // read what is there, never wait
+	} else {
+		t.reader.SetDeadline(time.Now().Add(t.opts.PollInterval))
+	}
+	for n < len(dst) {
+		err := t.reader.ReadInto(&t.sample)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
+				break
+			}
+			return n, fmt.Errorf("read ring buffer: %w", err)
+		}
+		if n == 0 {
+			// Something arrived: take the rest without waiting again.
+			t.reader.SetDeadline(time.Unix(1, 0))
+		}
+		if err := decodeEvent(t.sample.RawSample, &t.ev); err != nil {
+			t.corrupt.Add(1)
+			continue
+		}
+		if t.conv.convert(&t.ev, &dst[n]) {
+			n++
+		}
+	}
+	t.records.Add(uint64(n))
+	t.unres.Store(t.conv.unresolved)
+	if n == 0 && stopped {
+		return 0, ErrStopped
+	}
+	return n, nil
+}
+
+// Stop detaches the programs: nothing new is recorded, and ReadBatch
+// returns what is left without waiting, then ErrStopped. Call it once the
+// workload has exited, then drain, then Close.
+func (t *Tracer) Stop() error {
+	if t.stopped.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for _, l := range t.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.links = nil
+	// Wake a ReadBatch that is waiting for its poll interval.
+	if err := t.reader.Flush(); err != nil && !errors.Is(err, os.ErrClosed) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stop tracer: %w", err)
+	}
+	return nil
+}
+
+// Counters reads the kernel side's counters and adds the reader's own.
+func (t *Tracer) Counters() (Counters, error) {
+	c := Counters{Records: t.records.Load(), Corrupt: t.corrupt.Load(), Unresolved: t.unres.Load()}
+	var per []uint64
+	dst := []*uint64{
+		counterEmitted: &c.Emitted, counterLostRing: &c.LostRing, counterLostArgs: &c.LostInflight,
+		counterLostProc: &c.LostProcs, counterFaults: &c.Faults,
+	}
+	for i, p := range dst {
+		if err := t.objs.Counters.Lookup(uint32(i), &per); err != nil {
+			return c, fmt.Errorf("read counter %d: %w", i, err)
+		}
+		for _, v := range per {
+			*p += v
+		}
+	}
+	return c, nil
+}
+
+// Close stops the tracer if needed and frees everything it holds.
+func (t *Tracer) Close() error {
+	err := t.Stop()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	return errors.Join(err, t.closeAll())
+}
+
+func (t *Tracer) closeAll() error {
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	if t.reader != nil {
+		errs = append(errs, t.reader.Close())
+	}
+	errs = append(errs, t.objs.Close())
+	return errors.Join(errs...)
+}
+
+// checkHost tells apart the usual reasons the eBPF mode cannot run, so the
+// error names the missing piece instead of a raw errno from deep inside.
+func checkHost() error {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return unavailable("kernel BTF (/sys/kernel/btf/vmlinux)", "a kernel built with CONFIG_DEBUG_INFO_BTF=y", err)
+	}
+	if !hasSyscallTracepoints() {
+		if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
+			return unavailable("syscall tracepoints", "a kernel built with CONFIG_FTRACE_SYSCALLS=y", nil)
+		}
+		return unavailable("tracefs, which syscall tracepoints need", "mount -t tracefs nodev /sys/kernel/tracing", nil)
+	}
+	if os.Geteuid() != 0 && !hasCaps() {
+		return unavailable("privileges to load BPF programs (CAP_BPF and CAP_PERFMON)", "run as root", nil)
+	}
+	return nil
+}
+
+func hasSyscallTracepoints() bool {
+	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(dir + "/events/syscalls/sys_enter_openat"); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// hasCaps reports whether the effective set holds CAP_BPF and CAP_PERFMON
+// (or CAP_SYS_ADMIN, which implies both).
+func hasCaps() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	return has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON))
+}
+
+func attachError(sc string, err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return unavailable("permission to attach tracepoints (CAP_PERFMON)", "run as root", err)
+	}
+	return fmt.Errorf("attach syscall tracepoint %s: %w", sc, err)
+}
+
+func unavailable(missing, fix string, err error) error {
+	return &UnavailableError{Missing: missing, Fix: fix, Err: err}
+}
+
+// procStat reads a process's parent and start time, the latter in the
+// shim's unit: starttime (clock ticks since boot) in nanoseconds.
+func procStat(pid int) (ppid int, startNs uint64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); ppid is field 4, starttime field 22.
+	if len(f) < 20 {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	ppid, err = strconv.Atoi(f[1])
+	if err != nil {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat ppid: %w", pid, err)
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat starttime: %w", pid, err)
+	}
+	return ppid, ticks * (1_000_000_000 / clockTicksPerSec), nil
+}
+
+func monotonicNs() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// liveProc answers procFS questions from /proc.
+type liveProc struct{}
+
+func (liveProc) fdPath(pid, fd int32) (string, bool) { return readlink(fdLink(pid, fd)) }
+func (liveProc) cwd(pid int32) (string, bool) {
+	return readlink("/proc/" + strconv.Itoa(int(pid)) + "/cwd")
+}
+func (liveProc) exe(pid int32) (string, bool) {
+	return readlink("/proc/" + strconv.Itoa(int(pid)) + "/exe")
+}
+
+func readlink(p string) (string, bool) {
+	s, err := os.Readlink(p)
+	if err != nil || !strings.HasPrefix(s, "/") {
+		return "", false // gone, or not a path ("pipe:[…]", "anon_inode:…")
+	}
+	return strings.TrimSuffix(s, " (deleted)"), true
+}
