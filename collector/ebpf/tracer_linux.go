@@ -46,6 +46,7 @@ type Tracer struct {
 	closed  bool
 	conv    *converter
 	sample  ringbuf.Record
+	held    bool // sample holds a record Wait read and Read has not taken
 	ev      rawEvent
 	pending []ring.Record // synthetic records returned before the ring's
 	records atomic.Uint64
@@ -60,7 +61,7 @@ type Tracer struct {
 // attaches the programs. Records are then read with ReadBatch. A machine
 // or user that cannot run BPF gets an error wrapping ErrUnavailable that
 // names what is missing.
-func Start(opts Options) (t *Tracer, err error) {
+func Start(opts Options) (_ *Tracer, err error) {
 	if err := opts.setDefaults(os.Getpagesize()); err != nil {
 		return nil, err
 	}
@@ -82,7 +83,7 @@ func Start(opts Options) (t *Tracer, err error) {
 		return nil, fmt.Errorf("set wake_bytes: %w", err)
 	}
 
-	t = &Tracer{opts: opts, conv: newConverter(liveProc{})}
+	t := &Tracer{opts: opts, conv: newConverter(liveProc{})}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return nil, unavailable("privileges to load BPF programs (CAP_BPF and CAP_PERFMON)", "run as root", err)
@@ -95,7 +96,7 @@ func Start(opts Options) (t *Tracer, err error) {
 	}
 	defer func() {
 		if err != nil {
-			t.closeAll()
+			_ = t.closeAll() // the setup error is the one worth reporting
 		}
 	}()
 
@@ -180,39 +181,58 @@ func (t *Tracer) seed() error {
 	return nil
 }
 
-// ReadBatch fills dst with records and returns how many. When the ring is
-// empty it waits up to the poll interval (less if the kernel wakes it at
-// the high-water mark) and may return 0 records and a nil error. The
-// records' byte slices are valid until the next ReadBatch. After Stop, it
-// returns what is left, then 0 and ErrStopped.
+// ReadBatch waits up to the poll interval for records (less when the
+// kernel wakes it at the high-water mark), then reads like Read.
 func (t *Tracer) ReadBatch(dst []ring.Record) (int, error) {
+	t.Wait(t.opts.PollInterval)
+	return t.Read(dst)
+}
+
+// Wait returns once records are ready to read, the tracer is stopped, or d
+// has passed. Records are published without waking the reader, so an idle
+// Wait normally lasts d: the kernel wakes it early only past WakeBytes.
+func (t *Tracer) Wait(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.held || len(t.pending) > 0 || t.stopped.Load() || t.reader.AvailableBytes() > 0 {
+		return
+	}
+	t.reader.SetDeadline(time.Now().Add(d))
+	// ReadInto is the reader's only way to sleep on the ring; the record it
+	// returns is held for the next Read.
+	if err := t.reader.ReadInto(&t.sample); err == nil {
+		t.held = true
+	}
+}
+
+// Read fills dst with the records that are ready and returns how many,
+// without blocking; 0 records and a nil error mean none were ready. The
+// records' byte slices are valid until the next Read. After Stop, it
+// returns what is left, then 0 and ErrStopped.
+func (t *Tracer) Read(dst []ring.Record) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return 0, fmt.Errorf("read batch: %w", os.ErrClosed)
+		return 0, fmt.Errorf("read tracer: %w", os.ErrClosed)
 	}
 	t.conv.arena = t.conv.arena[:0]
 	n := copy(dst, t.pending)
 	t.pending = t.pending[n:]
-
+	// Load stopped before reading: records published before Stop are all
+	// in the ring by then, so an empty read after it means the end.
 	stopped := t.stopped.Load()
-	if stopped || n > 0 {
-		t.reader.SetDeadline(time.Unix(1, 0)) // read what is there, never wait
-	} else {
-		t.reader.SetDeadline(time.Now().Add(t.opts.PollInterval))
-	}
+	t.reader.SetDeadline(time.Unix(1, 0)) // take what is there, never sleep
 	for n < len(dst) {
-		err := t.reader.ReadInto(&t.sample)
-		if err != nil {
+		if !t.held {
+			err := t.reader.ReadInto(&t.sample)
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
 				break
 			}
-			return n, fmt.Errorf("read ring buffer: %w", err)
+			if err != nil {
+				return n, fmt.Errorf("read ring buffer: %w", err)
+			}
 		}
-		if n == 0 {
-			// Something arrived: take the rest without waiting again.
-			t.reader.SetDeadline(time.Unix(1, 0))
-		}
+		t.held = false
 		if err := decodeEvent(t.sample.RawSample, &t.ev); err != nil {
 			t.corrupt.Add(1)
 			continue
@@ -223,27 +243,44 @@ func (t *Tracer) ReadBatch(dst []ring.Record) (int, error) {
 	}
 	t.records.Add(uint64(n))
 	t.unres.Store(t.conv.unresolved)
-	if n == 0 && stopped {
+	if n == 0 && stopped && !t.held {
 		return 0, ErrStopped
 	}
 	return n, nil
 }
 
-// Stop detaches the programs: nothing new is recorded, and ReadBatch
-// returns what is left without waiting, then ErrStopped. Call it once the
-// workload has exited, then drain, then Close.
+// Pending is how many bytes of records the ring holds unread.
+func (t *Tracer) Pending() int { return t.reader.AvailableBytes() }
+
+// RingSize is the ring buffer's size in bytes.
+func (t *Tracer) RingSize() int { return t.opts.RingSize }
+
+// Stop ends tracing: from now on nothing new is recorded, and Read returns
+// what is left, then ErrStopped. Call it once the workload has exited,
+// then drain, then Close. It empties the traced tree instead of detaching
+// the programs, because detaching takes the kernel ~60 ms per tracepoint
+// (an RCU grace period each); Close does that.
 func (t *Tracer) Stop() error {
 	if t.stopped.Swap(true) {
 		return nil
 	}
 	var errs []error
-	for _, l := range t.links {
-		if err := l.Close(); err != nil {
-			errs = append(errs, err)
+	var key uint32
+	var keys []uint32
+	var v restrackRtProc
+	it := t.objs.Traced.Iterate()
+	for it.Next(&key, &v) {
+		keys = append(keys, key)
+	}
+	if err := it.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("list traced processes: %w", err))
+	}
+	for _, k := range keys {
+		if err := t.objs.Traced.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("untrace process %d: %w", k, err))
 		}
 	}
-	t.links = nil
-	// Wake a ReadBatch that is waiting for its poll interval.
+	// Wake a Wait that is sleeping for its poll interval.
 	if err := t.reader.Flush(); err != nil && !errors.Is(err, os.ErrClosed) {
 		errs = append(errs, err)
 	}
@@ -285,10 +322,18 @@ func (t *Tracer) Close() error {
 }
 
 func (t *Tracer) closeAll() error {
-	var errs []error
-	for _, l := range t.links {
-		errs = append(errs, l.Close())
+	// Detach in parallel: each detach waits for RCU grace periods, which
+	// overlap when several are pending.
+	errs := make([]error, len(t.links))
+	var wg sync.WaitGroup
+	for i, l := range t.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Close()
+		}()
 	}
+	wg.Wait()
 	t.links = nil
 	if t.reader != nil {
 		errs = append(errs, t.reader.Close())
@@ -303,14 +348,14 @@ func checkHost() error {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return unavailable("kernel BTF (/sys/kernel/btf/vmlinux)", "a kernel built with CONFIG_DEBUG_INFO_BTF=y", err)
 	}
+	if os.Geteuid() != 0 && !hasCaps() {
+		return unavailable("privileges to load BPF programs (CAP_BPF and CAP_PERFMON)", "run as root", nil)
+	}
 	if !hasSyscallTracepoints() {
 		if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
 			return unavailable("syscall tracepoints", "a kernel built with CONFIG_FTRACE_SYSCALLS=y", nil)
 		}
 		return unavailable("tracefs, which syscall tracepoints need", "mount -t tracefs nodev /sys/kernel/tracing", nil)
-	}
-	if os.Geteuid() != 0 && !hasCaps() {
-		return unavailable("privileges to load BPF programs (CAP_BPF and CAP_PERFMON)", "run as root", nil)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,4 +159,117 @@ func TestAStaticGoProgramsRawSyscallsAreSeenWithAbsolutePaths(t *testing.T) {
 	r, ok := findEvent(recs, ring.OpOpenat, filepath.Join(dir, "renamed.txt"))
 	require.True(t, ok, "the read back is reported")
 	assert.Equal(t, uint8(ring.AccessRead), r.Access)
+}
+
+func TestFailedCallsAreReportedWithTheirNegativeErrno(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	recs := traceRun(t, exec.Command("sh", "-c", "cat "+missing+" 2>/dev/null; "+missing+" 2>/dev/null; true"))
+
+	open, ok := findEvent(recs, ring.OpOpenat, missing)
+	require.True(t, ok, "the failed open is reported")
+	assert.Equal(t, -int32(syscall.ENOENT), open.Result)
+	exe, ok := findEvent(recs, ring.OpExecve, missing)
+	require.True(t, ok, "the failed exec is reported from its old address space")
+	assert.Equal(t, -int32(syscall.ENOENT), exe.Result)
+}
+
+func TestOnlyTheTracedTreeIsReportedAndItsDescendantsAreFollowed(t *testing.T) {
+	dir := t.TempDir()
+	inside := filepath.Join(dir, "inside")
+	outside := filepath.Join(dir, "outside")
+
+	// The root: a shell that waits for a go-ahead, then starts a grandchild.
+	fifo := filepath.Join(dir, "go")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	root := exec.Command("sh", "-c", "read x < "+fifo+"; sh -c 'touch "+inside+"'")
+	require.NoError(t, root.Start())
+	tr := mustStart(t, Options{PID: root.Process.Pid, PollInterval: 5 * time.Millisecond})
+
+	// A process outside the tree does the same kind of thing meanwhile.
+	require.NoError(t, exec.Command("touch", outside).Run())
+	require.NoError(t, os.WriteFile(fifo, []byte("go\n"), 0o600))
+	require.NoError(t, root.Wait())
+	require.NoError(t, tr.Stop())
+
+	var recs []rec
+	batch := make([]ring.Record, 16)
+	for {
+		n, err := tr.ReadBatch(batch)
+		for i := range batch[:n] {
+			recs = append(recs, copyRec(&batch[i]))
+		}
+		if errors.Is(err, ErrStopped) {
+			break
+		}
+		require.NoError(t, err)
+	}
+	start := recs[0]
+	assert.Equal(t, ring.OpProcStart, start.Op, "the root is described first")
+	assert.Equal(t, int32(root.Process.Pid), start.PID)
+	assert.Contains(t, start.Argv, "-c")
+
+	touched, ok := findEvent(recs, ring.OpOpenat, inside)
+	require.True(t, ok, "the grandchild's open is reported: %+v", recs)
+	assert.NotEqual(t, int32(root.Process.Pid), touched.PID)
+	_, ok = findEvent(recs, ring.OpOpenat, outside)
+	assert.False(t, ok, "a process outside the tree is not reported")
+
+	// Every reported process was born inside the tree.
+	tree := map[int32]bool{int32(root.Process.Pid): true}
+	for _, r := range recs {
+		if r.Op == ring.OpProcFork {
+			assert.True(t, tree[r.PPID], "fork of %d by %d, outside the tree", r.PID, r.PPID)
+			tree[r.PID] = true
+		}
+		assert.True(t, tree[r.PID], "record of %d, outside the tree: %+v", r.PID, r)
+	}
+}
+
+func TestStartRefusesARootThatIsNotAProcess(t *testing.T) {
+	_, err := Start(Options{PID: 0})
+	require.Error(t, err)
+	_, err = Start(Options{PID: 1 << 30})
+	require.Error(t, err)
+	if !errors.Is(err, ErrUnavailable) {
+		assert.Contains(t, err.Error(), "seed root process")
+	}
+	_, err = Start(Options{PID: 1, RingSize: 12345})
+	assert.ErrorContains(t, err, "power of two")
+}
+
+// The unprivileged half of the test below: run in a child as nobody.
+func TestHelperStartAsNobody(t *testing.T) {
+	if os.Getenv("RESTRACK_EBPF_HELPER") != "start" {
+		t.Skip("skipping: helper of TestWithoutPrivilegesStartNamesWhatIsMissing")
+	}
+	_, err := Start(Options{PID: os.Getpid()})
+	require.Error(t, err)
+	require.ErrorIs(t, err, ErrUnavailable)
+	os.Stdout.WriteString("ERR: " + err.Error() + "\n")
+}
+
+func TestWithoutPrivilegesStartNamesWhatIsMissing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root to switch to an unprivileged user")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	// t.TempDir's parent is private to root: nobody could not run the copy.
+	dir, err := os.MkdirTemp("", "restrack-nobody-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "ebpf.test")
+	b, err := os.ReadFile(self)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+
+	cmd := exec.Command(bin, "-test.run", "^TestHelperStartAsNobody$", "-test.v")
+	cmd.Env = append(os.Environ(), "RESTRACK_EBPF_HELPER=start")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "ERR: eBPF mode unavailable: privileges to load BPF programs (CAP_BPF and CAP_PERFMON) (run as root)")
 }

@@ -3,6 +3,8 @@
 package ebpf
 
 import (
+	"time"
+
 	"github.com/restrack/restrack/ring"
 )
 
@@ -16,6 +18,18 @@ func Start(opts Options) (*Tracer, error) { return nil, errNotLinux }
 
 // ReadBatch always fails off Linux.
 func (t *Tracer) ReadBatch(dst []ring.Record) (int, error) { return 0, errNotLinux }
+
+// Read always fails off Linux.
+func (t *Tracer) Read(dst []ring.Record) (int, error) { return 0, errNotLinux }
+
+// Wait returns at once off Linux.
+func (t *Tracer) Wait(d time.Duration) {}
+
+// Pending is 0 off Linux.
+func (t *Tracer) Pending() int { return 0 }
+
+// RingSize is 0 off Linux.
+func (t *Tracer) RingSize() int { return 0 }
 
 // Stop does nothing off Linux.
 func (t *Tracer) Stop() error { return nil }
