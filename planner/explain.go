@@ -86,8 +86,8 @@ func (pl *Plan) ExplainFile(path string) ([]string, error) {
 	// the links they share.
 	seen := map[string]bool{}
 	var users []int32
-	for _, ei := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
-		if u := pl.unit[g.edges[ei].proc]; pl.units[u].moving && !slices.Contains(users, u) {
+	for _, e := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
+		if u := pl.unit[e.proc]; pl.units[u].moving && !slices.Contains(users, u) {
 			users = append(users, u)
 		}
 	}

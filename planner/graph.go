@@ -18,10 +18,12 @@ type graph struct {
 	files  []fileNode
 	byPath map[string]int32
 
-	edges   []edge
-	procAdj []int32 // edge indices of proc i: procAdj[procOff[i]:procOff[i+1]]
+	// Each access edge is stored twice, by process and by file, rather
+	// than indexed: walking an adjacency list then reads memory in order,
+	// which is what keeps large traces out of cache-miss territory.
+	procAdj []edge // edges of proc i: procAdj[procOff[i]:procOff[i+1]]
 	procOff []int32
-	fileAdj []int32 // edge indices of file f: fileAdj[fileOff[f]:fileOff[f+1]]
+	fileAdj []edge // edges of file f: fileAdj[fileOff[f]:fileOff[f+1]]
 	fileOff []int32
 
 	failed []int32 // indices into Trace.Accesses of calls that only failed
@@ -42,7 +44,6 @@ type fileNode struct {
 type edge struct {
 	proc, file int32
 	write      bool
-	acc        int32 // index into Trace.Accesses, for its op
 }
 
 func (g *graph) name(i int32) string {
@@ -72,10 +73,12 @@ func (g *graph) exe(i int32) string {
 
 func buildGraph(tr *Trace, rules *Rules) *graph {
 	g := &graph{
-		procs:  make([]procNode, 0, len(tr.Processes)),
-		byKey:  make(map[ProcKey]int32, len(tr.Processes)),
-		byPID:  make(map[int32][]int32, len(tr.Processes)),
-		byPath: make(map[string]int32),
+		procs: make([]procNode, 0, len(tr.Processes)),
+		byKey: make(map[ProcKey]int32, len(tr.Processes)),
+		byPID: make(map[int32][]int32, len(tr.Processes)),
+		// A trace has a few accesses per distinct path; sizing the map up
+		// front saves the rehashing that otherwise dominates the build.
+		byPath: make(map[string]int32, len(tr.Accesses)/4),
 	}
 	for i := range tr.Processes {
 		p := &tr.Processes[i]
@@ -85,7 +88,8 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 		g.addProc(p.Key, p)
 	}
 
-	g.edges = make([]edge, 0, len(tr.Accesses))
+	edges := make([]edge, 0, len(tr.Accesses))
+	lastKey, lastProc := ProcKey{}, int32(-1)
 	for i := range tr.Accesses {
 		a := &tr.Accesses[i]
 		if a.Count == 0 {
@@ -94,48 +98,58 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 			}
 			continue
 		}
-		pi, ok := g.byKey[a.Proc]
+		// The store returns a process's accesses together, so the last
+		// lookup usually answers the next one without hashing.
+		pi, ok := lastProc, a.Proc == lastKey && lastProc >= 0
+		if !ok {
+			pi, ok = g.byKey[a.Proc]
+		}
 		if !ok {
 			// Accesses of a process the trace has no record of still count:
 			// losing them would hide a dependency.
 			pi = g.addProc(a.Proc, nil)
 		}
+		lastKey, lastProc = a.Proc, pi
 		fi, ok := g.byPath[a.Path]
 		if !ok {
 			fi = int32(len(g.files))
 			g.files = append(g.files, fileNode{path: a.Path, ignored: rules.Ignored(a.Path)})
 			g.byPath[a.Path] = fi
 		}
-		g.edges = append(g.edges, edge{proc: pi, file: fi, write: a.Write || ipcOps[a.Op], acc: int32(i)})
+		edges = append(edges, edge{proc: pi, file: fi, write: a.Write || isIPC(a.Op)})
 	}
 
 	g.resolveParents()
-	g.kidOff, g.kids = csr(len(g.procs), func(yield func(from, item int32)) {
+	g.kidOff, g.kids = csr(len(g.procs), func(yield func(from int32, item int32)) {
 		for i := range g.procs {
 			if p := g.procs[i].parent; p >= 0 {
 				yield(p, int32(i))
 			}
 		}
 	})
-	g.procOff, g.procAdj = csr(len(g.procs), func(yield func(from, item int32)) {
-		for i := range g.edges {
-			yield(g.edges[i].proc, int32(i))
+	g.procOff, g.procAdj = csr(len(g.procs), func(yield func(from int32, item edge)) {
+		for _, e := range edges {
+			yield(e.proc, e)
 		}
 	})
-	g.fileOff, g.fileAdj = csr(len(g.files), func(yield func(from, item int32)) {
-		for i := range g.edges {
-			yield(g.edges[i].file, int32(i))
+	g.fileOff, g.fileAdj = csr(len(g.files), func(yield func(from int32, item edge)) {
+		for _, e := range edges {
+			yield(e.file, e)
 		}
 	})
 	return g
 }
 
-// ipcOps make a path an inter-process channel: whoever else opens it talks
-// to this process, so sharing it is write-sharing whatever the open flags.
-var ipcOps = map[string]bool{
-	"bind": true, "connect": true, "mkfifo": true, "mkfifoat": true,
-	"mknod": true, "mknodat": true, "shm_open": true, "mq_open": true,
-	"shm_unlink": true, "mq_unlink": true,
+// isIPC: these ops make a path an inter-process channel. Whoever else
+// opens it talks to this process, so sharing it is write-sharing whatever
+// the open flags. (A switch, not a map: it runs once per access.)
+func isIPC(op string) bool {
+	switch op {
+	case "bind", "connect", "mkfifo", "mkfifoat", "mknod", "mknodat",
+		"shm_open", "mq_open", "shm_unlink", "mq_unlink":
+		return true
+	}
+	return false
 }
 
 func (g *graph) addProc(k ProcKey, p *Process) int32 {
@@ -178,18 +192,18 @@ func (g *graph) resolveParents() {
 	}
 }
 
-// csr builds a compressed adjacency list of n nodes, given
-// a generator of (node, item) pairs that it calls twice.
-func csr(n int, each func(yield func(from, item int32))) (off, items []int32) {
+// csr builds a compressed adjacency list of n nodes, given a generator of
+// (node, item) pairs that it calls twice: once to count, once to fill.
+func csr[T any](n int, each func(yield func(from int32, item T))) (off []int32, items []T) {
 	off = make([]int32, n+1)
-	each(func(from, _ int32) { off[from+1]++ })
+	each(func(from int32, _ T) { off[from+1]++ })
 	for i := 1; i <= n; i++ {
 		off[i] += off[i-1]
 	}
-	items = make([]int32, off[n])
+	items = make([]T, off[n])
 	fill := make([]int32, n)
 	copy(fill, off[:n])
-	each(func(from, item int32) {
+	each(func(from int32, item T) {
 		items[fill[from]] = item
 		fill[from]++
 	})

@@ -259,8 +259,9 @@ func (pl *Plan) close() {
 	for q := 0; q < len(pl.order); q++ {
 		u := pl.order[q]
 		for _, p := range pl.units[u].members {
-			for _, ei := range g.procAdj[g.procOff[p]:g.procOff[p+1]] {
-				e := &g.edges[ei]
+			adj := g.procAdj[g.procOff[p]:g.procOff[p+1]]
+			for i := range adj {
+				e := &adj[i]
 				f := e.file
 				if g.files[f].ignored {
 					continue
@@ -271,14 +272,16 @@ func (pl *Plan) close() {
 				switch {
 				case e.write && state[f]&floodedAll == 0:
 					state[f] |= floodedAll | floodedWriters
-					for _, ej := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
-						pull(u, e, &g.edges[ej])
+					users := g.fileAdj[g.fileOff[f]:g.fileOff[f+1]]
+					for j := range users {
+						pull(u, e, &users[j])
 					}
 				case !e.write && state[f]&floodedWriters == 0:
 					state[f] |= floodedWriters
-					for _, ej := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
-						if g.edges[ej].write {
-							pull(u, e, &g.edges[ej])
+					users := g.fileAdj[g.fileOff[f]:g.fileOff[f+1]]
+					for j := range users {
+						if users[j].write {
+							pull(u, e, &users[j])
 						}
 					}
 				}
@@ -325,8 +328,8 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 	ignored := map[int32]bool{}
 	for _, u := range pl.order {
 		for _, p := range pl.units[u].members {
-			for _, ei := range g.procAdj[g.procOff[p]:g.procOff[p+1]] {
-				if f := g.edges[ei].file; g.files[f].ignored {
+			for _, e := range g.procAdj[g.procOff[p]:g.procOff[p+1]] {
+				if f := e.file; g.files[f].ignored {
 					ignored[f] = true
 				}
 			}
@@ -385,8 +388,7 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 func (pl *Plan) fileUsers(f int32) (moving, staying []int32, written bool) {
 	g := pl.g
 	moving, staying = []int32{}, []int32{}
-	for _, ei := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
-		e := &g.edges[ei]
+	for _, e := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
 		written = written || e.write
 		un := &pl.units[pl.unit[e.proc]]
 		root := g.procs[un.root].key.PID

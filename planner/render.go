@@ -127,8 +127,7 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 	var staying []int32
 	seenUnit := map[int32]bool{}
 	for _, fr := range files {
-		for _, ei := range g.fileAdj[g.fileOff[fr.id]:g.fileOff[fr.id+1]] {
-			e := &g.edges[ei]
+		for _, e := range g.fileAdj[g.fileOff[fr.id]:g.fileOff[fr.id+1]] {
 			u := pl.unit[e.proc]
 			bit := uint8(1)
 			if e.write {
