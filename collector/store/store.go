@@ -74,6 +74,11 @@ func Open(dir string, opts Options) (*Store, error) {
 			return nil, err
 		}
 		s.unlock = unlock
+		// Traces name every file a workload touched: owner-only, whatever
+		// the directory's mode (SQLite would use the umask).
+		if f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		}
 	}
 	db, err := sql.Open("sqlite", dsn(dbPath, opts.ReadOnly))
 	if err != nil {

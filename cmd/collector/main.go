@@ -1,0 +1,77 @@
+// Command collector is restrack's long-running daemon: it creates (or
+// resumes) the shared-memory ring, drains it in bulk into the store, and
+// serves status over a unix socket and Prometheus metrics. docs/collector.md
+// describes the flags, the metrics and the socket protocol.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/restrack/restrack/collector"
+	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/ring"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
+	ringPath := fs.String("ring", "/dev/shm/restrack-"+fmt.Sprint(os.Getuid())+".ring", "ring file (created owner-only if missing, resumed if present)")
+	ringSize := fs.Uint64("ring-size", ring.DefaultDataSize, "bytes of record slots in a new ring: a power of two, 64 KiB to 4 GiB")
+	interval := fs.Duration("drain-interval", collector.DefaultDrainInterval, "drain at least this often (sooner past the ring's high-water mark)")
+	storeDir := fs.String("store", "restrack-data", "store directory")
+	socket := fs.String("socket", "", "unix socket for status and plan queries (default STORE/collector.sock; \"none\" disables)")
+	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); empty disables")
+	retain := fs.Int64("retain-events", store.DefaultRetainEvents, "raw events kept (newest); 0 keeps none, -1 all; aggregates are always kept")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: collector [flags]\n\nDrains the restrack ring into the store until SIGTERM or SIGINT.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "collector: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *interval <= 0 {
+		fmt.Fprintf(os.Stderr, "collector: -drain-interval must be positive, got %v\n", *interval)
+		return 2
+	}
+	if s := *ringSize; s < ring.MinDataSize || s > ring.MaxDataSize || s&(s-1) != 0 {
+		fmt.Fprintf(os.Stderr, "collector: -ring-size %d is not a power of two between %d and %d\n", s, ring.MinDataSize, ring.MaxDataSize)
+		return 2
+	}
+	if *socket == "" {
+		*socket = filepath.Join(*storeDir, "collector.sock")
+	} else if *socket == "none" {
+		*socket = ""
+	}
+	opts := store.Options{RetainEvents: *retain}
+	if *retain == 0 {
+		opts.DiscardEvents = true
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err := collector.RunDaemon(ctx, collector.DaemonConfig{
+		Ring: *ringPath, RingSize: *ringSize, DrainInterval: *interval,
+		Store: *storeDir, StoreOptions: opts, Socket: *socket, MetricsAddr: *metrics,
+		Ready: func(c *collector.Collector) {
+			fmt.Fprintf(os.Stderr, "collector: draining %s into %s every %v\n", *ringPath, *storeDir, *interval)
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "collector: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,190 @@
+package collector
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// The socket protocol: one JSON object per line each way. A request is
+// {"cmd": NAME, "args": {...}}; the answer is {"ok": true, "result": ...} or
+// {"ok": false, "error": "..."}. A connection may carry several requests.
+// docs/collector.md lists the commands.
+
+// Request is one query.
+type Request struct {
+	Cmd  string          `json:"cmd"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Response answers a Request.
+type Response struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Handler answers one command. args is the request's args (may be empty).
+type Handler func(ctx context.Context, args json.RawMessage) (any, error)
+
+// Server serves queries on a unix socket to processes of the same user.
+type Server struct {
+	ln       net.Listener
+	path     string
+	mu       sync.RWMutex
+	handlers map[string]Handler
+	wg       sync.WaitGroup
+}
+
+// maxRequest bounds a request line: queries are small.
+const maxRequest = 1 << 20
+
+// Listen creates the socket at path, owner-only. A stale socket left by a
+// killed collector is replaced; a live one is an error.
+func Listen(path string) (*Server, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("listen on %s: a collector is already serving there", path)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen on %s: exists and is not a socket: not removing it", path)
+		}
+		_ = os.Remove(path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	// The socket is created with the umask's permissions before Chmod can
+	// narrow them: peer credentials are the real check, the mode a second.
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	return &Server{ln: ln, path: path, handlers: map[string]Handler{}}, nil
+}
+
+// Handle registers (or replaces) the handler of a command: "status" is the
+// collector's; the planner registers "plan" and "explain".
+func (s *Server) Handle(cmd string, h Handler) {
+	s.mu.Lock()
+	s.handlers[cmd] = h
+	s.mu.Unlock()
+}
+
+// Path is the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Serve answers connections until ctx is done, then closes the socket.
+func (s *Server) Serve(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		s.ln.Close()
+	}()
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				s.wg.Wait()
+				_ = os.Remove(s.path)
+				return nil
+			}
+			return fmt.Errorf("accept on %s: %w", s.path, err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(ctx, conn.(*net.UnixConn))
+		}()
+	}
+}
+
+// Close stops listening.
+func (s *Server) Close() error { return s.ln.Close() }
+
+func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
+	defer conn.Close()
+	enc := json.NewEncoder(conn)
+	uid, err := peerUID(conn)
+	if err != nil || uid != os.Getuid() {
+		msg := fmt.Sprintf("permission denied: this collector serves only uid %d", os.Getuid())
+		if err != nil {
+			msg = fmt.Sprintf("permission denied: cannot check peer credentials: %v", err)
+		}
+		_ = enc.Encode(Response{Error: msg})
+		return
+	}
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(make([]byte, 0, 4096), maxRequest)
+	for sc.Scan() {
+		var req Request
+		resp := Response{}
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+			resp.Error = fmt.Sprintf("bad request: %v", err)
+		} else {
+			s.mu.RLock()
+			h := s.handlers[req.Cmd]
+			s.mu.RUnlock()
+			if h == nil {
+				resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
+			} else if res, err := h(ctx, req.Args); err != nil {
+				resp.Error = err.Error()
+			} else if resp.Result, err = json.Marshal(res); err != nil {
+				resp.Error = fmt.Sprintf("encode answer: %v", err)
+			} else {
+				resp.OK = true
+			}
+		}
+		if err := enc.Encode(resp); err != nil {
+			return
+		}
+	}
+}
+
+// Query sends one request to the collector at socket path and decodes the
+// result into out (which may be nil).
+func Query(ctx context.Context, path, cmd string, args, out any) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return fmt.Errorf("connect to collector at %s: %w (is it running?)", path, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	req := Request{Cmd: cmd}
+	if args != nil {
+		if req.Args, err = json.Marshal(args); err != nil {
+			return fmt.Errorf("encode %s request: %w", cmd, err)
+		}
+	}
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return fmt.Errorf("send %s request to %s: %w", cmd, path, err)
+	}
+	var resp Response
+	dec := json.NewDecoder(bufio.NewReader(conn))
+	if err := dec.Decode(&resp); err != nil {
+		return fmt.Errorf("read %s answer from %s: %w", cmd, path, err)
+	}
+	if !resp.OK {
+		return fmt.Errorf("collector at %s: %s", path, resp.Error)
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp.Result, out); err != nil {
+			return fmt.Errorf("decode %s answer: %w", cmd, err)
+		}
+	}
+	return nil
+}
