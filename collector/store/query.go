@@ -27,6 +27,7 @@ type Event struct {
 	RFlags  uint16
 	Path    string // raw bytes; "" when the op has none
 	Path2   string
+	Source  string // kind of the source that recorded it ("ring", "ebpf"…); "" if unknown
 }
 
 // EventFilter selects events; zero fields select everything.
@@ -40,11 +41,12 @@ type EventFilter struct {
 // streams: memory does not grow with the number of events.
 func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error) error {
 	q := `SELECT e.seq, e.time_ns, p.pid, p.start_ns, e.ppid, e.tid, e.op, e.access, e.flags, e.mode, e.result, e.rflags,
-		coalesce(f1.path, ''), coalesce(f2.path, '')
+		coalesce(f1.path, ''), coalesce(f2.path, ''), coalesce(src.kind, '')
 		FROM events e
 		JOIN processes p ON p.id = e.proc_id
 		LEFT JOIN files f1 ON f1.id = e.path_id
 		LEFT JOIN files f2 ON f2.id = e.path2_id
+		LEFT JOIN sources src ON src.id = e.source_id
 		WHERE 1`
 	var args []any
 	if f.PID != 0 {
@@ -68,7 +70,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error
 	for rows.Next() {
 		var start, t int64
 		var op, access, flags, mode, rflags int64
-		if err := rows.Scan(&e.Seq, &t, &e.PID, &start, &e.PPID, &e.TID, &op, &access, &flags, &mode, &e.Result, &rflags, &e.Path, &e.Path2); err != nil {
+		if err := rows.Scan(&e.Seq, &t, &e.PID, &start, &e.PPID, &e.TID, &op, &access, &flags, &mode, &e.Result, &rflags, &e.Path, &e.Path2, &e.Source); err != nil {
 			return s.dbError("read events from", err)
 		}
 		e.TimeNs, e.StartNs = uint64(t), uint64(start)

@@ -6,7 +6,7 @@ const applicationID = 0x52545354
 
 // schemaVersion is PRAGMA user_version of a store this build writes.
 // migrations[v] upgrades a store from version v to v+1.
-const schemaVersion = 1
+const schemaVersion = 2
 
 var migrations = []string{
 	// 0 → 1: the first schema.
@@ -109,4 +109,8 @@ LEFT JOIN ops o ON o.op = e.op
 LEFT JOIN files f ON f.id = e.path_id
 LEFT JOIN files f2 ON f2.id = e.path2_id;
 `,
+	// 1 → 2: which source (sources.id) each raw event came from, so that
+	// `restrack coverage` can tell what the shim saw from what the kernel
+	// saw in one --mode ring+ebpf run. NULL for events stored before.
+	`ALTER TABLE events ADD COLUMN source_id INTEGER;`,
 }

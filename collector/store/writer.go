@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/restrack/restrack/ring"
@@ -39,7 +40,7 @@ const cacheLimit = 200_000
 // statement per row would cost more than the rest of ingest together.
 const rowsPerInsert = 128
 
-const eventCols = 13
+const eventCols = 14
 
 type procKey struct {
 	pid   int32
@@ -77,6 +78,7 @@ type eventRow struct {
 	result       int32
 	rflags       uint16
 	path, path2  int64 // 0: none
+	source       int64 // sources.id
 }
 
 // writer turns batches into rows. It caches ids so that the per-event work
@@ -84,6 +86,9 @@ type eventRow struct {
 // before the batch's bulk statements.
 type writer struct {
 	s *Store
+	// mu serialises commits: `restrack run --mode ring+ebpf` runs one
+	// collector per source on the same store.
+	mu sync.Mutex
 
 	procs         map[procKey]*procEntry
 	procsComplete bool // every stored process is in procs: a miss is new
@@ -197,6 +202,8 @@ func (s *Store) Commit(ctx context.Context, recs []ring.Record, cp Checkpoint) e
 	if s.w == nil {
 		return fmt.Errorf("commit to store %s: opened read-only", s.dir)
 	}
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
 	if err := s.w.commit(ctx, recs, cp); err != nil {
 		s.w.reset()
 		return s.dbError("commit to", err)
@@ -258,6 +265,7 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 			w.rows = append(w.rows, eventRow{
 				time: r.TimeNs, proc: p.id, ppid: r.PPID, tid: r.TID, op: r.Op, access: r.Access,
 				flags: r.Flags, mode: r.Mode, result: r.Result, rflags: r.RFlags, path: pathID, path2: path2ID,
+				source: int64(cp.ID),
 			})
 		}
 	}
@@ -471,7 +479,7 @@ func (w *writer) flushRows(ctx context.Context, tx *sql.Tx) error {
 				p2 = e.path2
 			}
 			w.args = append(w.args, w.nextSeq, int64(e.time), e.proc, e.ppid, e.tid, int64(e.op), int64(e.access),
-				int64(e.flags), int64(e.mode), e.result, int64(e.rflags), p1, p2)
+				int64(e.flags), int64(e.mode), e.result, int64(e.rflags), p1, p2, e.source)
 			w.nextSeq++
 		}
 		var err error
@@ -505,12 +513,12 @@ func (w *writer) prune(ctx context.Context, tx *sql.Tx) error {
 
 func insertEvents(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO events (seq, time_ns, proc_id, ppid, tid, op, access, flags, mode, result, rflags, path_id, path2_id) VALUES ")
+	b.WriteString("INSERT INTO events (seq, time_ns, proc_id, ppid, tid, op, access, flags, mode, result, rflags, path_id, path2_id, source_id) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
