@@ -1,0 +1,947 @@
+/*
+ * shim_core.c — state, initialisation, identity, path resolution and the two
+ * transports of librestrack.so.
+ *
+ * Producer: the hooks, in any thread of a traced process (also in signal
+ * handlers, after fork, before the constructor ran). Consumer: the collector,
+ * which drains the ring (ring mode, the default) or reads one record per
+ * read(2) from a named pipe (FIFO mode, the paper's transport). Overflow and
+ * failure: a full ring means a bounded wait then a counted drop
+ * (ring_producer.c); a full pipe means a bounded poll then a drop; a missing
+ * or invalid ring or pipe turns the shim off for the process, silently. In
+ * every case the traced program sees exactly what it would see without the
+ * shim: the hot path never allocates, locks, prints or aborts, and preserves
+ * errno.
+ */
+#undef _FORTIFY_SOURCE
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ring_producer.h"
+
+enum { RT_MODE_RING = 1, RT_MODE_FIFO = 2 };
+
+int rt_state;
+RT_TLS int rt_in_shim;
+void *rt_real_tab[RT_SYM_COUNT];
+
+static const char *const rt_sym_names[RT_SYM_COUNT] = {
+#define RT_SYM_NAME(n) #n,
+	RT_SYMS(RT_SYM_NAME)
+#undef RT_SYM_NAME
+};
+
+static struct {
+	int mode;
+	struct rt_producer prod;
+	int fifo_fd;           /* write end, or -1 */
+	int fifo_rfd;          /* a read end we never read: writes never raise SIGPIPE */
+	uint64_t fifo_wait_ns; /* bounded wait on a full pipe */
+	int ctor_done;         /* records before it carry RT_RF_PRE_INIT */
+	int32_t pid, ppid;
+	uint64_t start_ns;
+	char self_path[RT_PATH_MAX]; /* this library, as the loader named it */
+} g = {.fifo_fd = -1, .fifo_rfd = -1};
+
+static RT_TLS int32_t rt_tid;
+
+/* Environment entries re-inserted on exec ("KEY=value"), saved at init
+ * because the program may clear or change its environment later. */
+static const char *const rt_env_keys[] = {"LD_PRELOAD", RT_ENV_RING, RT_ENV_MODE, RT_ENV_FIFO,
+					  RT_ENV_FULL_WAIT};
+#define RT_NENV (sizeof(rt_env_keys) / sizeof(rt_env_keys[0]))
+static char rt_env_saved[RT_NENV][RT_PATH_MAX + 32];
+
+/* ------------------------------------------------------------------ */
+/* raw system calls                                                    */
+
+long rt_sys(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+#if defined(__x86_64__)
+	long ret;
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	register long r9 __asm__("r9") = a6;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a1;
+	register long x1 __asm__("x1") = a2;
+	register long x2 __asm__("x2") = a3;
+	register long x3 __asm__("x3") = a4;
+	register long x4 __asm__("x4") = a5;
+	register long x5 __asm__("x5") = a6;
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+#else
+	/* Portable fallback through libc's syscall(2), looked up past our own
+	 * hook of it; converted to the kernel's -errno convention. */
+	int saved = errno;
+	long (*fn)(long, ...) = (long (*)(long, ...))rt_real_get(RT_SYM_syscall);
+	long ret = fn ? fn(nr, a1, a2, a3, a4, a5, a6) : -1;
+	if (ret == -1)
+		ret = fn ? -errno : -ENOSYS;
+	errno = saved;
+	return ret;
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+size_t rt_strlen(const char *s)
+{
+	return __builtin_strlen(s);
+}
+
+char *rt_utoa(char *out, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*out++ = tmp[--n];
+	return out;
+}
+
+static char *rt_stpcpy(char *d, const char *s)
+{
+	size_t n = rt_strlen(s);
+	__builtin_memcpy(d, s, n);
+	return d + n;
+}
+
+/* "/proc/self/fd/N" into buf (≥ 32 bytes). */
+static void rt_fd_link(char *buf, int fd)
+{
+	char *p = rt_stpcpy(buf, "/proc/self/fd/");
+	p = rt_utoa(p, (uint64_t)(unsigned)fd);
+	*p = 0;
+}
+
+/* readlink via a raw syscall; NUL-terminates. Returns the length or -1. */
+static long rt_readlink(const char *path, char *buf, size_t cap)
+{
+	long n = rt_sys4(SYS_readlinkat, AT_FDCWD, path, buf, cap - 1);
+	if (n < 0 || (size_t)n >= cap - 1)
+		return -1; /* error, or possibly cut: never pass on a cut path */
+	buf[n] = 0;
+	return n;
+}
+
+/* Reads a whole small file (raw syscalls). Returns bytes read or -1. */
+static long rt_read_file(const char *path, char *buf, size_t cap)
+{
+	long fd = rt_sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	long total = 0, n;
+	if (fd < 0)
+		return -1;
+	while ((size_t)total < cap) {
+		n = rt_sys3(SYS_read, fd, buf + total, cap - (size_t)total);
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	rt_sys1(SYS_close, fd);
+	return total;
+}
+
+static const char *rt_getenv(const char *name)
+{
+	size_t n = rt_strlen(name);
+	if (environ == NULL)
+		return NULL;
+	for (char **e = environ; *e; e++)
+		if (__builtin_strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static uint64_t rt_parse_u64(const char *s, int *ok)
+{
+	uint64_t v = 0;
+	*ok = s && *s;
+	for (; s && *s; s++) {
+		if (*s < '0' || *s > '9') {
+			*ok = 0;
+			return 0;
+		}
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* symbol resolution                                                   */
+
+void *rt_resolve_sym(enum rt_sym i)
+{
+	void *p;
+	int saved = errno;
+	/* dlsym may call hooked functions (or malloc, which may); those
+	 * nested hooks must only forward. */
+	rt_in_shim++;
+	p = dlsym(RTLD_NEXT, rt_sym_names[i]);
+	rt_in_shim--;
+	if (p)
+		__atomic_store_n(&rt_real_tab[i], p, __ATOMIC_RELAXED);
+	errno = saved;
+	return p;
+}
+
+void rt_resolve_all(void)
+{
+	for (int i = 0; i < RT_SYM_COUNT; i++)
+		if (__atomic_load_n(&rt_real_tab[i], __ATOMIC_RELAXED) == NULL)
+			rt_resolve_sym((enum rt_sym)i);
+}
+
+/* ------------------------------------------------------------------ */
+/* the cwd cache                                                       */
+
+/*
+ * Relative paths are resolved against the cwd, which only chdir/fchdir
+ * change: caching it saves a getcwd syscall per relative open. A seqlock
+ * guards the copy; the writer is whoever wins a try-lock, so a signal handler
+ * interrupting a refresh on the same thread never waits (it falls back to
+ * the syscall). cwd_epoch is bumped after every chdir/fchdir: a copy made
+ * under an older epoch is stale.
+ */
+static struct {
+	uint32_t seq;   /* odd while being written */
+	uint32_t lock;  /* writer try-lock */
+	uint64_t epoch; /* cwd_epoch the copy was taken under */
+	uint32_t len;   /* 0 = empty */
+	char buf[RT_PATH_MAX + 1];
+} rt_cwd;
+static uint64_t rt_cwd_epoch = 1;
+
+void rt_cwd_invalidate(void)
+{
+	__atomic_fetch_add(&rt_cwd_epoch, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Copies the cwd into out (RT_PATH_MAX + 1 bytes). Returns its length or -1. */
+static long rt_cwd_get(char *out)
+{
+	uint64_t epoch = __atomic_load_n(&rt_cwd_epoch, __ATOMIC_ACQUIRE);
+	uint32_t s1 = __atomic_load_n(&rt_cwd.seq, __ATOMIC_ACQUIRE), len;
+	long n;
+
+	if (!(s1 & 1) && rt_cwd.len != 0 && rt_cwd.epoch == epoch) {
+		len = rt_cwd.len;
+		if (len <= RT_PATH_MAX) {
+			__builtin_memcpy(out, rt_cwd.buf, len);
+			/* Acquire fence: the copy is read before seq is re-checked. */
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&rt_cwd.seq, __ATOMIC_RELAXED) == s1) {
+				out[len] = 0;
+				return len;
+			}
+		}
+	}
+	n = rt_sys2(SYS_getcwd, out, RT_PATH_MAX + 1);
+	if (n <= 0 || out[0] != '/')
+		return -1; /* error, or "(unreachable)/…" */
+	n = (long)rt_strlen(out);
+	if (__atomic_exchange_n(&rt_cwd.lock, 1, __ATOMIC_ACQUIRE) == 0) {
+		__atomic_store_n(&rt_cwd.seq, rt_cwd.seq + 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		__builtin_memcpy(rt_cwd.buf, out, (size_t)n);
+		rt_cwd.len = (uint32_t)n;
+		rt_cwd.epoch = epoch; /* read before getcwd: a racing chdir makes it stale */
+		__atomic_store_n(&rt_cwd.seq, rt_cwd.seq + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&rt_cwd.lock, 0, __ATOMIC_RELEASE);
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* path resolution                                                     */
+
+const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *len, uint16_t *rflags)
+{
+	size_t plen, blen;
+	long n;
+	char link[32];
+
+	if (path == NULL) {
+		*rflags |= RT_RF_UNRESOLVED;
+		*len = 0;
+		return "";
+	}
+	plen = rt_strlen(path);
+	if (path[0] == '/') {
+		*len = (uint32_t)plen;
+		return path;
+	}
+	if (plen > RT_PATH_MAX)
+		goto unresolved; /* the call failed with ENAMETOOLONG; keep it whole */
+	if (dirfd == AT_FDCWD) {
+		n = rt_cwd_get(buf);
+	} else {
+		rt_fd_link(link, dirfd);
+		n = rt_readlink(link, buf, RT_PATH_MAX + 1);
+		if (n > 0 && buf[0] != '/')
+			n = -1; /* not a directory in the tree (socket:[…], anon_inode:…) */
+	}
+	if (n <= 0)
+		goto unresolved;
+	blen = (size_t)n;
+	/* Lexical clean-up only where it cannot change the meaning: leading
+	 * "./" components and a lone ".". ".." is kept (symlinks). */
+	while (path[0] == '.' && path[1] == '/') {
+		path += 2;
+		while (path[0] == '/')
+			path++;
+	}
+	if (path[0] == '.' && path[1] == 0)
+		path++;
+	plen = rt_strlen(path);
+	if (plen == 0) {
+		*len = (uint32_t)blen;
+		return buf;
+	}
+	if (buf[blen - 1] != '/')
+		buf[blen++] = '/';
+	__builtin_memcpy(buf + blen, path, plen + 1);
+	*len = (uint32_t)(blen + plen);
+	return buf;
+
+unresolved:
+	*rflags |= RT_RF_UNRESOLVED;
+	*len = (uint32_t)plen;
+	return path;
+}
+
+uint8_t rt_open_access(int flags)
+{
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND)))
+		return RT_ACCESS_WRITE;
+#ifdef O_TMPFILE
+	if ((flags & O_TMPFILE) == O_TMPFILE)
+		return RT_ACCESS_WRITE;
+#endif
+	return RT_ACCESS_READ;
+}
+
+/* ------------------------------------------------------------------ */
+/* transports                                                          */
+
+static int32_t rt_gettid(void)
+{
+	int32_t t = rt_tid;
+	if (RT_UNLIKELY(t == 0)) {
+		t = (int32_t)rt_sys0(SYS_gettid);
+		rt_tid = t;
+	}
+	return t;
+}
+
+/* FIFO mode: the whole record in one write(2), so it stays atomic on the
+ * pipe (POSIX: writes up to PIPE_BUF bytes are never interleaved). Larger
+ * records are dropped: they could be torn by concurrent writers. */
+static void rt_fifo_write(const struct rt_event *ev)
+{
+	unsigned char buf[PIPE_BUF];
+	struct rt_record *r = (struct rt_record *)buf;
+	uint64_t len = sizeof(*r) + ev->len[0] + ev->len[1] + ev->len[2] + 3;
+	unsigned char *p;
+	long n;
+	int fd = __atomic_load_n(&g.fifo_fd, __ATOMIC_RELAXED);
+
+	if (fd < 0 || len > sizeof(buf))
+		return;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->len = (uint32_t)len;
+	r->type = ev->type;
+	r->access = ev->access;
+	r->op = ev->op;
+	r->time_ns = ev->time_ns ? ev->time_ns : rt_now_ns();
+	r->start_ns = ev->start_ns;
+	r->pid = ev->pid;
+	r->tid = ev->tid;
+	r->ppid = ev->ppid;
+	r->result = ev->result;
+	r->flags = ev->flags;
+	r->mode = ev->mode;
+	r->len1 = (uint16_t)ev->len[0];
+	r->len2 = (uint16_t)ev->len[1];
+	r->len3 = (uint16_t)ev->len[2];
+	r->rflags = ev->rflags;
+	p = buf + sizeof(*r);
+	for (int i = 0; i < 3; i++) {
+		if (ev->len[i])
+			__builtin_memcpy(p, ev->str[i], ev->len[i]);
+		p += ev->len[i];
+		*p++ = 0;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		n = rt_sys3(SYS_write, fd, buf, len);
+		if (n == (long)len)
+			return;
+		if (n == -EINTR) {
+			attempt--;
+			continue;
+		}
+		if (n != -EAGAIN || attempt == 1)
+			break;
+		/* Full pipe: wait a bounded time for the reader, like the ring. */
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		struct timespec ts = {.tv_sec = (time_t)(g.fifo_wait_ns / 1000000000u),
+				      .tv_nsec = (long)(g.fifo_wait_ns % 1000000000u)};
+		rt_sys4(SYS_ppoll, &pfd, 1, &ts, NULL);
+	}
+	if (n == -EBADF)
+		__atomic_store_n(&g.fifo_fd, -1, __ATOMIC_RELAXED); /* the program closed it */
+}
+
+static void rt_send(struct rt_event *ev)
+{
+	if (RT_LIKELY(g.mode == RT_MODE_RING))
+		rt_producer_append(&g.prod, ev);
+	else
+		rt_fifo_write(ev);
+}
+
+static void rt_fill_identity(struct rt_event *ev)
+{
+	ev->pid = g.pid;
+	ev->tid = rt_gettid();
+	ev->ppid = g.ppid;
+	ev->start_ns = g.start_ns;
+	if (RT_UNLIKELY(!g.ctor_done))
+		ev->rflags |= RT_RF_PRE_INIT;
+}
+
+static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, const char *s2, uint32_t l2,
+			 uint16_t rflags, int fresh);
+
+void rt_emit1(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_t result, int dirfd,
+	      const char *path)
+{
+	struct rt_call c = {.op = op, .access = access, .flags = flags, .mode = mode, .result = result,
+			    .dirfd1 = dirfd, .path1 = path};
+	if (RT_UNLIKELY(result == -EFAULT))
+		c.path1 = path = NULL; /* the pointer may be bad: never read it */
+	if (RT_LIKELY(path != NULL && path[0] == '/')) {
+		/* The hot path: an absolute path goes to the ring as it is. */
+		struct rt_event ev = {.type = RT_TYPE_EVENT, .access = access, .op = op, .result = result,
+				      .flags = flags, .mode = mode};
+		int saved = errno;
+		rt_fill_identity(&ev);
+		ev.str[0] = path;
+		ev.len[0] = (uint32_t)rt_strlen(path);
+		rt_send(&ev);
+		errno = saved;
+		return;
+	}
+	rt_emit(&c);
+}
+
+/* Resolves and sends; the buffers live only in this frame, so the hot
+ * path's frame stays small (signal handlers may run on a small stack). */
+static __attribute__((noinline)) void rt_emit_impl(const struct rt_call *c, int fresh)
+{
+	char b1[RT_RESOLVED_MAX];
+	char b2[RT_RESOLVED_MAX];
+	uint32_t l1 = 0, l2 = 0;
+	uint16_t rf = c->rflags, rf2 = 0;
+	int bad = c->result == -EFAULT; /* a path pointer may be bad: read none */
+	const char *s1 = rt_resolve_path(c->dirfd1, bad ? NULL : c->path1, b1, &l1, &rf);
+	const char *s2 = NULL;
+	if (c->path2 != NULL && !bad) {
+		if (c->path2_raw) {
+			s2 = c->path2;
+			l2 = (uint32_t)rt_strlen(s2);
+		} else {
+			s2 = rt_resolve_path(c->dirfd2, c->path2, b2, &l2, &rf2);
+			if (rf2 & RT_RF_UNRESOLVED)
+				rf |= RT_RF_PATH2_UNRESOLVED;
+		}
+	}
+	rt_send_call(c, s1, l1, s2, l2, rf, fresh);
+}
+
+void rt_emit(const struct rt_call *c)
+{
+	int saved = errno;
+	rt_emit_impl(c, 0);
+	errno = saved;
+}
+
+void rt_emit_fresh(const struct rt_call *c)
+{
+	int saved = errno;
+	rt_emit_impl(c, 1);
+	errno = saved;
+}
+
+/* Parses /proc/self/stat: ppid (field 4) and starttime (field 22). */
+static int rt_read_stat(int32_t *ppid, uint64_t *start_ns)
+{
+	char buf[1024];
+	long n = rt_read_file("/proc/self/stat", buf, sizeof(buf) - 1);
+	char *p = NULL;
+	int field = 2;
+	uint64_t v;
+	long tck;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	for (long i = n - 1; i >= 0; i--)
+		if (buf[i] == ')') {
+			p = buf + i + 1;
+			break;
+		}
+	if (p == NULL)
+		return -1;
+	/* p is at " S ppid …": field 3 starts after the first space. */
+	while (*p) {
+		if (*p == ' ') {
+			field++;
+			p++;
+			if (field == 4 || field == 22) {
+				v = 0;
+				while (*p >= '0' && *p <= '9')
+					v = v * 10 + (uint64_t)(*p++ - '0');
+				if (field == 4) {
+					*ppid = (int32_t)v;
+				} else {
+					tck = (long)getauxval(AT_CLKTCK);
+					if (tck <= 0)
+						tck = 100;
+					*start_ns = v * (1000000000u / (uint64_t)tck);
+					return 0;
+				}
+			}
+			continue;
+		}
+		p++;
+	}
+	return -1;
+}
+
+static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, const char *s2, uint32_t l2,
+			 uint16_t rflags, int fresh)
+{
+	struct rt_event ev = {.type = RT_TYPE_EVENT, .access = c->access, .op = c->op, .result = c->result,
+			      .flags = c->flags, .mode = c->mode, .rflags = rflags};
+	rt_fill_identity(&ev);
+	if (fresh) {
+		/* An exec hook: maybe in a vfork child, which shares the
+		 * parent's memory and thread-locals. */
+		ev.pid = (int32_t)rt_sys0(SYS_getpid);
+		ev.tid = (int32_t)rt_sys0(SYS_gettid);
+		if (ev.pid != g.pid)
+			rt_read_stat(&ev.ppid, &ev.start_ns);
+	}
+	ev.str[0] = s1;
+	ev.len[0] = l1;
+	if (s2) {
+		ev.str[1] = s2;
+		ev.len[1] = l2;
+	}
+	if (c->extra) {
+		ev.str[2] = c->extra;
+		ev.len[2] = (uint32_t)rt_strlen(c->extra);
+	}
+	rt_send(&ev);
+}
+
+void rt_emit_fd(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_t result, int fd)
+{
+	char link[32];
+	char buf[RT_PATH_MAX + 1];
+	int saved = errno;
+	struct rt_call c = {.op = op, .access = access, .flags = flags, .mode = mode, .result = result};
+	long n = -1;
+	if (fd >= 0) {
+		rt_fd_link(link, fd);
+		n = rt_readlink(link, buf, sizeof(buf));
+	}
+	if (n < 0) {
+		c.rflags |= RT_RF_UNRESOLVED;
+		buf[0] = 0;
+		n = 0;
+	}
+	rt_send_call(&c, buf, (uint32_t)n, NULL, 0, c.rflags, 0);
+	errno = saved;
+}
+
+void rt_emit0(uint16_t op, uint8_t access, uint32_t flags, int32_t result)
+{
+	int saved = errno;
+	struct rt_call c = {.op = op, .access = access, .flags = flags, .result = result};
+	rt_send_call(&c, "", 0, NULL, 0, 0, 0);
+	errno = saved;
+}
+
+/* ------------------------------------------------------------------ */
+/* process records                                                     */
+
+/* Static, not stack: argv may be 28 KiB and a lazy init can run on a
+ * signal handler's small stack. Only one process record is built at a time
+ * (init, or a fork child, both single-threaded in practice); a concurrent
+ * attempt is skipped rather than waited for. */
+static struct {
+	uint32_t busy;
+	char exe[RT_PATH_MAX + 1];
+	char cwd[RT_PATH_MAX + 1];
+	char argv[RT_MAX_RECORD_SIZE];
+} rt_pbuf;
+
+static void rt_emit_proc(uint16_t op)
+{
+	struct rt_event ev = {.type = RT_TYPE_PROC, .access = RT_ACCESS_NONE, .op = op};
+	long exe_len, cwd_len, argv_len, room;
+	int saved = errno;
+
+	if (__atomic_exchange_n(&rt_pbuf.busy, 1, __ATOMIC_ACQUIRE) != 0)
+		goto out;
+	rt_fill_identity(&ev);
+	exe_len = rt_readlink("/proc/self/exe", rt_pbuf.exe, sizeof(rt_pbuf.exe));
+	if (exe_len < 0)
+		exe_len = 0;
+	cwd_len = rt_cwd_get(rt_pbuf.cwd);
+	if (cwd_len < 0)
+		cwd_len = 0;
+	room = (long)(g.mode == RT_MODE_FIFO ? PIPE_BUF : RT_MAX_RECORD_SIZE) - (long)sizeof(struct rt_record) -
+	       exe_len - cwd_len - 3;
+	argv_len = rt_read_file("/proc/self/cmdline", rt_pbuf.argv, sizeof(rt_pbuf.argv));
+	if (argv_len < 0)
+		argv_len = 0;
+	if (argv_len > 0 && rt_pbuf.argv[argv_len - 1] == 0)
+		argv_len--; /* the ABI separates arguments; it does not terminate the last */
+	if (argv_len > room) {
+		/* Keep whole arguments only, and say so. */
+		argv_len = room > 0 ? room : 0;
+		while (argv_len > 0 && rt_pbuf.argv[argv_len] != 0)
+			argv_len--;
+		ev.rflags |= RT_RF_ARGV_TRUNCATED;
+	}
+	ev.str[0] = rt_pbuf.exe;
+	ev.len[0] = (uint32_t)exe_len;
+	ev.str[1] = rt_pbuf.cwd;
+	ev.len[1] = (uint32_t)cwd_len;
+	ev.str[2] = rt_pbuf.argv;
+	ev.len[2] = (uint32_t)argv_len;
+	rt_send(&ev);
+	__atomic_store_n(&rt_pbuf.busy, 0, __ATOMIC_RELEASE);
+out:
+	errno = saved;
+}
+
+void rt_after_fork_child(void)
+{
+	int32_t pid;
+	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) != RT_ST_READY)
+		return;
+	pid = (int32_t)rt_sys0(SYS_getpid);
+	if (pid == g.pid)
+		return; /* already refreshed (atfork handler and fork hook both call us) */
+	int saved = errno;
+	g.pid = pid;
+	rt_tid = 0;
+	g.ppid = (int32_t)rt_sys0(SYS_getppid);
+	rt_read_stat(&g.ppid, &g.start_ns);
+	rt_emit_proc(RT_OP_PROC_FORK);
+	errno = saved;
+}
+
+static void rt_atfork_child(void)
+{
+	rt_after_fork_child();
+}
+
+/* ------------------------------------------------------------------ */
+/* exec support                                                        */
+
+size_t rt_env_count(char *const envp[])
+{
+	size_t n = 0;
+	if (envp)
+		while (envp[n])
+			n++;
+	return n;
+}
+
+static int rt_env_is(const char *entry, const char *key)
+{
+	size_t n = rt_strlen(key);
+	return __builtin_strncmp(entry, key, n) == 0 && entry[n] == '=';
+}
+
+/* Whether the colon/space-separated list holds this library. */
+static int rt_preload_has_self(const char *list)
+{
+	size_t n = rt_strlen(g.self_path);
+	const char *p = list;
+	if (n == 0)
+		return 1;
+	while ((p = __builtin_strstr(p, g.self_path)) != NULL) {
+		if ((p == list || p[-1] == ':' || p[-1] == ' ') && (p[n] == 0 || p[n] == ':' || p[n] == ' '))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+char **rt_env_for_exec(char *const envp[], char **out, char *strbuf)
+{
+	size_t n = 0, k;
+	int have[RT_NENV] = {0};
+	char *sp = strbuf;
+
+	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) != RT_ST_READY)
+		return (char **)envp;
+	for (size_t i = 0; envp && envp[i]; i++) {
+		char *e = envp[i];
+		if (rt_env_is(e, RT_ENV_EXEC_MARK))
+			continue;
+		for (k = 0; k < RT_NENV; k++)
+			if (rt_env_is(e, rt_env_keys[k]))
+				have[k] = 1;
+		if (rt_env_is(e, "LD_PRELOAD") && !rt_preload_has_self(e + 11) &&
+		    rt_strlen(e) + rt_strlen(g.self_path) + 2 < RT_PATH_MAX * 2) {
+			/* The program replaced LD_PRELOAD: keep its libraries, add us. */
+			char *start = sp;
+			sp = rt_stpcpy(sp, "LD_PRELOAD=");
+			sp = rt_stpcpy(sp, g.self_path);
+			if (e[11] != 0) {
+				*sp++ = ':';
+				sp = rt_stpcpy(sp, e + 11);
+			}
+			*sp++ = 0;
+			e = start;
+		}
+		out[n++] = e;
+	}
+	for (k = 0; k < RT_NENV; k++)
+		if (!have[k] && rt_env_saved[k][0])
+			out[n++] = rt_env_saved[k];
+	/* The marker: the next image's shim records PROC_EXEC, not PROC_START. */
+	out[n++] = sp;
+	sp = rt_stpcpy(sp, RT_ENV_EXEC_MARK "=");
+	sp = rt_utoa(sp, (uint64_t)rt_sys0(SYS_getpid));
+	*sp = 0;
+	out[n] = NULL;
+	return out;
+}
+
+const char *rt_search_path(const char *file, char *buf, uint16_t *rflags)
+{
+	const char *path, *p, *end;
+	size_t flen, dlen;
+
+	if (file == NULL || file[0] == 0 || __builtin_strchr(file, '/'))
+		return file;
+	flen = rt_strlen(file);
+	path = rt_getenv("PATH");
+	if (path == NULL)
+		path = "/bin:/usr/bin"; /* glibc's default for execvp */
+	for (p = path; ; p = end + 1) {
+		end = __builtin_strchr(p, ':');
+		if (end == NULL)
+			end = p + rt_strlen(p);
+		dlen = (size_t)(end - p);
+		if (dlen + flen + 2 <= RT_PATH_MAX) {
+			if (dlen == 0) {
+				__builtin_memcpy(buf, file, flen + 1); /* empty entry = cwd */
+			} else {
+				__builtin_memcpy(buf, p, dlen);
+				buf[dlen] = '/';
+				__builtin_memcpy(buf + dlen + 1, file, flen + 1);
+			}
+			if (rt_sys4(SYS_faccessat, AT_FDCWD, buf, X_OK, 0) == 0)
+				return buf;
+		}
+		if (*end == 0)
+			break;
+	}
+	*rflags |= RT_RF_UNRESOLVED;
+	return file;
+}
+
+/* ------------------------------------------------------------------ */
+/* initialisation                                                      */
+
+static void rt_save_env(void)
+{
+	for (size_t k = 0; k < RT_NENV; k++) {
+		const char *v = rt_getenv(rt_env_keys[k]);
+		size_t kl = rt_strlen(rt_env_keys[k]);
+		rt_env_saved[k][0] = 0;
+		if (v == NULL || kl + 1 + rt_strlen(v) + 1 > sizeof(rt_env_saved[k]))
+			continue;
+		char *p = rt_stpcpy(rt_env_saved[k], rt_env_keys[k]);
+		*p++ = '=';
+		p = rt_stpcpy(p, v);
+		*p = 0;
+	}
+}
+
+/* Removes the exec marker from environ (in place, as unsetenv would, but
+ * without its lock) and reports whether it names this process. */
+static int rt_take_exec_mark(void)
+{
+	int mine = 0, ok;
+	char **src, **dst;
+	if (environ == NULL)
+		return 0;
+	for (src = dst = environ; *src; src++) {
+		if (rt_env_is(*src, RT_ENV_EXEC_MARK)) {
+			uint64_t pid = rt_parse_u64(*src + sizeof(RT_ENV_EXEC_MARK), &ok);
+			if (ok && (int32_t)pid == g.pid)
+				mine = 1;
+			continue;
+		}
+		*dst++ = *src;
+	}
+	*dst = NULL;
+	return mine;
+}
+
+static int rt_high_fd(int fd)
+{
+	/* Keep our descriptors away from the low numbers programs reuse. */
+	long hi = rt_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 600);
+	if (hi < 0)
+		return fd;
+	rt_sys1(SYS_close, fd);
+	return (int)hi;
+}
+
+static int rt_attach(void)
+{
+	const char *mode = rt_getenv(RT_ENV_MODE);
+	const char *wait = rt_getenv(RT_ENV_FULL_WAIT);
+	uint64_t wait_ns = RT_DEFAULT_FULL_WAIT_NS;
+	int ok;
+	long fd;
+
+	if (wait) {
+		uint64_t us = rt_parse_u64(wait, &ok);
+		if (ok && us <= 1000000)
+			wait_ns = us * 1000;
+	}
+	if (mode == NULL || mode[0] == 0 || __builtin_strcmp(mode, "ring") == 0) {
+		const char *path = rt_getenv(RT_ENV_RING);
+		if (path == NULL || path[0] == 0)
+			return -1;
+		fd = rt_sys4(SYS_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		ok = rt_producer_attach(&g.prod, (int)fd);
+		rt_sys1(SYS_close, fd);
+		if (ok != 0)
+			return -1;
+		if (wait)
+			g.prod.full_wait_ns = wait_ns;
+		g.mode = RT_MODE_RING;
+		return 0;
+	}
+	if (__builtin_strcmp(mode, "fifo") == 0) {
+		const char *path = rt_getenv(RT_ENV_FIFO);
+		if (path == NULL || path[0] == 0)
+			return -1;
+		/* O_WRONLY|O_NONBLOCK fails (ENXIO) when no reader has it open:
+		 * then there is no collector and the shim stays off. */
+		fd = rt_sys4(SYS_openat, AT_FDCWD, path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		long rfd = rt_sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+		if (rfd < 0) {
+			rt_sys1(SYS_close, fd);
+			return -1;
+		}
+		g.fifo_fd = rt_high_fd((int)fd);
+		g.fifo_rfd = rt_high_fd((int)rfd);
+		g.fifo_wait_ns = wait_ns;
+		g.mode = RT_MODE_FIFO;
+		return 0;
+	}
+	return -1;
+}
+
+static void rt_init(void)
+{
+	Dl_info info;
+	int exec_mark;
+
+	rt_in_shim++;
+	if (rt_attach() != 0) {
+		__atomic_store_n(&rt_state, RT_ST_OFF, __ATOMIC_RELEASE);
+		rt_in_shim--;
+		return;
+	}
+	rt_save_env();
+	if (dladdr((void *)rt_init, &info) && info.dli_fname &&
+	    rt_strlen(info.dli_fname) < sizeof(g.self_path))
+		rt_stpcpy(g.self_path, info.dli_fname)[0] = 0;
+	g.pid = (int32_t)rt_sys0(SYS_getpid);
+	g.ppid = (int32_t)rt_sys0(SYS_getppid);
+	rt_read_stat(&g.ppid, &g.start_ns);
+	exec_mark = rt_take_exec_mark();
+	__atomic_store_n(&rt_state, RT_ST_READY, __ATOMIC_RELEASE);
+	rt_emit_proc(exec_mark ? RT_OP_PROC_EXEC : RT_OP_PROC_START);
+	rt_in_shim--;
+}
+
+void rt_lazy_init(void)
+{
+	int expected = RT_ST_UNINIT;
+	/* One initialiser; anyone arriving meanwhile (another thread, or a
+	 * signal handler on this one) forwards without recording. */
+	if (__atomic_compare_exchange_n(&rt_state, &expected, RT_ST_INITIALIZING, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		rt_init();
+}
+
+static int rt_loaded_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	if (info->dlpi_name && info->dlpi_name[0] == '/')
+		rt_emit1(RT_OP_LOADED, RT_ACCESS_READ, 0, 0, 0, AT_FDCWD, info->dlpi_name);
+	return 0;
+}
+
+__attribute__((constructor)) static void rt_constructor(void)
+{
+	int saved = errno;
+	rt_lazy_init();
+	rt_in_shim++;
+	rt_resolve_all();
+	rt_in_shim--;
+	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) == RT_ST_READY) {
+		pthread_atfork(NULL, NULL, rt_atfork_child);
+		/* The libraries the loader mapped before we ran are reads too. */
+		dl_iterate_phdr(rt_loaded_cb, NULL);
+	}
+	__atomic_store_n(&g.ctor_done, 1, __ATOMIC_RELEASE);
+	errno = saved;
+}

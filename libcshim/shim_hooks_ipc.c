@@ -1,0 +1,249 @@
+/*
+ * shim_hooks_ipc.c — hooks of things named by a path that are not plain
+ * files: AF_UNIX sockets (bind, connect), POSIX shared memory and message
+ * queues (shm_open, mq_open and their unlinks), and libraries (dlopen).
+ *
+ * Producer: these hooks. Consumer: the collector via rt_emit*. IPC objects
+ * are write-like (both sides share state), so their access is always
+ * "write". Recording never changes the call: the real function runs first
+ * and its result and errno are returned untouched.
+ */
+#undef _FORTIFY_SOURCE
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <mqueue.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* ---- AF_UNIX sockets ---- */
+
+static void rt_rec_sock(uint16_t op, const struct sockaddr *addr, socklen_t len, int ret)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	size_t off = offsetof(struct sockaddr_un, sun_path), n;
+	int err = errno;
+
+	if (addr == NULL || (ret < 0 && err == EFAULT) || len <= off || addr->sa_family != AF_UNIX)
+		return;
+	n = len - off;
+	if (n > sizeof(path) - 1)
+		n = sizeof(path) - 1;
+	__builtin_memcpy(path, ((const struct sockaddr_un *)addr)->sun_path, n);
+	path[n] = 0;
+	if (path[0] == 0)
+		return; /* abstract socket: not in the file system */
+	if (rt_active())
+		rt_emit1(op, RT_ACCESS_WRITE, 0, 0, rt_result(ret, err), AT_FDCWD, path);
+}
+
+RT_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	RT_REAL(bind);
+	if (!real_bind) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real_bind(fd, addr, len);
+	rt_rec_sock(RT_OP_BIND, addr, len, ret);
+	return ret;
+}
+
+RT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	RT_REAL(connect);
+	if (!real_connect) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real_connect(fd, addr, len);
+	rt_rec_sock(RT_OP_CONNECT, addr, len, ret);
+	return ret;
+}
+
+/* ---- POSIX shared memory and message queues ---- */
+
+/* Records name as the file it is on Linux: prefix + "/" + name. */
+static void rt_rec_named(uint16_t op, const char *prefix, const char *name, int flags, mode_t mode, int ret)
+{
+	char path[RT_PATH_MAX + 64];
+	int err = errno;
+	size_t pl, nl;
+	if (!rt_active())
+		return;
+	if (name == NULL || (ret < 0 && err == EFAULT)) {
+		rt_emit1(op, RT_ACCESS_WRITE, (uint32_t)flags, (uint32_t)mode, rt_result(ret, err), AT_FDCWD, NULL);
+		return;
+	}
+	while (name[0] == '/')
+		name++;
+	pl = rt_strlen(prefix);
+	nl = rt_strlen(name);
+	if (nl > RT_PATH_MAX)
+		nl = RT_PATH_MAX; /* the call failed with ENAMETOOLONG long before */
+	__builtin_memcpy(path, prefix, pl);
+	path[pl] = '/';
+	__builtin_memcpy(path + pl + 1, name, nl);
+	path[pl + 1 + nl] = 0;
+	rt_emit1(op, RT_ACCESS_WRITE, (uint32_t)flags, (uint32_t)mode, rt_result(ret, err), AT_FDCWD, path);
+}
+
+RT_EXPORT int shm_open(const char *name, int flags, mode_t mode)
+{
+	RT_REAL(shm_open);
+	if (!real_shm_open) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real_shm_open(name, flags, mode);
+	rt_rec_named(RT_OP_SHM_OPEN, "/dev/shm", name, flags, mode, ret);
+	return ret;
+}
+
+RT_EXPORT int shm_unlink(const char *name)
+{
+	RT_REAL(shm_unlink);
+	if (!real_shm_unlink) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real_shm_unlink(name);
+	rt_rec_named(RT_OP_SHM_UNLINK, "/dev/shm", name, 0, 0, ret);
+	return ret;
+}
+
+RT_EXPORT mqd_t mq_open(const char *name, int flags, ...)
+{
+	mode_t mode = 0;
+	struct mq_attr *attr = NULL;
+	mqd_t ret;
+	RT_REAL(mq_open);
+	if (!real_mq_open) {
+		errno = ENOSYS;
+		return (mqd_t)-1;
+	}
+	if (flags & O_CREAT) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		attr = va_arg(ap, struct mq_attr *);
+		va_end(ap);
+		ret = real_mq_open(name, flags, mode, attr);
+	} else {
+		ret = real_mq_open(name, flags);
+	}
+	rt_rec_named(RT_OP_MQ_OPEN, "/dev/mqueue", name, flags, mode, (int)ret);
+	return ret;
+}
+
+RT_EXPORT int mq_unlink(const char *name)
+{
+	RT_REAL(mq_unlink);
+	if (!real_mq_unlink) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real_mq_unlink(name);
+	rt_rec_named(RT_OP_MQ_UNLINK, "/dev/mqueue", name, 0, 0, ret);
+	return ret;
+}
+
+/* ---- dlopen ---- */
+
+/*
+ * glibc's dlopen looks at its return address to find the calling object:
+ * a name without '/' is searched with that object's RUNPATH, and "$ORIGIN"
+ * expands to its directory. A C hook calling the real dlopen would make the
+ * shim the caller and change which library loads. So the exported dlopen
+ * is an assembly trampoline that asks rt_dlopen_route where to jump, with
+ * the caller's return address untouched:
+ *   - a path with '/' and no '$' does not depend on the caller: jump to
+ *     rt_dlopen_full, which calls the real dlopen and records the result
+ *     and the loaded file's path;
+ *   - otherwise record the request as given (unresolved name, result 0)
+ *     and jump to the real dlopen itself.
+ */
+RT_HIDDEN void *rt_dlopen_route(const char *file, int flags);
+RT_HIDDEN void *rt_dlopen_full(const char *file, int flags);
+
+static void *rt_dlopen_missing(const char *file, int flags)
+{
+	(void)file;
+	(void)flags;
+	return NULL;
+}
+
+RT_HIDDEN void *rt_dlopen_full(const char *file, int flags)
+{
+	void *(*real)(const char *, int) = (void *(*)(const char *, int))rt_real_get(RT_SYM_dlopen);
+	void *h = real(file, flags);
+	if (rt_active()) {
+		struct link_map *lm = NULL;
+		const char *path = file;
+		if (h != NULL && dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0])
+			path = lm->l_name;
+		rt_emit1(RT_OP_DLOPEN, RT_ACCESS_READ, (uint32_t)flags, 0, h ? 0 : -ENOENT, AT_FDCWD, path);
+	}
+	return h;
+}
+
+RT_HIDDEN void *rt_dlopen_route(const char *file, int flags)
+{
+	int saved = errno;
+	void *real = rt_real_get(RT_SYM_dlopen);
+	if (real == NULL)
+		return (void *)rt_dlopen_missing;
+	if (file == NULL)
+		return real; /* the main program: nothing is opened */
+	if (__builtin_strchr(file, '/') != NULL && __builtin_strchr(file, '$') == NULL)
+		return (void *)rt_dlopen_full;
+	if (rt_active()) {
+		struct rt_call c = {.op = RT_OP_DLOPEN, .access = RT_ACCESS_READ, .flags = (uint32_t)flags,
+				    .rflags = RT_RF_UNRESOLVED, .dirfd1 = AT_FDCWD, .path1 = file};
+		rt_emit(&c); /* a bare name, or "$ORIGIN/…": kept as written */
+	}
+	errno = saved;
+	return real;
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, @function\n"
+	"dlopen:\n"
+	"	push %rdi\n"
+	"	push %rsi\n"
+	"	sub $8, %rsp\n" /* 16-byte alignment for the call */
+	"	call rt_dlopen_route\n"
+	"	add $8, %rsp\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	jmp *%rax\n"
+	".size dlopen, .-dlopen\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, %function\n"
+	"dlopen:\n"
+	"	stp x29, x30, [sp, #-32]!\n"
+	"	mov x29, sp\n"
+	"	stp x0, x1, [sp, #16]\n"
+	"	bl rt_dlopen_route\n"
+	"	mov x16, x0\n"
+	"	ldp x0, x1, [sp, #16]\n"
+	"	ldp x29, x30, [sp], #32\n"
+	"	br x16\n"
+	".size dlopen, .-dlopen\n");
+#else
+/* Elsewhere a C hook: names without '/' are searched as if the shim called. */
+RT_EXPORT void *dlopen(const char *file, int flags)
+{
+	void *(*target)(const char *, int) = (void *(*)(const char *, int))rt_dlopen_route(file, flags);
+	return target(file, flags);
+}
+#endif
