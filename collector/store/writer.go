@@ -69,16 +69,16 @@ type aggVal struct {
 }
 
 type eventRow struct {
-	time         uint64
-	proc         int64
-	ppid, tid    int32
-	op           ring.Op
-	access       uint8
-	flags, mode  uint32
-	result       int32
-	rflags       uint16
-	path, path2  int64 // 0: none
-	source       int64 // sources.id
+	time        uint64
+	proc        int64
+	ppid, tid   int32
+	op          ring.Op
+	access      uint8
+	flags, mode uint32
+	result      int32
+	rflags      uint16
+	path, path2 int64 // 0: none
+	source      int64 // sources.id
 }
 
 // writer turns batches into rows. It caches ids so that the per-event work
