@@ -37,6 +37,9 @@ test-go: build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
+demo: build ## Trace a multi-process workload under restrack and print one AP's migration plan
+	./scripts/demo/demo.sh $(BUILD)
+
 C_TESTS := $(patsubst libcshim/tests/%_test.c,$(BUILD)/ctest/%_test,$(wildcard libcshim/tests/*_test.c))
 
 test-c: $(C_TESTS) ## C unit tests of the producer and the shim

@@ -3,6 +3,7 @@ package planner
 import (
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // graph is the bipartite process↔file graph of one trace, in compressed
@@ -46,18 +47,52 @@ type edge struct {
 	write      bool
 }
 
+// name is a short command line for sentences and labels: the argv with
+// every absolute path cut to its last element ("bash workload.sh service
+// demo", "tail -n 2 service.log"), so a script reads as the script rather
+// than as its interpreter, and cut to a readable length.
 func (g *graph) name(i int32) string {
-	pn := &g.procs[i]
-	if pn.p != nil {
-		if pn.p.Exe != "" {
-			return filepath.Base(pn.p.Exe)
+	return shortCommand(g.procs[i].p)
+}
+
+func shortCommand(p *Process) string {
+	if p == nil {
+		return "?"
+	}
+	argv := p.Argv
+	if len(argv) == 0 {
+		if p.Exe == "" {
+			return "?"
 		}
-		if len(pn.p.Argv) > 0 && pn.p.Argv[0] != "" {
-			return filepath.Base(pn.p.Argv[0])
+		argv = []string{p.Exe}
+	}
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if strings.HasPrefix(a, "/") && len(a) > 1 {
+			a = filepath.Base(a)
+		}
+		b.WriteString(a)
+		if b.Len() > maxCommand {
+			break
 		}
 	}
-	return "?"
+	s := strings.ToValidUTF8(b.String(), "?")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > maxCommand {
+		s = string(r[:maxCommand-1]) + "…"
+	}
+	return s
 }
+
+const maxCommand = 40
 
 func (g *graph) exe(i int32) string {
 	if p := g.procs[i].p; p != nil {

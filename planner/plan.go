@@ -46,6 +46,7 @@ type ProcRef struct {
 	PID     int32  `json:"pid"`
 	StartNs uint64 `json:"start_ns"`
 	Exe     string `json:"exe"`
+	Command string `json:"command"`
 }
 
 // AP is one moving application: a process subtree named by its root pid.
@@ -53,6 +54,7 @@ type AP struct {
 	Root        int32   `json:"root_pid"`
 	RootStartNs uint64  `json:"root_start_ns"`
 	Exe         string  `json:"exe"`
+	Command     string  `json:"command"` // the root's short command line
 	Requested   bool    `json:"requested"`
 	Processes   []int32 `json:"processes"`
 	Reason      string  `json:"reason"`
@@ -138,7 +140,7 @@ func Compute(tr *Trace, opts Options) (*Plan, error) {
 		return nil, &UnknownPIDError{PID: opts.AP.PID, Processes: len(tr.Processes)}
 	}
 	pl := &Plan{
-		AP:            ProcRef{PID: opts.AP.PID, StartNs: opts.AP.StartNs, Exe: g.exe(ap)},
+		AP:            ProcRef{PID: opts.AP.PID, StartNs: opts.AP.StartNs, Exe: g.exe(ap), Command: g.name(ap)},
 		ProcessOnly:   opts.ProcessOnly,
 		IgnoreRules:   append([]string{}, rules.Sources...),
 		DroppedEvents: tr.DroppedEvents,
@@ -304,7 +306,7 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 		un := &pl.units[u]
 		a := AP{
 			Root: g.procs[un.root].key.PID, RootStartNs: g.procs[un.root].key.StartNs,
-			Exe: g.exe(un.root), Requested: u == 0, Reason: pl.apReason(u), Cause: un.cause,
+			Exe: g.exe(un.root), Command: g.name(un.root), Requested: u == 0, Reason: pl.apReason(u), Cause: un.cause,
 			Processes: make([]int32, 0, len(un.members)),
 		}
 		for _, p := range un.members {

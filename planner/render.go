@@ -26,7 +26,7 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 	if pl.ProcessOnly {
 		scope = "alone (--process-only)"
 	}
-	bw.printf("Migration plan for AP %d (%s), %s\n", pl.AP.PID, displayName(pl.AP.Exe), scope)
+	bw.printf("Migration plan for AP %d (%s), %s\n", pl.AP.PID, pl.AP.Command, scope)
 	if pl.Incomplete {
 		bw.printf("WARNING: incomplete: %d events were lost while tracing; a dependency may be missing.\n", pl.DroppedEvents)
 	}
@@ -36,9 +36,9 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 
 	bw.printf("\nAPs that move (%d): an AP is a process and its descendants, named by its root pid\n", len(pl.APs))
 	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  AP\tPROCESSES\tEXE\tWHY\n")
+	fmt.Fprintf(tw, "  AP\tPROCESSES\tCOMMAND\tWHY\n")
 	for _, a := range pl.APs {
-		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\n", a.Root, len(a.Processes), displayName(a.Exe), a.Reason)
+		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\n", a.Root, len(a.Processes), a.Command, a.Reason)
 	}
 	tw.Flush()
 
@@ -104,7 +104,7 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 	bw := &errWriter{w: w}
 	bw.printf("digraph restrack_plan {\n")
 	bw.printf("  graph [rankdir=LR, fontname=\"Helvetica\", label=%s, labelloc=t];\n",
-		dotQuote(fmt.Sprintf("restrack plan: move AP %d (%s)%s", pl.AP.PID, displayName(pl.AP.Exe), map[bool]string{true: fmt.Sprintf(" — INCOMPLETE: %d events lost", pl.DroppedEvents)}[pl.Incomplete])))
+		dotQuote(fmt.Sprintf("restrack plan: move AP %d (%s)%s", pl.AP.PID, pl.AP.Command, map[bool]string{true: fmt.Sprintf(" — INCOMPLETE: %d events lost", pl.DroppedEvents)}[pl.Incomplete])))
 	bw.printf("  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n")
 
 	// Files in the plan, with their ids; and every AP that uses one.
