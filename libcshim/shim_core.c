@@ -461,28 +461,67 @@ void rt_emit1(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_
 	rt_emit(&c);
 }
 
-/* Resolves and sends; the buffers live only in this frame, so the hot
- * path's frame stays small (signal handlers may run on a small stack). */
-static __attribute__((noinline)) void rt_emit_impl(const struct rt_call *c, int fresh)
+/*
+ * Resolving a relative path needs RT_RESOLVED_MAX bytes. They come from a
+ * per-thread buffer, not the stack: a signal handler may run on a small
+ * alternate stack (SIGSTKSZ is 8 KiB on older systems). A handler that
+ * interrupts a hook while the buffer is in use gets a stack buffer instead
+ * (rt_emit_nested), the only case that needs that much stack.
+ */
+static RT_TLS char rt_tls_path[RT_RESOLVED_MAX];
+static RT_TLS int rt_tls_path_busy;
+
+static void rt_emit_with(const struct rt_call *c, int fresh, char *b1);
+
+static __attribute__((noinline)) void rt_emit_nested(const struct rt_call *c, int fresh)
 {
 	char b1[RT_RESOLVED_MAX];
+	rt_emit_with(c, fresh, b1);
+}
+
+static void rt_emit_impl(const struct rt_call *c, int fresh)
+{
+	if (rt_tls_path_busy) {
+		rt_emit_nested(c, fresh);
+		return;
+	}
+	rt_tls_path_busy = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* a handler sees busy before we use the buffer */
+	rt_emit_with(c, fresh, rt_tls_path);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	rt_tls_path_busy = 0;
+}
+
+/* Two-path calls (rename, link, symlink) are never hot: the second buffer
+ * is on the stack. */
+static __attribute__((noinline)) void rt_emit_two(const struct rt_call *c, int fresh, const char *s1, uint32_t l1,
+						  uint16_t rf)
+{
 	char b2[RT_RESOLVED_MAX];
-	uint32_t l1 = 0, l2 = 0;
-	uint16_t rf = c->rflags, rf2 = 0;
-	int bad = c->result == -EFAULT; /* a path pointer may be bad: read none */
-	const char *s1 = rt_resolve_path(c->dirfd1, bad ? NULL : c->path1, b1, &l1, &rf);
-	const char *s2 = NULL;
-	if (c->path2 != NULL && !bad) {
-		if (c->path2_raw) {
-			s2 = c->path2;
-			l2 = (uint32_t)rt_strlen(s2);
-		} else {
-			s2 = rt_resolve_path(c->dirfd2, c->path2, b2, &l2, &rf2);
-			if (rf2 & RT_RF_UNRESOLVED)
-				rf |= RT_RF_PATH2_UNRESOLVED;
-		}
+	uint32_t l2 = 0;
+	uint16_t rf2 = 0;
+	const char *s2;
+	if (c->path2_raw) {
+		s2 = c->path2;
+		l2 = (uint32_t)rt_strlen(s2);
+	} else {
+		s2 = rt_resolve_path(c->dirfd2, c->path2, b2, &l2, &rf2);
+		if (rf2 & RT_RF_UNRESOLVED)
+			rf |= RT_RF_PATH2_UNRESOLVED;
 	}
 	rt_send_call(c, s1, l1, s2, l2, rf, fresh);
+}
+
+static void rt_emit_with(const struct rt_call *c, int fresh, char *b1)
+{
+	uint32_t l1 = 0;
+	uint16_t rf = c->rflags;
+	int bad = c->result == -EFAULT; /* a path pointer may be bad: read none */
+	const char *s1 = rt_resolve_path(c->dirfd1, bad ? NULL : c->path1, b1, &l1, &rf);
+	if (c->path2 != NULL && !bad)
+		rt_emit_two(c, fresh, s1, l1, rf);
+	else
+		rt_send_call(c, s1, l1, NULL, 0, rf, fresh);
 }
 
 void rt_emit(const struct rt_call *c)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -554,7 +555,8 @@ static int c_errno(void)
 	printf("errno after fopen %d\n", errno);
 	fclose(f);
 	errno = 0;
-	printf("rename %d errno %d\n", rename("missing", "x"), errno);
+	int r = rename("missing", "x");
+	printf("rename %d errno %d\n", r, errno);
 	return 0;
 }
 
@@ -567,6 +569,15 @@ static int c_closeall(void)
 	begin();
 	CALL("open", fd = open("after-close.txt", O_CREAT | O_WRONLY, 0600));
 	closeit(fd);
+	return 0;
+}
+
+/* Reports whether the loader ran us in secure-execution mode (setuid). */
+static int c_secure(void)
+{
+	printf("secure %lu euid %d\n", getauxval(AT_SECURE), (int)geteuid());
+	int fd = open("secure.txt", O_CREAT | O_WRONLY, 0600);
+	printf("fd %d\n", fd);
 	return 0;
 }
 
@@ -664,6 +675,8 @@ int main(int argc, char **argv)
 		return c_errno();
 	if (!strcmp(c, "closeall"))
 		return c_closeall();
+	if (!strcmp(c, "secure"))
+		return c_secure();
 	if (!strcmp(c, "fds"))
 		return c_fds();
 	if (!strcmp(c, "spin"))
