@@ -24,15 +24,20 @@ import (
 func mustStart(tb testing.TB, opts Options) *Tracer {
 	tb.Helper()
 	t, err := Start(opts)
+	skipUnlessBPF(tb, err)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { assert.NoError(tb, t.Close()) })
+	return t
+}
+
+func skipUnlessBPF(tb testing.TB, err error) {
+	tb.Helper()
 	if errors.Is(err, ErrUnavailable) {
 		if os.Getenv("RESTRACK_REQUIRE_BPF") == "1" {
 			tb.Fatalf("RESTRACK_REQUIRE_BPF=1 but %v", err)
 		}
 		tb.Skipf("skipping: %v", err)
 	}
-	require.NoError(tb, err)
-	tb.Cleanup(func() { assert.NoError(tb, t.Close()) })
-	return t
 }
 
 // rec is a record copied out of a batch so it outlives it.
