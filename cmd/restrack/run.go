@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/restrack/restrack/collector"
+	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/ring"
+)
+
+func init() {
+	register("run", "trace a command and all its descendants into a store", func(args []string) int {
+		return runRun(args, os.Stdin, os.Stdout, os.Stderr)
+	})
+}
+
+// Exit statuses of restrack run's own failures, as env(1) and docker use
+// them, so that they rarely collide with CMD's.
+const (
+	exitRunFailed   = 125 // restrack itself failed (store, ring, shim)
+	exitCannotExec  = 126 // CMD exists but cannot be executed
+	exitCmdNotFound = 127 // CMD not found
+)
+
+// runEnv is what a transport mode gets to set itself up.
+type runEnv struct {
+	ringSize uint64
+	tmpDir   string // where private transport files go
+	stderr   io.Writer
+}
+
+// runMode is one way records travel from CMD to the embedded collector.
+// Each mode registers itself (runModes) so that transports added later (the
+// FIFO of the paper's design, eBPF) plug into the same ingest path.
+type runMode struct {
+	// open prepares the transport before CMD starts: the source the
+	// collector drains, the environment CMD needs, and a cleanup that runs
+	// after the final drain.
+	open func(e *runEnv) (src collector.Source, env []string, cleanup func(), err error)
+	// started, when set, learns CMD's pid once it runs.
+	started func(src collector.Source, pid int) error
+	// preload: CMD runs with the shim in LD_PRELOAD.
+	preload bool
+}
+
+var runModes = map[string]runMode{
+	"ring": {open: openRingMode, preload: true},
+}
+
+func openRingMode(e *runEnv) (collector.Source, []string, func(), error) {
+	path := filepath.Join(e.tmpDir, "restrack-run-"+fmt.Sprint(os.Getpid())+"-"+randomHex(4)+".ring")
+	if err := ring.Create(path, ring.Config{DataSize: e.ringSize}); err != nil {
+		return nil, nil, nil, err
+	}
+	src, err := collector.OpenRing(path, ring.Options{})
+	if err != nil {
+		os.Remove(path)
+		return nil, nil, nil, err
+	}
+	cleanup := func() {
+		src.Close()
+		os.Remove(path)
+	}
+	return src, []string{"RESTRACK_RING=" + path, "RESTRACK_MODE=ring"}, cleanup, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// privateDir is where a private ring goes: /dev/shm (memory, no disk
+// writes) when usable, else $TMPDIR.
+func privateDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && syscall.Access("/dev/shm", 2 /* W_OK */) == nil {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+// findShim locates librestrack.so: --shim, then $RESTRACK_SHIM, then next
+// to the restrack binary (make puts both in build/).
+func findShim(flagValue string) (string, error) {
+	cands := []string{}
+	switch {
+	case flagValue != "":
+		cands = append(cands, flagValue)
+	case os.Getenv("RESTRACK_SHIM") != "":
+		cands = append(cands, os.Getenv("RESTRACK_SHIM"))
+	default:
+		if exe, err := os.Executable(); err == nil {
+			if real, err := filepath.EvalSymlinks(exe); err == nil {
+				exe = real
+			}
+			cands = append(cands, filepath.Join(filepath.Dir(exe), "librestrack.so"))
+		}
+	}
+	for _, c := range cands {
+		abs, err := filepath.Abs(c)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(abs); err == nil && fi.Mode().IsRegular() {
+			return abs, nil
+		}
+	}
+	return "", fmt.Errorf("shim librestrack.so not found (looked at %s): build it with `make shim`, or pass --shim PATH or set RESTRACK_SHIM",
+		strings.Join(cands, ", "))
+}
+
+func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("restrack run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeDir := fs.String("store", "./restrack-data", "store `DIR` the trace is added to")
+	modes := make([]string, 0, len(runModes))
+	for m := range runModes {
+		modes = append(modes, m)
+	}
+	sort.Strings(modes)
+	mode := fs.String("mode", "ring", "transport: "+strings.Join(modes, "|"))
+	shimFlag := fs.String("shim", "", "the LD_PRELOAD shim `PATH` (default: $RESTRACK_SHIM, else librestrack.so next to restrack)")
+	ringSize := fs.Uint64("ring-size", ring.DefaultDataSize, "bytes of record slots in the private ring (a power of two)")
+	interval := fs.Duration("drain-interval", collector.DefaultDrainInterval, "drain the ring at least this often")
+	retain := fs.Int64("retain-events", store.DefaultRetainEvents, "raw events kept in the store (newest); 0 none, -1 all")
+	verbose := fs.Bool("v", false, "print a summary of the trace on stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: restrack run [flags] -- CMD [ARGS…]\n\n"+
+			"Runs CMD with the shim preloaded, traces it and all its descendants into the store,\n"+
+			"and exits with CMD's exit status (128+N when a signal N killed it; 125 when restrack\n"+
+			"itself failed, 126/127 when CMD cannot be executed / is not found).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintf(stderr, "restrack run: no command given: restrack run [flags] -- CMD [ARGS…]\n")
+		return 2
+	}
+	m, ok := runModes[*mode]
+	if !ok {
+		fmt.Fprintf(stderr, "restrack run: unknown --mode %q: this build has %s\n", *mode, strings.Join(modes, ", "))
+		return 2
+	}
+	if *interval <= 0 {
+		fmt.Fprintf(stderr, "restrack run: --drain-interval must be positive, got %v\n", *interval)
+		return 2
+	}
+	if s := *ringSize; s < ring.MinDataSize || s > ring.MaxDataSize || s&(s-1) != 0 {
+		fmt.Fprintf(stderr, "restrack run: --ring-size %d is not a power of two between %d and %d\n", s, ring.MinDataSize, ring.MaxDataSize)
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "restrack run: %v\n", err)
+		return exitRunFailed
+	}
+
+	// Resolve CMD first: a typo should not create a store.
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "restrack run: %v\n", err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return exitCmdNotFound
+		}
+		return exitCannotExec
+	}
+	var env []string
+	if m.preload {
+		shim, err := findShim(*shimFlag)
+		if err != nil {
+			return fail(err)
+		}
+		preload := shim
+		if old := os.Getenv("LD_PRELOAD"); old != "" {
+			preload += " " + old
+		}
+		env = append(env, "LD_PRELOAD="+preload)
+	}
+
+	opts := store.Options{RetainEvents: *retain, DiscardEvents: *retain == 0}
+	st, err := store.Open(*storeDir, opts)
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+	src, srcEnv, cleanup, err := m.open(&runEnv{ringSize: *ringSize, tmpDir: privateDir(), stderr: stderr})
+	if err != nil {
+		return fail(err)
+	}
+	defer cleanup()
+	env = append(env, srcEnv...)
+
+	c := collector.New(src, st, collector.Config{DrainInterval: *interval,
+		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, "restrack run: "+f+"\n", a...) }})
+	ctx, stopCollector := context.WithCancel(context.Background())
+	collected := make(chan error, 1)
+	go func() { collected <- c.Run(ctx) }()
+
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Env = mergeEnv(os.Environ(), env)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+
+	// Catch the signals before CMD exists, so none is lost in between.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		stopCollector()
+		<-collected
+		fmt.Fprintf(stderr, "restrack run: %v\n", err)
+		if errors.Is(err, os.ErrPermission) {
+			return exitCannotExec
+		}
+		return exitCmdNotFound
+	}
+	if m.started != nil {
+		if err := m.started(src, cmd.Process.Pid); err != nil {
+			fmt.Fprintf(stderr, "restrack run: %v\n", err)
+		}
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	ttyForeground := inForegroundOfTerminal()
+	var earlyErr error
+wait:
+	for {
+		select {
+		case s := <-sigs:
+			// Ctrl-C and Ctrl-\ at the terminal already reached CMD (same
+			// foreground process group): sending them again would make
+			// "press twice to force" programs force.
+			if ttyForeground && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
+				continue
+			}
+			_ = cmd.Process.Signal(s)
+		case <-waited:
+			break wait
+		case earlyErr = <-collected:
+			// The store failed: CMD keeps running, its records are no
+			// longer saved; say so now, not only at the end.
+			fmt.Fprintf(stderr, "restrack run: collector stopped: %v (the trace is incomplete)\n", earlyErr)
+			collected = nil
+		}
+	}
+	status := exitStatus(cmd.ProcessState)
+
+	stopCollector()
+	cerr := earlyErr
+	if collected != nil {
+		cerr = <-collected
+	}
+	if cerr != nil {
+		fmt.Fprintf(stderr, "restrack run: trace not fully saved to %s: %v\n", *storeDir, cerr)
+		if status == 0 {
+			return exitRunFailed
+		}
+		return status
+	}
+	if *verbose || isTerminal(stderr) {
+		s := c.Status(context.Background())
+		fmt.Fprintf(stderr, "restrack: %d records traced into %s (%d dropped)\n", s.Records, *storeDir, s.Dropped)
+	}
+	return status
+}
+
+var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT}
+
+// exitStatus maps how CMD ended to restrack's exit status: its own code, or
+// 128+N when signal N killed it (what a shell reports).
+func exitStatus(ps *os.ProcessState) int {
+	if ps == nil {
+		return exitRunFailed
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	if code := ps.ExitCode(); code >= 0 {
+		return code
+	}
+	return exitRunFailed
+}
+
+// mergeEnv overrides base with extra (KEY=VALUE each).
+func mergeEnv(base, extra []string) []string {
+	keys := map[string]bool{}
+	for _, kv := range extra {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[k] = true
+	}
+	out := make([]string, 0, len(base)+len(extra))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !keys[k] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}
+
