@@ -12,8 +12,9 @@ import (
 // DefaultIgnore lists what every host provides, so a plan never asks to
 // move it: the kernel's pseudo file systems (so `> /dev/null` joins nobody
 // with anybody), the system library and binary directories the loader and
-// the shell read, and the loader cache. Rules are path prefixes, or globs
-// when they hold a glob metacharacter.
+// the shell read, and the loader cache. A rule is a path prefix, or a glob
+// over the whole path when it holds a glob metacharacter, or — without any
+// slash — a glob over the last element ("*.pyc", "librestrack.so").
 var DefaultIgnore = []string{
 	"/proc", "/sys", "/dev",
 	"/lib", "/lib32", "/lib64", "/libx32",
@@ -21,6 +22,9 @@ var DefaultIgnore = []string{
 	"/bin", "/sbin", "/usr/bin", "/usr/sbin",
 	"/usr/share/locale", "/usr/share/zoneinfo", "/usr/share/i18n", "/usr/share/terminfo",
 	"/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/localtime",
+	// restrack's own shim, loaded into every traced process wherever it
+	// was built: it is the tracer, not the application.
+	"librestrack.so",
 }
 
 // DefaultKeep re-includes paths under an ignored directory that are really
@@ -40,6 +44,7 @@ type Rules struct {
 type rule struct {
 	pattern string
 	glob    bool
+	base    bool // matches the last path element
 }
 
 func newRule(p string) (rule, error) {
@@ -47,8 +52,14 @@ func newRule(p string) (rule, error) {
 	if p == "" {
 		return rule{}, fmt.Errorf("empty ignore rule")
 	}
+	if !strings.Contains(p, "/") {
+		if _, err := path.Match(p, ""); err != nil {
+			return rule{}, fmt.Errorf("ignore rule %q: %w", p, err)
+		}
+		return rule{pattern: p, base: true}, nil
+	}
 	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
-		return rule{}, fmt.Errorf("ignore rule %q: rules are absolute paths or globs", p)
+		return rule{}, fmt.Errorf("ignore rule %q: a rule is an absolute path, a glob, or a file name without a slash", p)
 	}
 	if strings.ContainsAny(p, "*?[") {
 		if _, err := path.Match(p, ""); err != nil {
@@ -65,6 +76,10 @@ func newRule(p string) (rule, error) {
 // match: a prefix rule matches the path itself and everything under it
 // (never a sibling that merely shares the prefix: /devices is not /dev).
 func (r rule) match(p string) bool {
+	if r.base {
+		ok, _ := path.Match(r.pattern, p[strings.LastIndexByte(p, '/')+1:])
+		return ok
+	}
 	if r.glob {
 		ok, _ := path.Match(r.pattern, p)
 		return ok

@@ -330,12 +330,13 @@ func TestResolve(t *testing.T) {
 
 func TestRules(t *testing.T) {
 	r := NewRules(true)
-	require.NoError(t, r.Load(strings.NewReader("# site rules\n/opt/vendor\n!/dev/fb0\n/var/cache/*.tmp\n"), "site.rules"))
+	require.NoError(t, r.Load(strings.NewReader("# site rules\n/opt/vendor\n!/dev/fb0\n/var/cache/*.tmp\n*.pyc\n"), "site.rules"))
 	for path, want := range map[string]bool{
 		"/proc/1/maps": true, "/dev/null": true, "/dev": true, "/devices": false, "/dev/shm/q": false,
 		"/dev/fb0": false, "/opt/vendor/lib.so": true, "/opt/vendors": false, "/var/cache/a.tmp": true,
 		"/usr/lib/x86_64-linux-gnu/libc.so.6": true, "/usr/local/lib/x.so": false, "/etc/ld.so.cache": true,
 		"/etc/app.conf": false, "/home/u/.bashrc": false,
+		"/home/u/restrack/build/librestrack.so": true, "/srv/app/x.pyc": true, "/srv/app/x.py": false,
 	} {
 		assert.Equal(t, want, r.Ignored(path), path)
 	}
@@ -343,5 +344,5 @@ func TestRules(t *testing.T) {
 	assert.False(t, NewRules(false).Ignored("/proc/1/maps"), "no defaults means nothing is ignored")
 	err := NewRules(false).Load(strings.NewReader("/ok\nrelative/path\n"), "bad.rules")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "bad.rules:2: ignore rule \"relative/path\": rules are absolute paths or globs")
+	assert.Contains(t, err.Error(), "bad.rules:2: ignore rule \"relative/path\": a rule is an absolute path, a glob, or a file name without a slash")
 }

@@ -42,15 +42,17 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 	}
 	tw.Flush()
 
-	bw.printf("\nProcesses that move (%d)\n", len(pl.MoveProcesses))
+	// One row per AP and program, so a shell loop's hundred `sleep`s read
+	// as one line; --json lists every process.
+	bw.printf("\nProcesses that move (%d), by AP and program (--json lists each one)\n", len(pl.MoveProcesses))
 	tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  PID\tAP\tSTATE\tCOMMAND\n")
-	for _, p := range pl.MoveProcesses {
-		state := "running"
-		if p.Exited {
-			state = "exited"
+	fmt.Fprintf(tw, "  AP\tCOUNT\tPIDS\tCOMMAND\n")
+	for _, grp := range pl.processGroups() {
+		count := strconv.Itoa(len(grp.pids))
+		if grp.exited > 0 {
+			count += fmt.Sprintf(" (%d exited)", grp.exited)
 		}
-		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\n", p.PID, p.AP, state, quotePath(commandLine(p.Exe, p.Argv)))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", grp.ap, count, pidSample(grp.pids, 5), grp.command)
 	}
 	tw.Flush()
 
@@ -234,6 +236,53 @@ func commandLine(exe string, argv []string) string {
 		return displayName(exe)
 	}
 	return strings.Join(argv, " ")
+}
+
+type processGroup struct {
+	ap      int32
+	exe     string
+	command string
+	pids    []int32
+	exited  int
+}
+
+// processGroups groups the moving processes by AP (in the order the APs
+// joined the plan) and executable (in order of first pid).
+func (pl *Plan) processGroups() []processGroup {
+	type key struct {
+		ap  int32
+		exe string
+	}
+	rank := map[int32]int{}
+	for i, a := range pl.APs {
+		if _, ok := rank[a.Root]; !ok {
+			rank[a.Root] = i
+		}
+	}
+	var out []processGroup
+	at := map[key]int{}
+	for _, p := range pl.MoveProcesses { // sorted by pid
+		k := key{p.AP, p.Exe}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, processGroup{ap: p.AP, exe: p.Exe, command: shortCommand(&Process{Exe: p.Exe, Argv: p.Argv})})
+		}
+		out[i].pids = append(out[i].pids, p.PID)
+		if p.Exited {
+			out[i].exited++
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].ap] < rank[out[j].ap] })
+	return out
+}
+
+func pidSample(pids []int32, max int) string {
+	if len(pids) <= max+1 {
+		return joinPIDs(pids)
+	}
+	return fmt.Sprintf("%s +%d more", joinPIDs(pids[:max]), len(pids)-max)
 }
 
 func count(n int, one, many string) string {

@@ -44,9 +44,9 @@ func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.processOnly, "process-only", false, "move the process alone, not its descendants")
 	fs.BoolVar(&f.showFailed, "show-failed", false, "list the failed calls of moving processes (they create no dependency)")
 	fs.BoolVar(&f.noDefaults, "no-default-ignores", false, "drop the default ignore rules (/proc, /sys, /dev, system libraries…)")
-	fs.StringVar(&f.ignoreFile, "ignore-file", "", "ignore rules `FILE`: one path prefix or glob a line, !PATH keeps, # comments\n(default $XDG_CONFIG_HOME/restrack/ignore when it exists)")
-	fs.Var(&f.ignore, "ignore", "also ignore `PATH` (a prefix or a glob; repeatable)")
-	fs.Var(&f.keep, "keep", "never ignore `PATH`, even under a default rule (repeatable)")
+	fs.StringVar(&f.ignoreFile, "ignore-file", "", "ignore rules `FILE`: one rule a line (as --ignore), !RULE keeps, # comments\n(default $XDG_CONFIG_HOME/restrack/ignore when it exists)")
+	fs.Var(&f.ignore, "ignore", "also ignore `PATH`: a path prefix, a glob over the path, or a file name\nwithout a slash (matches the last element, e.g. '*.pyc'); repeatable")
+	fs.Var(&f.keep, "keep", "never ignore `PATH` (same forms as --ignore), even under a default rule; repeatable")
 }
 
 // defaultIgnoreFile is the per-user rules file read when --ignore-file is

@@ -90,7 +90,7 @@ func TestPlanCommand(t *testing.T) {
 		{name: "--json and --dot together are a usage error",
 			args: []string{"--store", dir, "--ap", "300", "--json", "--dot"}, code: 2, stderr: "exclude each other"},
 		{name: "a bad ignore rule is an error",
-			args: []string{"--store", dir, "--ap", "300", "--ignore", "relative"}, code: 1, stderr: "rules are absolute paths or globs"},
+			args: []string{"--store", dir, "--ap", "300", "--ignore", "rel/ative"}, code: 1, stderr: "a rule is an absolute path, a glob, or a file name without a slash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
