@@ -1,0 +1,138 @@
+// Package fifo is the paper's original transport, kept as a baseline: the
+// shim (RESTRACK_MODE=fifo) writes every record to a named pipe with one
+// synchronous write(2), and this Reader takes them out one record at a
+// time. The record bytes are the ring's (libcshim/ring_abi.h) with a zero
+// stamp. It exists so the benchmark can compare both transports through the
+// same hooks; the ring (package ring) is what restrack uses.
+//
+// A pipe keeps a write of up to PIPE_BUF (4096) bytes whole, so the shim
+// drops larger records in this mode rather than risk interleaving them with
+// another process's; it also holds a read end of its own so a dead reader
+// never kills a traced program with SIGPIPE (the pipe fills, writes wait a
+// bounded time, then drop).
+package fifo
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/restrack/restrack/ring"
+)
+
+// PipeBuf is the largest record the shim writes in FIFO mode.
+const PipeBuf = 4096
+
+const headerSize = 64
+
+// ErrCorrupt: the bytes read are not a valid record. A pipe carries no
+// framing besides the records themselves, so the stream cannot be
+// resynchronised: the reader should be reopened.
+var ErrCorrupt = errors.New("fifo: corrupt record")
+
+// Create makes the named pipe with owner-only permissions.
+func Create(path string) error {
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		return fmt.Errorf("create fifo %s: %w", path, err)
+	}
+	return nil
+}
+
+// Reader reads records from a named pipe. It is not safe for concurrent use.
+type Reader struct {
+	f       *os.File
+	buf     [PipeBuf]byte
+	records uint64
+}
+
+// Open opens the pipe for reading. It opens it read-write so that it never
+// sees end-of-file when the last writer goes away (traced processes come
+// and go), and so that opening never blocks waiting for a writer.
+func Open(path string) (*Reader, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open fifo %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		f.Close()
+		return nil, fmt.Errorf("open fifo %s: not a named pipe", path)
+	}
+	return &Reader{f: f}, nil
+}
+
+// Close closes the pipe; a Next blocked in another goroutine returns.
+func (r *Reader) Close() error { return r.f.Close() }
+
+// SetDeadline bounds the wait of the next calls to Next (zero: none).
+func (r *Reader) SetDeadline(t time.Time) error { return r.f.SetReadDeadline(t) }
+
+// Records is how many records Next has returned.
+func (r *Reader) Records() uint64 { return r.records }
+
+// Next blocks until a record arrives and decodes it into rec. Its byte
+// slices alias the reader's buffer and stay valid until the next call. It
+// reads the 64-byte header, then the strings: a record per call, no
+// batching — the paper's synchronous design, which the benchmark measures.
+func (r *Reader) Next(rec *ring.Record) error {
+	if _, err := io.ReadFull(r.f, r.buf[:headerSize]); err != nil {
+		return err
+	}
+	n := binary.LittleEndian.Uint32(r.buf[8:12])
+	if n < headerSize+3 || n > PipeBuf {
+		return fmt.Errorf("%w: length %d", ErrCorrupt, n)
+	}
+	if _, err := io.ReadFull(r.f, r.buf[headerSize:n]); err != nil {
+		return err
+	}
+	if err := Decode(r.buf[:n], rec); err != nil {
+		return err
+	}
+	r.records++
+	return nil
+}
+
+// Decode validates one whole record (header and strings) and fills rec,
+// whose slices alias b. The checks are the ring consumer's: the length adds
+// up, type and access are known, and the strings are NUL-terminated (event
+// paths contain no NUL).
+func Decode(b []byte, rec *ring.Record) error {
+	if len(b) < headerSize+3 {
+		return fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
+	}
+	le := binary.LittleEndian
+	h := ring.RecordHeader{
+		Len: le.Uint32(b[8:]), Type: b[12], Access: b[13], Op: le.Uint16(b[14:]),
+		TimeNs: le.Uint64(b[16:]), StartNs: le.Uint64(b[24:]),
+		PID: int32(le.Uint32(b[32:])), TID: int32(le.Uint32(b[36:])), PPID: int32(le.Uint32(b[40:])),
+		Result: int32(le.Uint32(b[44:])), Flags: le.Uint32(b[48:]), Mode: le.Uint32(b[52:]),
+		Len1: le.Uint16(b[56:]), Len2: le.Uint16(b[58:]), Len3: le.Uint16(b[60:]), RFlags: le.Uint16(b[62:]),
+	}
+	n1, n2, n3 := int(h.Len1), int(h.Len2), int(h.Len3)
+	if int(h.Len) != len(b) || headerSize+n1+n2+n3+3 != len(b) {
+		return fmt.Errorf("%w: length %d does not match its strings", ErrCorrupt, h.Len)
+	}
+	if (h.Type != ring.TypeEvent && h.Type != ring.TypeProc) || h.Access > ring.AccessWrite {
+		return fmt.Errorf("%w: type %d access %d", ErrCorrupt, h.Type, h.Access)
+	}
+	s := b[headerSize:]
+	if s[n1] != 0 || s[n1+1+n2] != 0 || s[n1+1+n2+1+n3] != 0 ||
+		(h.Type == ring.TypeEvent && (bytes.IndexByte(s[:n1], 0) >= 0 || bytes.IndexByte(s[n1+1:n1+1+n2], 0) >= 0)) {
+		return fmt.Errorf("%w: strings not NUL-terminated", ErrCorrupt)
+	}
+	*rec = ring.Record{
+		Type: h.Type, Access: h.Access, Op: ring.Op(h.Op), RFlags: h.RFlags,
+		TimeNs: h.TimeNs, StartNs: h.StartNs, PID: h.PID, TID: h.TID, PPID: h.PPID,
+		Result: h.Result, Flags: h.Flags, Mode: h.Mode,
+		Str1: s[:n1:n1],
+		Str2: s[n1+1 : n1+1+n2 : n1+1+n2],
+		Str3: s[n1+1+n2+1 : n1+1+n2+1+n3 : n1+1+n2+1+n3],
+	}
+	return nil
+}
