@@ -110,22 +110,42 @@ func readPID(t *testing.T, demo, name string) int32 {
 	return int32(n)
 }
 
+// traceWithRun traces the workload the one-shot way: restrack run.
+func traceWithRun(t *testing.T, build, workload, demo, storeDir string) {
+	out, err := exec.Command(filepath.Join(build, "restrack"), "run", "--store", storeDir, "--", workload, demo).CombinedOutput()
+	require.NoError(t, err, "restrack run:\n%s", out)
+}
+
 // TestEndToEndDemoWorkload traces the demo's real workload with the real
-// shim and collector, then checks the plan `restrack plan` prints for the
-// log shipper: the service (it writes the log the shipper reads) and the
-// janitor (it writes the database the service writes) move; the workers
-// only read the config the service reads, so they stay with a copy; the
-// batch job and the workload's shell stay.
+// shim, both ways design §1 offers (restrack run, and a collector daemon
+// with the shim preloaded), then checks the plan `restrack plan` prints
+// for the log shipper: the service (it writes the log the shipper reads)
+// and the janitor (it writes the database the service writes) move; the
+// workers only read the config the service reads, so they stay with a
+// copy; the batch job and the workload's shell stay.
 func TestEndToEndDemoWorkload(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: this test builds the binaries and traces a 2-second workload")
+		t.Skip("-short: this test builds the binaries and traces a 2-second workload twice")
 	}
 	root := repoRoot(t)
 	build := mustBuild(t, root)
-	demo := mustDemoDir(t)
-	storeDir := filepath.Join(t.TempDir(), "store")
-	traceWithDaemon(t, build, filepath.Join(root, "scripts/demo/workload.sh"), demo, storeDir)
+	for _, tc := range []struct {
+		name  string
+		trace func(t *testing.T, build, workload, demo, storeDir string)
+	}{
+		{"traced by restrack run", traceWithRun},
+		{"traced by a collector daemon and LD_PRELOAD", traceWithDaemon},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			demo := mustDemoDir(t)
+			storeDir := filepath.Join(t.TempDir(), "store")
+			tc.trace(t, build, filepath.Join(root, "scripts/demo/workload.sh"), demo, storeDir)
+			checkDemoPlan(t, build, demo, storeDir)
+		})
+	}
+}
 
+func checkDemoPlan(t *testing.T, build, demo, storeDir string) {
 	shipper, service, janitor := readPID(t, demo, "shipper"), readPID(t, demo, "service"), readPID(t, demo, "janitor")
 	workers, batch := readPID(t, demo, "workers"), readPID(t, demo, "batch")
 	restrack := filepath.Join(build, "restrack")

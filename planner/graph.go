@@ -71,7 +71,7 @@ func shortCommand(p *Process) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		if strings.HasPrefix(a, "/") && len(a) > 1 {
+		if looksLikePath(a) {
 			a = filepath.Base(a)
 		}
 		b.WriteString(a)
@@ -93,6 +93,24 @@ func shortCommand(p *Process) string {
 }
 
 const maxCommand = 40
+
+// looksLikePath: an argument worth cutting to its last element. Absolute
+// and ./-relative paths are; so is a plain dir/file word, but not a sed
+// expression or a URL, which merely contain slashes.
+func looksLikePath(a string) bool {
+	if strings.HasPrefix(a, "/") || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "../") {
+		return len(strings.TrimRight(a, "/")) > 0
+	}
+	if !strings.Contains(a, "/") {
+		return false
+	}
+	for _, r := range a {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/+@", r)) {
+			return false
+		}
+	}
+	return true
+}
 
 func (g *graph) exe(i int32) string {
 	if p := g.procs[i].p; p != nil {

@@ -346,3 +346,28 @@ func TestRules(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad.rules:2: ignore rule \"relative/path\": a rule is an absolute path, a glob, or a file name without a slash")
 }
+
+func TestShortCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		p    *Process
+		want string
+	}{
+		{name: "absolute and relative paths in argv are cut to their last element",
+			p: &Process{Exe: "/usr/bin/bash", Argv: []string{"bash", "scripts/demo/workload.sh", "shipper", "/tmp/demo"}}, want: "bash workload.sh shipper demo"},
+		{name: "a sed expression and a URL keep their slashes",
+			p: &Process{Argv: []string{"sed", "-n", "s/^workers=//p", "https://x/y"}}, want: "sed -n s/^workers=//p https://x/y"},
+		{name: "no argv falls back to the executable's name",
+			p: &Process{Exe: "/usr/local/bin/service"}, want: "service"},
+		{name: "a long command is cut to forty characters",
+			p: &Process{Argv: []string{"sqlite3", "-cmd", ".timeout 5000", "/srv/app.db", "INSERT INTO requests(path) VALUES ('/item/1');"}}, want: "sqlite3 -cmd .timeout 5000 app.db INSER…"},
+		{name: "control bytes and invalid UTF-8 cannot reach the terminal",
+			p: &Process{Argv: []string{"a\nb", "\xff"}}, want: "a?b ?"},
+		{name: "the root directory stays itself", p: &Process{Argv: []string{"ls", "/"}}, want: "ls /"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, shortCommand(tt.p))
+		})
+	}
+}

@@ -25,8 +25,11 @@ printf 'port=8080\nworkers=2\nlog_level=info\n' >"$demo/srv/etc/app.conf"
 sqlite3 "$demo/srv/db/app.db" 'CREATE TABLE requests(id INTEGER PRIMARY KEY, path TEXT);'
 seq 200 -7 1 >"$demo/batch/input.txt"
 
-bold=$(tput bold 2>/dev/null || true)
-plain=$(tput sgr0 2>/dev/null || true)
+bold="" plain=""
+if [ -t 1 ]; then # headings in bold on a terminal only, never in a log
+	bold=$(tput bold 2>/dev/null || true)
+	plain=$(tput sgr0 2>/dev/null || true)
+fi
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 
 say "1. Tracing a workload of five applications (about 2 seconds)"
