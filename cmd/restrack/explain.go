@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/restrack/restrack/planner"
 )
@@ -50,7 +51,14 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	var lines []string
 	if *file != "" {
-		lines, err = pl.ExplainFile(*file)
+		// The trace holds absolute paths; accept one relative to here.
+		path := *file
+		if !filepath.IsAbs(path) {
+			if abs, aerr := filepath.Abs(path); aerr == nil {
+				path = abs
+			}
+		}
+		lines, err = pl.ExplainFile(path)
 	} else {
 		var k planner.ProcKey
 		if k, err = planner.Resolve(tr, *pid); err == nil {
