@@ -43,6 +43,7 @@ type eventJSON struct {
 	TID      int32  `json:"tid"`
 	TimeNs   uint64 `json:"time_ns"`
 	StartNs  uint64 `json:"start_ns"`
+	Source   string `json:"source,omitempty"` // "ring", "fifo", "ebpf": who recorded it
 }
 
 func accessName(a uint8) string {
@@ -95,7 +96,7 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		if *asJSON {
 			j := eventJSON{Op: e.Op.String(), Access: accessName(e.Access), Path: e.Path, Path2: e.Path2,
 				Flags: e.Flags, Mode: e.Mode, Result: e.Result, PID: e.PID, PPID: e.PPID, TID: e.TID,
-				TimeNs: e.TimeNs, StartNs: e.StartNs}
+				TimeNs: e.TimeNs, StartNs: e.StartNs, Source: e.Source}
 			if !utf8.ValidString(e.Path) {
 				j.PathB64 = base64.StdEncoding.EncodeToString([]byte(e.Path))
 			}
