@@ -43,11 +43,24 @@ type converter struct {
 	procs map[int32]*procInfo
 	arena []byte // strings of the current batch; reset per batch
 
+	// followRoot is the follow-only root (Options.ChildrenOnly), else 0.
+	// Its children are reported from their first own record on: a child
+	// that exits without one is the runtime probing fork (Go checks pidfd
+	// support with a throw-away clone), not the workload.
+	followRoot int32
+	forks      map[int32]ring.Record // fork records held back, by child pid
+
 	unresolved uint64 // relative paths left relative
 }
 
 func newConverter(fs procFS) *converter {
-	return &converter{fs: fs, procs: make(map[int32]*procInfo)}
+	return &converter{fs: fs, procs: make(map[int32]*procInfo), forks: make(map[int32]ring.Record)}
+}
+
+// forkHeld reports whether a record of pid would release a held fork record.
+func (c *converter) forkHeld(pid int32) bool {
+	_, ok := c.forks[pid]
+	return ok
 }
 
 func (c *converter) proc(pid int32) *procInfo {
@@ -127,9 +140,11 @@ func access(op ring.Op, flags uint32) uint8 {
 	return op.DefaultAccess()
 }
 
-// convert fills rec from ev. It returns false for samples that carry no
-// record of their own.
-func (c *converter) convert(ev *rawEvent, rec *ring.Record) bool {
+// convert turns ev into out[0] (and out[1] when a held-back fork record
+// goes first) and returns how many records it wrote: 0 for samples that
+// carry no record of their own.
+func (c *converter) convert(ev *rawEvent, out *[2]ring.Record) int {
+	rec := &out[0]
 	*rec = ring.Record{
 		Type:    uint8(ev.Type),
 		Op:      ring.Op(ev.Op),
@@ -145,11 +160,36 @@ func (c *converter) convert(ev *rawEvent, rec *ring.Record) bool {
 	switch ev.Type {
 	case typeEvent:
 		c.convertEvent(ev, rec)
-		return true
 	case typeProc:
-		return c.convertProc(ev, rec)
+		if !c.convertProc(ev, rec) {
+			return 0
+		}
+	default:
+		return 0
 	}
-	return false
+	if c.followRoot == 0 {
+		return 1
+	}
+	if rec.Op == ring.OpProcFork && rec.PPID == c.followRoot {
+		// Own copies: the arena is reused by the next batch.
+		held := *rec
+		held.Str1, held.Str2 = bytes.Clone(rec.Str1), bytes.Clone(rec.Str2)
+		c.forks[rec.PID] = held
+		return 0
+	}
+	fork, held := c.forks[rec.PID]
+	if !held {
+		return 1
+	}
+	delete(c.forks, rec.PID)
+	if rec.Op == ring.OpProcExit {
+		delete(c.procs, rec.PID)
+		return 0 // born and gone without a record of its own
+	}
+	fork.Str1, fork.Str2 = c.keep(fork.Str1), c.keep(fork.Str2) // into this batch's arena
+	out[1] = *rec
+	out[0] = fork
+	return 2
 }
 
 func (c *converter) convertEvent(ev *rawEvent, rec *ring.Record) {

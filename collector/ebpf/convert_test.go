@@ -23,9 +23,9 @@ func mustConvert(tb testing.TB, c *converter, b []byte) ring.Record {
 	tb.Helper()
 	var ev rawEvent
 	require.NoError(tb, decodeEvent(b, &ev))
-	var r ring.Record
-	require.True(tb, c.convert(&ev, &r))
-	return r
+	var out [2]ring.Record
+	require.Equal(tb, 1, c.convert(&ev, &out))
+	return out[0]
 }
 
 func TestRelativePathsAreResolvedAgainstTheTrackedCwdOrTheDirfd(t *testing.T) {
@@ -84,4 +84,31 @@ func TestAChildInheritsItsParentsCwdAndExecSetsItsExe(t *testing.T) {
 	r = mustConvert(t, c, exit)
 	assert.Equal(t, "/w/tool", string(r.Str1))
 	assert.NotContains(t, c.procs, int32(11), "an exited process is forgotten")
+}
+
+func TestChildrenOfAFollowOnlyRootAreReportedFromTheirFirstRecordOn(t *testing.T) {
+	c := newConverter(fakeFS{cwds: map[int32]string{1: "/w"}})
+	c.followRoot = 1
+	convert := func(b []byte) []ring.Record {
+		var ev rawEvent
+		require.NoError(t, decodeEvent(b, &ev))
+		var out [2]ring.Record
+		return out[:c.convert(&ev, &out)]
+	}
+	fork := func(pid int32) []byte {
+		b := sample(typeProc, uint16(ring.OpProcFork), pid, atFDCWD, 0)
+		b[20] = 1 // ppid: the root
+		return b
+	}
+	assert.Empty(t, convert(fork(2)), "a child's fork is held back")
+	assert.Empty(t, convert(sample(typeProc, uint16(ring.OpProcExit), 2, atFDCWD, 0)),
+		"a child that exits without a record of its own (a runtime probe) is never reported")
+
+	assert.Empty(t, convert(fork(3)))
+	recs := convert(sample(typeEvent, uint16(ring.OpExecve), 3, atFDCWD, 0, "/bin/app"))
+	require.Len(t, recs, 2, "the workload's first record brings its fork along")
+	assert.Equal(t, ring.OpProcFork, recs[0].Op)
+	assert.Equal(t, "/w", string(recs[0].Str2))
+	assert.Equal(t, ring.OpExecve, recs[1].Op)
+	assert.Len(t, convert(sample(typeProc, uint16(ring.OpProcExit), 3, atFDCWD, 0)), 1)
 }

@@ -124,8 +124,8 @@ func FuzzDecodeNeverPanics(f *testing.F) {
 		var ev rawEvent
 		if decodeEvent(b, &ev) == nil {
 			c := newConverter(fakeFS{})
-			var r ring.Record
-			c.convert(&ev, &r)
+			var out [2]ring.Record
+			c.convert(&ev, &out)
 		}
 	})
 }

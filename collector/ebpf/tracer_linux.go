@@ -48,6 +48,7 @@ type Tracer struct {
 	sample  ringbuf.Record
 	held    bool // sample holds a record Wait read and Read has not taken
 	ev      rawEvent
+	out     [2]ring.Record
 	pending []ring.Record // synthetic records returned before the ring's
 	records atomic.Uint64
 	corrupt atomic.Uint64
@@ -84,6 +85,9 @@ func Start(opts Options) (_ *Tracer, err error) {
 	}
 
 	t := &Tracer{opts: opts, conv: newConverter(liveProc{})}
+	if opts.ChildrenOnly {
+		t.conv.followRoot = int32(opts.PID)
+	}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return nil, unavailable("privileges to load BPF programs (CAP_BPF and CAP_PERFMON)", "run as root", err)
@@ -232,14 +236,20 @@ func (t *Tracer) Read(dst []ring.Record) (int, error) {
 				return n, fmt.Errorf("read ring buffer: %w", err)
 			}
 		}
-		t.held = false
 		if err := decodeEvent(t.sample.RawSample, &t.ev); err != nil {
+			t.held = false
 			t.corrupt.Add(1)
 			continue
 		}
-		if t.conv.convert(&t.ev, &dst[n]) {
-			n++
+		// A held-back fork record may come out with this sample's: keep
+		// the sample for the next Read unless both fit.
+		if len(dst)-n < 2 && t.conv.forkHeld(t.ev.PID) {
+			t.held = true
+			break
 		}
+		t.held = false
+		k := t.conv.convert(&t.ev, &t.out)
+		n += copy(dst[n:], t.out[:k])
 	}
 	t.records.Add(uint64(n))
 	t.unres.Store(t.conv.unresolved)
