@@ -120,25 +120,55 @@ func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
 	}
 	resolveParents(t.Processes)
 
-	rows, err = tx.QueryContext(ctx, `SELECT a.proc_id, f.path, a.op, a.write, a.count, a.failures, a.first_ns, a.last_ns
+	// Aggregates the writer has not folded yet are added to the folded
+	// ones: the trace is complete up to the last commit.
+	pending := map[aggKey]aggVal{}
+	if err := readDeltas(ctx, tx, func(k aggKey, v aggVal) { mergeAgg(pending, k, v) }); err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT a.proc_id, a.file_id, f.path, a.op, a.write, a.count, a.failures, a.first_ns, a.last_ns
 		FROM accesses a JOIN files f ON f.id = a.file_id`)
 	if err != nil {
 		return nil, s.dbError("read trace from", err)
 	}
 	for rows.Next() {
-		var procID, op, count, failures, first, last int64
+		var procID, fileID, op, count, failures, first, last int64
 		var a planner.Access
-		if err := rows.Scan(&procID, &a.Path, &op, &a.Write, &count, &failures, &first, &last); err != nil {
+		if err := rows.Scan(&procID, &fileID, &a.Path, &op, &a.Write, &count, &failures, &first, &last); err != nil {
 			rows.Close()
 			return nil, s.dbError("read trace from", err)
 		}
+		v := aggVal{count: uint64(count), failures: uint64(failures), first: uint64(first), last: uint64(last)}
+		k := aggKey{proc: procID, file: fileID, op: ring.Op(op), write: a.Write}
+		if _, ok := pending[k]; ok {
+			mergeAgg(pending, k, v)
+			v = pending[k]
+			delete(pending, k)
+		}
 		a.Proc = byID[procID]
 		a.Op = ring.Op(op).String()
-		a.Count, a.Failures, a.FirstNs, a.LastNs = uint64(count), uint64(failures), uint64(first), uint64(last)
+		a.Count, a.Failures, a.FirstNs, a.LastNs = v.count, v.failures, v.first, v.last
 		t.Accesses = append(t.Accesses, a)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, s.dbError("read trace from", err)
+	}
+	if len(pending) > 0 {
+		paths := map[int64]string{}
+		for k := range pending {
+			paths[k.file] = ""
+		}
+		for id := range paths {
+			var p string
+			if err := tx.QueryRowContext(ctx, "SELECT path FROM files WHERE id = ?", id).Scan(&p); err != nil {
+				return nil, s.dbError("read trace from", err)
+			}
+			paths[id] = p
+		}
+		for k, v := range pending {
+			t.Accesses = append(t.Accesses, planner.Access{Proc: byID[k.proc], Path: paths[k.file], Op: k.op.String(), Write: k.write,
+				Count: v.count, Failures: v.failures, FirstNs: v.first, LastNs: v.last})
+		}
 	}
 	lost, err := sumLost(ctx, tx)
 	if err != nil {
@@ -212,7 +242,8 @@ type Stats struct {
 	Bytes          uint64 `json:"bytes"`
 	Processes      int64  `json:"processes"`
 	Files          int64  `json:"files"`
-	Accesses       int64  `json:"accesses"`
+	Accesses       int64  `json:"accesses"`      // folded aggregates (what v_accesses shows)
+	AccessDeltas   int64  `json:"access_deltas"` // commits whose aggregates are not folded yet (FoldInterval)
 	EventsRetained int64  `json:"events_retained"`
 	Lost
 	Dropped uint64 `json:"dropped"` // every lost record
@@ -229,8 +260,8 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	var rec, by int64
 	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sources), (SELECT coalesce(sum(records), 0) FROM sources),
 		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT count(*) FROM files),
-		(SELECT count(*) FROM accesses), (SELECT count(*) FROM events)`).
-		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &st.EventsRetained)
+		(SELECT count(*) FROM accesses), (SELECT count(*) FROM access_deltas), (SELECT count(*) FROM events)`).
+		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &st.AccessDeltas, &st.EventsRetained)
 	if err != nil {
 		return st, s.dbError("read", err)
 	}

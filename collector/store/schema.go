@@ -6,7 +6,7 @@ const applicationID = 0x52545354
 
 // schemaVersion is PRAGMA user_version of a store this build writes.
 // migrations[v] upgrades a store from version v to v+1.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var migrations = []string{
 	// 0 → 1: the first schema.
@@ -113,4 +113,14 @@ LEFT JOIN files f2 ON f2.id = e.path2_id;
 	// `restrack coverage` can tell what the shim saw from what the kernel
 	// saw in one --mode ring+ebpf run. NULL for events stored before.
 	`ALTER TABLE events ADD COLUMN source_id INTEGER;`,
+	// 2 → 3: aggregate deltas. A commit appends its batch's aggregates
+	// as one encoded row instead of one B-tree upsert per aggregate; the
+	// writer folds them into accesses every few seconds, so a hot
+	// aggregate costs one upsert per fold, not one per batch.
+	`
+CREATE TABLE access_deltas (
+	seq  INTEGER PRIMARY KEY,
+	data BLOB NOT NULL                   -- see delta.go: varint-encoded aggregates
+);
+`,
 }

@@ -120,6 +120,7 @@ func dsn(path string, readOnly bool) string {
 		// stay consistent. journal_mode is set by migrate, once the file
 		// is known to be ours: it rewrites the file header.
 		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "cache_size(-16384)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
@@ -221,12 +222,13 @@ func (s *Store) Dir() string { return s.dir }
 // Close flushes and closes the store. It is safe to call more than once.
 func (s *Store) Close() error {
 	var err error
-	if s.w != nil {
-		s.w.close()
+	if s.w != nil && s.db != nil {
+		// Leave no deltas behind: sqlite3 users read accesses directly.
+		err = s.Fold(context.Background())
 		s.w = nil
 	}
 	if s.db != nil {
-		if e := s.db.Close(); e != nil {
+		if e := s.db.Close(); e != nil && err == nil {
 			err = fmt.Errorf("close store %s: %w", s.dir, e)
 		}
 		s.db = nil

@@ -195,6 +195,7 @@ func TestRetentionKeepsTheNewestEvents(t *testing.T) {
 func TestDiscardEventsKeepsAggregates(t *testing.T) {
 	s := mustOpen(t, t.TempDir(), Options{DiscardEvents: true})
 	mustCommit(t, s, 1, ev(1, 1, 1, ring.OpOpen, ring.AccessRead, 3, "/x"))
+	require.NoError(t, s.Fold(context.Background()))
 	st, err := s.Stats(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), st.EventsRetained)
@@ -310,4 +311,48 @@ func TestTornWALTailOpensWithCommittedData(t *testing.T) {
 	pos, _, err := c.Resume(context.Background(), 42)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), pos, "the position is as torn as the data: a restart re-reads the lost batch")
+}
+
+// Aggregates committed as deltas are part of the trace before they are
+// folded, survive a crash (the next writer folds them), and are folded into
+// accesses when the store is closed.
+func TestUnfoldedAggregatesAreNeitherLostNorCountedTwice(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	mustCommit(t, s, 1, ev(1, 1, 1, ring.OpOpen, ring.AccessRead, 3, "/x"), ev(1, 1, 2, ring.OpOpen, ring.AccessRead, 3, "/x"))
+	mustCommit(t, s, 2, ev(1, 1, 3, ring.OpOpen, ring.AccessRead, -13, "/x"), ev(1, 1, 4, ring.OpOpen, ring.AccessWrite, 3, "/y"))
+	want := map[string]planner.Access{
+		"/x": {Proc: planner.ProcKey{PID: 1, StartNs: 1}, Path: "/x", Op: "open", Count: 2, Failures: 1, FirstNs: 1, LastNs: 3},
+		"/y": {Proc: planner.ProcKey{PID: 1, StartNs: 1}, Path: "/y", Op: "open", Write: true, Count: 1, FirstNs: 4, LastNs: 4},
+	}
+	check := func(st *Store, when string) {
+		tr, err := st.Trace(context.Background())
+		require.NoError(t, err)
+		got := map[string]planner.Access{}
+		for _, a := range tr.Accesses {
+			got[a.Path] = a
+		}
+		assert.Equal(t, want, got, when)
+	}
+	check(s, "before folding")
+
+	// A crash now: a copy of the files as they are, deltas unfolded.
+	crash := t.TempDir()
+	for _, name := range []string{DBName, DBName + "-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(crash, name), b, 0o600))
+	}
+	c := mustOpen(t, crash, Options{})
+	check(c, "after a crash")
+	mustCommit(t, c, 3, ev(1, 1, 5, ring.OpOpen, ring.AccessRead, 3, "/x"))
+	want["/x"] = planner.Access{Proc: planner.ProcKey{PID: 1, StartNs: 1}, Path: "/x", Op: "open", Count: 3, Failures: 1, FirstNs: 1, LastNs: 5}
+	check(c, "after the next commit")
+	require.NoError(t, c.Close())
+	r := mustOpen(t, crash, Options{ReadOnly: true})
+	st, err := r.Stats(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), st.AccessDeltas, "closing folds every delta")
+	assert.Equal(t, int64(2), st.Accesses)
+	check(r, "after folding")
 }

@@ -97,6 +97,11 @@ type writer struct {
 
 	agg   map[aggKey]*aggVal
 	slab  []aggVal
+	blob  []byte
+	// pending holds the aggregates committed as deltas but not yet folded
+	// into the accesses table.
+	pending  map[aggKey]aggVal
+	lastFold time.Time
 	dirty []*procEntry
 	rows  []eventRow
 	args  []any
@@ -109,12 +114,10 @@ func newWriter(s *Store) *writer {
 	return &writer{s: s, agg: make(map[aggKey]*aggVal)}
 }
 
-func (w *writer) close() {}
-
 // reset forgets every cached id: after a rolled-back transaction they may
 // name rows that do not exist.
 func (w *writer) reset() {
-	w.procs, w.files, w.loaded = nil, nil, false
+	w.procs, w.files, w.pending, w.loaded = nil, nil, nil, false
 }
 
 // load fills the caches from the database (when they fit) and the sequence
@@ -176,6 +179,11 @@ func (w *writer) load(ctx context.Context, tx *sql.Tx) error {
 		}
 		w.procsComplete = true
 	}
+	w.pending = map[aggKey]aggVal{}
+	if err := readDeltas(ctx, tx, func(k aggKey, v aggVal) { mergeAgg(w.pending, k, v) }); err != nil {
+		return err
+	}
+	w.lastFold = time.Now()
 	w.loaded = true
 	return nil
 }
@@ -252,13 +260,13 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 		if r.Access != ring.AccessNone {
 			write := r.Access == ring.AccessWrite
 			if pathID != 0 {
-				w.fold(aggKey{p.id, pathID, r.Op, write}, r)
+				w.count(aggKey{p.id, pathID, r.Op, write}, r)
 			}
 			// The second path of rename/link is touched as much as the
 			// first (both change). A relative second path (a symlink's
 			// target text) is not a file access.
 			if path2ID != 0 && r.Str2[0] == '/' {
-				w.fold(aggKey{p.id, path2ID, r.Op, write}, r)
+				w.count(aggKey{p.id, path2ID, r.Op, write}, r)
 			}
 		}
 		if keepRows {
@@ -272,8 +280,14 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	if err := w.flushProcs(ctx, tx); err != nil {
 		return err
 	}
-	if err := w.flushAgg(ctx, tx); err != nil {
+	if err := w.appendDelta(ctx, tx); err != nil {
 		return err
+	}
+	folding := w.foldDue()
+	if folding {
+		if err := w.fold(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if err := w.flushRows(ctx, tx); err != nil {
 		return err
@@ -281,7 +295,14 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	if err := w.checkpoint(ctx, tx, uint64(len(recs)), cp); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if folding {
+		clear(w.pending)
+		w.lastFold = time.Now()
+	}
+	return nil
 }
 
 // proc finds or creates the process of a record and stretches its time span.
@@ -388,7 +409,7 @@ func (w *writer) file(ctx context.Context, tx *sql.Tx, path []byte) (int64, erro
 	return id, nil
 }
 
-func (w *writer) fold(k aggKey, r *ring.Record) {
+func (w *writer) count(k aggKey, r *ring.Record) {
 	v, ok := w.agg[k]
 	if !ok {
 		if len(w.slab) == cap(w.slab) {
@@ -431,26 +452,63 @@ func (w *writer) flushProcs(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-func (w *writer) flushAgg(ctx context.Context, tx *sql.Tx) error {
-	if len(w.agg) == 0 {
+// aggPerUpsert is how many aggregates one upsert statement carries: the
+// per-statement overhead (binding, VDBE setup, database/sql) then counts
+// once per 64 rows; the B-tree work per row remains.
+const aggPerUpsert = 64
+
+func upsertAccesses(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO accesses (proc_id, file_id, op, write, count, failures, first_ns, last_ns) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+	}
+	b.WriteString(` ON CONFLICT (proc_id, file_id, op, write) DO UPDATE SET
+		count = count + excluded.count, failures = failures + excluded.failures,
+		first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)`)
+	return b.String()
+}
+
+// fold upserts every pending aggregate into accesses and empties the delta
+// table, inside the caller's transaction.
+func (w *writer) fold(ctx context.Context, tx *sql.Tx) error {
+	if len(w.pending) == 0 {
 		return nil
 	}
-	st, err := tx.PrepareContext(ctx, `INSERT INTO accesses (proc_id, file_id, op, write, count, failures, first_ns, last_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (proc_id, file_id, op, write) DO UPDATE SET
-			count = count + excluded.count, failures = failures + excluded.failures,
-			first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)`)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for k, v := range w.agg {
-		if _, err := st.ExecContext(ctx, k.proc, k.file, int64(k.op), k.write,
-			int64(v.count), int64(v.failures), int64(v.first), int64(v.last)); err != nil {
+	var bulk *sql.Stmt
+	if len(w.pending) >= aggPerUpsert {
+		var err error
+		if bulk, err = tx.PrepareContext(ctx, upsertAccesses(aggPerUpsert)); err != nil {
 			return err
 		}
+		defer bulk.Close()
 	}
-	return nil
+	w.args = w.args[:0]
+	left := len(w.pending)
+	for k, v := range w.pending {
+		w.args = append(w.args, k.proc, k.file, int64(k.op), k.write,
+			int64(v.count), int64(v.failures), int64(v.first), int64(v.last))
+		left--
+		n := len(w.args) / 8
+		if n < aggPerUpsert && left > 0 {
+			continue
+		}
+		var err error
+		if n == aggPerUpsert {
+			_, err = bulk.ExecContext(ctx, w.args...)
+		} else {
+			_, err = tx.ExecContext(ctx, upsertAccesses(n), w.args...)
+		}
+		if err != nil {
+			return err
+		}
+		w.args = w.args[:0]
+	}
+	_, err := tx.ExecContext(ctx, "DELETE FROM access_deltas")
+	return err
 }
 
 func (w *writer) flushRows(ctx context.Context, tx *sql.Tx) error {

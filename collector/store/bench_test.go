@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/restrack/restrack/ring"
+)
+
+// benchBatch is a drained batch of n events from 64 processes over files
+// distinct paths. Every event of a batch folds into one of at most
+// 64 × files aggregates: that number, not the event count, is what a
+// commit costs (one B-tree upsert each).
+func benchBatch(n, offset, files int) []ring.Record {
+	recs := make([]ring.Record, n)
+	paths := make([][]byte, files)
+	for i := range paths {
+		paths[i] = fmt.Appendf(nil, "/srv/app/data/dir%03d/file%06d.dat", i%500, i)
+	}
+	for i := range recs {
+		k := offset + i
+		pid := int32(1000 + k%64)
+		r := ring.Record{Type: ring.TypeEvent, Op: ring.OpOpenat, Access: ring.AccessRead, PID: pid, TID: pid, PPID: 1,
+			StartNs: uint64(pid) * 1000, TimeNs: uint64(k), Result: 3, Flags: 0, Str1: paths[(k/64*7919)%len(paths)]}
+		if k%5 == 0 {
+			r.Access, r.Flags = ring.AccessWrite, 0o1101
+		}
+		if k%97 == 0 {
+			r.Result = -2
+		}
+		recs[i] = r
+	}
+	return recs
+}
+
+// BenchmarkCommit measures sustained ingest: batches of 32 Ki records (the
+// collector's default batch), one transaction each, into a store that
+// already holds the workload's processes and files.
+//
+//	go test -run '^$' -bench Commit -benchtime 100x ./collector/store/
+func BenchmarkCommit(b *testing.B) {
+	const batch = 32 * 1024
+	for _, files := range []int{16, 256, 32 * 1024} {
+		for _, tc := range []struct {
+			name string
+			opts Options
+		}{
+			{"aggregates", Options{DiscardEvents: true}},
+			{"aggregates+raw", Options{RetainEvents: -1}},
+		} {
+			b.Run(fmt.Sprintf("files=%d/%s", files, tc.name), func(b *testing.B) {
+				s := mustOpen(b, b.TempDir(), tc.opts)
+				batches := make([][]ring.Record, 8)
+				for i := range batches {
+					batches[i] = benchBatch(batch, i*batch, files)
+				}
+				ctx := context.Background()
+				cp := Checkpoint{SourceInfo: SourceInfo{ID: 1, Kind: "ring", Path: "bench"}}
+				// Warm up: processes, files and aggregates exist, as in a
+				// collector that has run for a while.
+				for i := range batches {
+					if err := s.Commit(ctx, batches[i], cp); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					cp.Position = uint64(i+1) * batch
+					if err := s.Commit(ctx, batches[i%len(batches)], cp); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
+	}
+}
