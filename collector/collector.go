@@ -38,10 +38,10 @@ type Collector struct {
 	// Counters of this collector's life, read concurrently by status and
 	// metrics.
 	records, bytes, drains, commits atomic.Uint64
-	abandoned, corrupted           atomic.Uint64
-	commitErrors                   atomic.Uint64
-	lastBatch                      atomic.Uint64
-	lastDrainNs                    atomic.Int64
+	abandoned, corrupted            atomic.Uint64
+	commitErrors                    atomic.Uint64
+	lastBatch                       atomic.Uint64
+	lastDrainNs                     atomic.Int64
 
 	// lastLost is the producer-side drop count last committed; a change
 	// alone is worth a (record-less) commit so the store knows about it.

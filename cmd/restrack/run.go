@@ -313,4 +313,3 @@ func mergeEnv(base, extra []string) []string {
 	}
 	return append(out, extra...)
 }
-

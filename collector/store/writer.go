@@ -95,16 +95,16 @@ type writer struct {
 	files         map[string]int64
 	filesComplete bool
 
-	agg   map[aggKey]*aggVal
-	slab  []aggVal
-	blob  []byte
+	agg  map[aggKey]*aggVal
+	slab []aggVal
+	blob []byte
 	// pending holds the aggregates committed as deltas but not yet folded
 	// into the accesses table.
 	pending  map[aggKey]aggVal
 	lastFold time.Time
-	dirty []*procEntry
-	rows  []eventRow
-	args  []any
+	dirty    []*procEntry
+	rows     []eventRow
+	args     []any
 
 	nextSeq, minSeq int64
 	loaded          bool
