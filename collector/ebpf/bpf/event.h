@@ -16,7 +16,6 @@
 
 #define RT_STR_MAX 4096          /* PATH_MAX: the kernel refuses longer paths */
 #define RT_MAX_PROCS 65536       /* processes of the traced tree alive at once */
-#define RT_MAX_INFLIGHT 16384    /* threads inside a traced syscall at once */
 #define RT_AT_FDCWD (-100)
 #define RT_CREAT_FLAGS 01101     /* O_CREAT|O_WRONLY|O_TRUNC: what creat(2) means */
 
@@ -58,7 +57,7 @@
 /* Indexes of the per-CPU counters map. */
 #define RT_CNT_EMITTED 0          /* records written into the ring */
 #define RT_CNT_LOST_RING 1        /* records dropped: ring full */
-#define RT_CNT_LOST_INFLIGHT 2    /* syscalls not reported: inflight map full */
+#define RT_CNT_LOST_INFLIGHT 2    /* syscalls not reported: no task storage for their arguments */
 #define RT_CNT_LOST_PROC 3        /* children not followed: traced map full */
 #define RT_CNT_FAULT 4            /* user strings that could not be read */
 #define RT_COUNTER_MAX 5
@@ -70,7 +69,7 @@ struct rt_proc {
 	__u32 flags;      /* RT_PROC_* */
 };
 
-/* A traced syscall's arguments, from enter to exit. */
+/* A traced syscall's arguments, from enter to exit; op 0 = none. */
 struct rt_args {
 	__u64 p1;         /* user pointer: first path */
 	__u64 p2;         /* user pointer: second path */

@@ -71,12 +71,14 @@ struct {
 	__type(value, struct rt_proc);
 } traced SEC(".maps");
 
-// inflight holds a syscall's arguments from enter to exit, per thread. LRU
-// so a thread killed inside a syscall cannot leak its entry forever.
+// inflight holds a syscall's arguments from enter to exit, in the calling
+// thread's task storage: cheaper than a hash map update and delete per
+// call, and freed with the thread, so a thread killed inside a syscall
+// leaks nothing. op == 0 marks the slot empty.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, RT_MAX_INFLIGHT);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct rt_args);
 } inflight SEC(".maps");
 
@@ -199,12 +201,20 @@ static __always_inline int stash(__u16 op, __s32 dfd1, __u64 p1, __s32 dfd2, __u
 	struct rt_proc *p = bpf_map_lookup_elem(&traced, &tgid);
 	if (!p || (p->flags & RT_PROC_FOLLOW_ONLY))
 		return 0;
-	struct rt_args a = {
-		.op = op, .dfd1 = dfd1, .dfd2 = dfd2, .p1 = p1, .p2 = p2,
-		.flags = flags, .mode = mode, .extra = extra,
-	};
-	if (bpf_map_update_elem(&inflight, &id, &a, BPF_ANY) < 0)
+	struct rt_args *a = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a) {
 		count(RT_CNT_LOST_INFLIGHT);
+		return 0;
+	}
+	a->p1 = p1;
+	a->p2 = p2;
+	a->extra = extra;
+	a->dfd1 = dfd1;
+	a->dfd2 = dfd2;
+	a->flags = flags;
+	a->mode = mode;
+	a->op = op;
 	return 0;
 }
 
@@ -241,12 +251,12 @@ struct open_how_prefix {
 SEC("tracepoint/syscalls/sys_exit")
 int sys_exit(struct sys_exit_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct rt_args *a = bpf_map_lookup_elem(&inflight, &id);
-	if (!a)
+	struct rt_args *a = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!a || !a->op)
 		return 0;
 	struct rt_args args = *a;
-	bpf_map_delete_elem(&inflight, &id);
+	a->op = 0;
+	__u64 id = bpf_get_current_pid_tgid();
 
 	// A successful exec was reported by sched_process_exec; the pointer
 	// into the old address space is meaningless now.
@@ -324,11 +334,11 @@ int BPF_PROG(sched_exec, struct task_struct *task, __s32 old_pid, struct linux_b
 
 	__u16 op = RT_OP_EXECVE;
 	__s32 dfd = RT_AT_FDCWD;
-	// The exec may have come from another thread (old_pid): its stash is
-	// keyed by that thread's id.
-	__u64 oid = ((__u64)tgid << 32) | (__u32)old_pid;
-	struct rt_args *a = bpf_map_lookup_elem(&inflight, &oid);
-	if (a) {
+	// The exec's arguments are in the exec'ing thread's storage, which is
+	// this task even when a non-leader thread exec'd (it took the leader's
+	// pid in de_thread).
+	struct rt_args *a = bpf_task_storage_get(&inflight, task, 0, 0);
+	if (a && a->op) {
 		op = a->op;
 		dfd = a->dfd1;
 	}
