@@ -49,6 +49,27 @@ $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_H
 	@mkdir -p $(BUILD)/ctest
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
 
+BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng
+
+bench: build $(BENCH_WORKLOADS) bench-ring ## The whole benchmark suite (< 10 min): overhead tables, scale figures, planner curve; plots into docs/
+	$(BUILD)/restrack-bench -bin $(BUILD) -out $(BUILD)/bench -plots docs
+
+bench-quick: build $(BENCH_WORKLOADS) ## The suite reduced (< 1 min), a smoke test that asserts nothing about speed
+	$(BUILD)/restrack-bench -quick -bin $(BUILD) -out $(BUILD)/bench
+
+$(BUILD)/openloop: bench/workload/openloop.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -o $@ $<
+
+# The LTTng variant needs liblttng-ust-dev; without it the lttng mode is
+# skipped (the suite says so) rather than failing the build.
+$(BUILD)/openloop-lttng: bench/workload/openloop.c bench/workload/tp.c bench/workload/tp.h
+	@mkdir -p $(BUILD)
+	@if echo '#include <lttng/tracepoint.h>' | $(CC) -E -x c - >/dev/null 2>&1; then \
+		echo "$(CC) ... -DWITH_LTTNG -o $@ ... -llttng-ust"; \
+		$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -DWITH_LTTNG -Ibench/workload -o $@ bench/workload/openloop.c bench/workload/tp.c -llttng-ust -ldl; \
+	else echo "bench: liblttng-ust-dev is not installed: the lttng mode will be skipped (scripts/setup-debian.sh installs it)"; rm -f $@; fi
+
 bench-ring: ## Ring micro-benchmarks: C append ns, Go drain throughput
 	@mkdir -p $(BUILD)
 	$(CC) -std=gnu11 -O2 -pthread -Ilibcshim -o $(BUILD)/ring_append bench/ringbench/ring_append.c libcshim/ring_producer.c

@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Plot files, under the plot directory; docs/bench.md embeds them.
+const (
+	OverheadPlot = "bench-overhead.png"
+	PlannerPlot  = "bench-planner.png"
+)
+
+// The palette: one colour per table, dark enough for print.
+var plotColors = []color.Color{
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff},
+}
+
+// medianP99 is one series: medians as points, p99 as an error bar above.
+type medianP99 struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+// Plot draws the run's overhead per mode and the planner's growth curve
+// (whichever the run measured) as PNG files in dir and returns their paths.
+func Plot(r *Run, dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var files []string
+	if r.Overhead != nil && len(r.Overhead.Tables) > 0 {
+		p, err := overheadPlot(r)
+		if err != nil {
+			return nil, err
+		}
+		f := filepath.Join(dir, OverheadPlot)
+		if err := p.Save(9*vg.Inch, 5*vg.Inch, f); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	if r.Planner != nil && len(r.Planner.Points) > 0 {
+		p, err := plannerPlot(r)
+		if err != nil {
+			return nil, err
+		}
+		f := filepath.Join(dir, PlannerPlot)
+		if err := p.Save(6*vg.Inch, 4*vg.Inch, f); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func overheadPlot(r *Run) (*plot.Plot, error) {
+	o := r.Overhead
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("ns per call by mode: median (point) to p99 (bar); %s, load %.2f", r.Started.Format("2006-01-02 15:04Z"), r.LoadStart[0])
+	p.Y.Label.Text = "ns per call (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	var names []string
+	for _, m := range o.Modes {
+		names = append(names, m.Mode)
+	}
+	p.NominalX(names...)
+	n := float64(len(o.Tables))
+	for ti, t := range o.Tables {
+		var s medianP99
+		for mi, m := range t.Modes {
+			if m.Skipped != "" || m.PerCall.N == 0 {
+				continue
+			}
+			x := float64(mi) + (float64(ti)-(n-1)/2)*0.12
+			s.XYs = append(s.XYs, plotter.XY{X: x, Y: m.PerCall.Median})
+			s.YErrors = append(s.YErrors, struct{ Low, High float64 }{0, m.PerCall.P99 - m.PerCall.Median})
+		}
+		if len(s.XYs) == 0 {
+			continue
+		}
+		c := plotColors[ti%len(plotColors)]
+		sc, err := plotter.NewScatter(s.XYs)
+		if err != nil {
+			return nil, err
+		}
+		sc.GlyphStyle.Color = c
+		sc.GlyphStyle.Shape = draw.CircleGlyph{}
+		sc.GlyphStyle.Radius = vg.Points(3)
+		eb, err := plotter.NewYErrorBars(s)
+		if err != nil {
+			return nil, err
+		}
+		eb.LineStyle.Color = c
+		eb.CapWidth = vg.Points(4)
+		p.Add(sc, eb)
+		p.Legend.Add(t.Table.Title, sc)
+	}
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
+func plannerPlot(r *Run) (*plot.Plot, error) {
+	pr := r.Planner
+	p := plot.New()
+	p.Title.Text = "planner: time per plan vs trace size"
+	p.X.Label.Text = "accesses in the trace (processes : files : accesses = 1 : 10 : 100)"
+	p.Y.Label.Text = "ms per plan"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	var pts, lin plotter.XYs
+	first := pr.Points[0]
+	for _, q := range pr.Points {
+		pts = append(pts, plotter.XY{X: float64(q.Accesses), Y: q.NsPerOp / 1e6})
+		lin = append(lin, plotter.XY{X: float64(q.Accesses), Y: first.NsPerOp / 1e6 * float64(q.Accesses) / float64(first.Accesses)})
+	}
+	l, s, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, err
+	}
+	l.Color, s.Color = plotColors[0], plotColors[0]
+	ref, err := plotter.NewLine(lin)
+	if err != nil {
+		return nil, err
+	}
+	ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	ref.Color = color.Gray{Y: 0x80}
+	p.Add(plotter.NewGrid(), l, s, ref)
+	p.Legend.Add("measured", l, s)
+	p.Legend.Add("linear from the smallest", ref)
+	p.Legend.Top, p.Legend.Left = true, true
+	return p, nil
+}

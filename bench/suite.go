@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Options configure a suite run.
+type Options struct {
+	Quick      bool
+	Parts      []string // of "overhead", "scale", "planner"; empty = all
+	Modes      []string // empty = all
+	Rounds     int
+	Calls      int // warm timed calls per repetition
+	ColdCalls  int
+	BinDir     string // librestrack.so, collector, openloop, openloop-lttng
+	WorkDir    string // scratch parent: must not be tmpfs (cold opens)
+	OutDir     string // JSON and report
+	PlotDir    string // plots; "" = OutDir
+	Go         string // the go command, for the planner's benchmarks
+	PlannerMax int    // largest planner trace, in accesses
+	Command    string // how the run was invoked, recorded with it
+	Out, Log   io.Writer
+}
+
+// Run is everything one suite run measured: the JSON written per run.
+type Run struct {
+	Schema    string          `json:"schema"`
+	Started   time.Time       `json:"started"`
+	Seconds   float64         `json:"seconds"`
+	Command   string          `json:"command"`
+	Quick     bool            `json:"quick"`
+	Machine   Machine         `json:"machine"`
+	LoadStart [3]float64      `json:"load_start"`
+	LoadEnd   [3]float64      `json:"load_end"`
+	Overhead  *OverheadResult `json:"overhead,omitempty"`
+	Scale     *ScaleResult    `json:"scale,omitempty"`
+	Planner   *PlannerResult  `json:"planner,omitempty"`
+	Targets   []Target        `json:"targets"`
+}
+
+// Schema names the JSON layout; bump it when fields change meaning.
+const Schema = "restrack-bench/1"
+
+func (o *Options) wants(part string) bool { return len(o.Parts) == 0 || slices.Contains(o.Parts, part) }
+
+// Execute runs the suite and writes its JSON into o.OutDir, returning the
+// run. Tables are printed to o.Out as each part finishes.
+func Execute(ctx context.Context, o Options) (*Run, error) {
+	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", args...) }
+	run := &Run{Schema: Schema, Started: time.Now().UTC(), Command: o.Command, Quick: o.Quick, Machine: machine(), LoadStart: loadAvg()}
+	fmt.Fprintf(o.Out, "restrack-bench: %s, %d CPUs, %s, %s, %s, %s\n", run.Machine.CPU, run.Machine.CPUs, run.Machine.Kernel, run.Machine.OS, run.Machine.Libc, run.Machine.Go)
+	fmt.Fprintf(o.Out, "load average at start: %.2f %.2f %.2f\n", run.LoadStart[0], run.LoadStart[1], run.LoadStart[2])
+
+	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(o.WorkDir, "restrack-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("scratch directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	env, err := newEnv(o, dir, logf)
+	if err != nil {
+		return nil, err
+	}
+
+	if o.wants("overhead") {
+		var modes []Mode
+		for _, m := range AllModes() {
+			if len(o.Modes) == 0 || slices.Contains(o.Modes, m.Name()) {
+				modes = append(modes, m)
+			}
+		}
+		r, err := RunOverhead(ctx, OverheadConfig{Env: env, Modes: modes, Tables: Tables(o.Calls, o.ColdCalls), Rounds: o.Rounds, Logf: logf})
+		if err != nil {
+			return nil, fmt.Errorf("overhead: %w", err)
+		}
+		run.Overhead = r
+		fmt.Fprintln(o.Out)
+		WriteOverhead(o.Out, r)
+	}
+	if o.wants("scale") {
+		r, err := RunScale(ctx, env, o.Quick, logf)
+		if err != nil {
+			return nil, fmt.Errorf("scale: %w", err)
+		}
+		run.Scale = r
+		fmt.Fprintln(o.Out)
+		WriteScale(o.Out, r)
+	}
+	if o.wants("planner") {
+		r, err := RunPlanner(ctx, o.Go, o.PlannerMax, logf)
+		if err != nil {
+			return nil, fmt.Errorf("planner: %w", err)
+		}
+		run.Planner = r
+		fmt.Fprintln(o.Out)
+		WritePlanner(o.Out, r)
+	}
+	run.LoadEnd = loadAvg()
+	run.Seconds = time.Since(run.Started).Seconds()
+	run.Targets = CheckTargets(run)
+	fmt.Fprintln(o.Out)
+	WriteTargets(o.Out, run.Targets)
+	fmt.Fprintf(o.Out, "load average at end: %.2f %.2f %.2f; %.0f s\n", run.LoadEnd[0], run.LoadEnd[1], run.LoadEnd[2], run.Seconds)
+
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	kind := "full"
+	if o.Quick {
+		kind = "quick"
+	}
+	name := filepath.Join(o.OutDir, fmt.Sprintf("run-%s-%s.json", run.Started.Format("20060102T150405Z"), kind))
+	b, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(name, append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "results: %s\n", name)
+	plotDir := o.PlotDir
+	if plotDir == "" {
+		plotDir = o.OutDir
+	}
+	files, err := Plot(run, plotDir)
+	if err != nil {
+		return run, fmt.Errorf("plot: %w", err)
+	}
+	for _, f := range files {
+		fmt.Fprintf(o.Out, "plot: %s\n", f)
+	}
+	return run, nil
+}
+
+func newEnv(o Options, dir string, logf func(string, ...any)) (*Env, error) {
+	abs, err := filepath.Abs(o.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	env := &Env{
+		Dir:           dir,
+		Workload:      filepath.Join(abs, "openloop"),
+		Shim:          filepath.Join(abs, "librestrack.so"),
+		Collector:     filepath.Join(abs, "collector"),
+		DrainInterval: 10 * time.Millisecond,
+		Logf:          logf,
+	}
+	if _, err := os.Stat(env.Workload); err != nil {
+		return nil, fmt.Errorf("workload %s not built: run make bench (it builds bench/workload/openloop.c): %w", env.Workload, err)
+	}
+	if p := filepath.Join(abs, "openloop-lttng"); fileExists(p) {
+		env.WorkloadLTTng = p
+	}
+	return env, nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// Defaults fills unset sizes (full or quick) and checks names.
+func (o *Options) Defaults() error {
+	def := func(v *int, full, quick int) {
+		if *v <= 0 {
+			*v = full
+			if o.Quick {
+				*v = quick
+			}
+		}
+	}
+	def(&o.Rounds, 12, 2)
+	def(&o.Calls, 20_000, 2_000)
+	def(&o.ColdCalls, 150, 20)
+	def(&o.PlannerMax, 10_000_000, 100_000)
+	for _, p := range o.Parts {
+		if !slices.Contains([]string{"overhead", "scale", "planner"}, p) {
+			return fmt.Errorf("unknown part %q (want overhead, scale or planner)", p)
+		}
+	}
+	names := ModeNames()
+	for _, m := range o.Modes {
+		if !slices.Contains(names, m) {
+			return fmt.Errorf("unknown mode %q (want one of %v)", m, names)
+		}
+	}
+	if len(o.Modes) > 0 && !slices.Contains(o.Modes, "none") {
+		o.Modes = append([]string{"none"}, o.Modes...) // ratios need it
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return nil
+}

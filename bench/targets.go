@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+)
+
+// Target is one of issue 6's targets checked against a run.
+type Target struct {
+	Name  string `json:"name"`
+	Want  string `json:"want"`
+	Got   string `json:"got"`
+	Met   bool   `json:"met"`
+	Known bool   `json:"known"` // false: the run did not measure it
+}
+
+func (r *Run) mode(table, mode string) *ModeResult {
+	if r.Overhead == nil {
+		return nil
+	}
+	for i := range r.Overhead.Tables {
+		t := &r.Overhead.Tables[i]
+		if t.Table.Key != table {
+			continue
+		}
+		for j := range t.Modes {
+			if t.Modes[j].Mode == mode && t.Modes[j].Skipped == "" && t.Modes[j].PerCall.N > 0 {
+				return &t.Modes[j]
+			}
+		}
+	}
+	return nil
+}
+
+// CheckTargets evaluates the issue's targets on a run. It never fails a
+// run: the figures are reported, met or not, with by how much.
+func CheckTargets(r *Run) []Target {
+	var ts []Target
+	add := func(name, want string, known, met bool, got string) {
+		if !known {
+			got, met = "not measured", false
+		}
+		ts = append(ts, Target{Name: name, Want: want, Got: got, Met: met, Known: known})
+	}
+	ring := r.mode("warm-open", "ring")
+	add("warm ring added ns per open", "≤ 60 ns", ring != nil, ring != nil && ring.AddedNs <= 60,
+		func() string {
+			if ring == nil {
+				return ""
+			}
+			return fmt.Sprintf("%+.0f ns", ring.AddedNs)
+		}())
+	add("warm ring ratio", "≤ 1.03", ring != nil, ring != nil && ring.Ratio <= 1.03, ratioString(ring))
+	for _, peer := range []string{"lttng", "ebpf"} {
+		p := r.mode("warm-open", peer)
+		got := ""
+		if ring != nil && p != nil {
+			got = fmt.Sprintf("ring %+.0f ns, %s %+.0f ns", ring.AddedNs, peer, p.AddedNs)
+		}
+		add("warm ring adds less than "+peer, "ring < "+peer, ring != nil && p != nil, ring != nil && p != nil && ring.AddedNs < p.AddedNs, got)
+	}
+	cold := r.mode("cold-open", "ring")
+	add("cold ring ratio", "≤ 1.02", cold != nil, cold != nil && cold.Ratio <= 1.02, ratioString(cold))
+	ff := r.mode("warm-open", "fifo")
+	add("warm fifo a multiple of none (paper: 2.8×)", "ratio ≥ 2", ff != nil, ff != nil && ff.Ratio >= 2, ratioString(ff))
+	fc := r.mode("cold-open", "fifo")
+	add("cold fifo a multiple of none (paper: 2.8×)", "ratio ≥ 2", fc != nil, fc != nil && fc.Ratio >= 2, ratioString(fc))
+
+	var def *ProducerRun
+	if r.Scale != nil {
+		for i := range r.Scale.Producers {
+			p := &r.Scale.Producers[i]
+			if p.Default && p.Producers == 2 {
+				def = p
+			}
+		}
+	}
+	add("drops, 2 producers at full speed, default ring and interval", "0", def != nil, def != nil && def.Dropped == 0,
+		func() string {
+			if def == nil {
+				return ""
+			}
+			return fmt.Sprintf("%d dropped, %d received, %d opens", def.Dropped, def.Received, def.Opens)
+		}())
+
+	var million *PlannerPoint
+	if r.Planner != nil {
+		for i := range r.Planner.Points {
+			if r.Planner.Points[i].Accesses == 1_000_000 {
+				million = &r.Planner.Points[i]
+			}
+		}
+	}
+	add("planner, 1 M events", "< 1 s", million != nil, million != nil && million.NsPerOp < 1e9,
+		func() string {
+			if million == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.0f ms", million.NsPerOp/1e6)
+		}())
+	lin := r.Planner != nil && len(r.Planner.Points) >= 2
+	add("planner linear", "growth exponent ≤ 1.1", lin, lin && r.Planner.Exponent <= 1.1,
+		func() string {
+			if !lin {
+				return ""
+			}
+			return fmt.Sprintf("%.2f over %d–%d accesses", r.Planner.Exponent, r.Planner.Points[0].Accesses, r.Planner.Points[len(r.Planner.Points)-1].Accesses)
+		}())
+	return ts
+}
+
+func ratioString(m *ModeResult) string {
+	if m == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.3f (%+.0f ns)", m.Ratio, m.AddedNs)
+}
+
+// WriteTargets prints the targets, met or missed.
+func WriteTargets(w io.Writer, ts []Target) {
+	fmt.Fprintln(w, "== targets (issue 6)")
+	for _, t := range ts {
+		mark := "MET   "
+		switch {
+		case !t.Known:
+			mark = "n/a   "
+		case !t.Met:
+			mark = "MISSED"
+		}
+		fmt.Fprintf(w, "  %s %-62s want %-22s got %s\n", mark, t.Name, t.Want, t.Got)
+	}
+}
