@@ -59,7 +59,7 @@ func (pl *Plan) ExplainProcess(k ProcKey) ([]string, error) {
 // chain of every moving AP that uses it), copied, ignored, or untouched.
 func (pl *Plan) ExplainFile(path string) ([]string, error) {
 	g := pl.g
-	f, ok := g.byPath[path]
+	f, ok := g.file(path)
 	if !ok {
 		for _, ai := range g.failed {
 			if pl.trace.Accesses[ai].Path == path {

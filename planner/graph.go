@@ -17,7 +17,7 @@ type graph struct {
 	kidOff []int32
 
 	files  []fileNode
-	byPath map[string]int32
+	byPath map[string]int32 // nil until needed when the trace numbers its files
 
 	// Each access edge is stored twice, by process and by file, rather
 	// than indexed: walking an adjacency list then reads memory in order,
@@ -129,9 +129,6 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 		procs: make([]procNode, 0, len(tr.Processes)),
 		byKey: make(map[ProcKey]int32, len(tr.Processes)),
 		byPID: make(map[int32][]int32, len(tr.Processes)),
-		// A trace has a few accesses per distinct path; sizing the map up
-		// front saves the rehashing that otherwise dominates the build.
-		byPath: make(map[string]int32, len(tr.Accesses)/4),
 	}
 	for i := range tr.Processes {
 		p := &tr.Processes[i]
@@ -141,6 +138,17 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 		g.addProc(p.Key, p)
 	}
 
+	var fileOf []int32 // Trace.Files index → file node, when the trace numbers its files
+	if usesFileNumbers(tr) {
+		fileOf = make([]int32, len(tr.Files))
+		for i := range fileOf {
+			fileOf[i] = -1
+		}
+	} else {
+		// A trace has a few accesses per distinct path; sizing the map up
+		// front saves the rehashing that otherwise dominates the build.
+		g.byPath = make(map[string]int32, len(tr.Accesses)/4)
+	}
 	edges := make([]edge, 0, len(tr.Accesses))
 	lastKey, lastProc := ProcKey{}, int32(-1)
 	for i := range tr.Accesses {
@@ -163,10 +171,15 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 			pi = g.addProc(a.Proc, nil)
 		}
 		lastKey, lastProc = a.Proc, pi
-		fi, ok := g.byPath[a.Path]
-		if !ok {
-			fi = int32(len(g.files))
-			g.files = append(g.files, fileNode{path: a.Path, ignored: rules.Ignored(a.Path)})
+		var fi int32
+		if fileOf != nil {
+			// Dense file numbers from the store: an array lookup, no hashing.
+			if fi = fileOf[a.File-1]; fi < 0 {
+				fi = g.addFile(a.Path, rules)
+				fileOf[a.File-1] = fi
+			}
+		} else if fi, ok = g.byPath[a.Path]; !ok {
+			fi = g.addFile(a.Path, rules)
 			g.byPath[a.Path] = fi
 		}
 		edges = append(edges, edge{proc: pi, file: fi, write: a.Write || isIPC(a.Op)})
@@ -191,6 +204,40 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 		}
 	})
 	return g
+}
+
+// usesFileNumbers: every access names its file by number, so the build
+// can index instead of hash. One missing number and the paths are used, so
+// two spellings of one file can never become two nodes.
+func usesFileNumbers(tr *Trace) bool {
+	if len(tr.Files) == 0 {
+		return false
+	}
+	for i := range tr.Accesses {
+		if f := tr.Accesses[i].File; f <= 0 || int(f) > len(tr.Files) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *graph) addFile(path string, rules *Rules) int32 {
+	fi := int32(len(g.files))
+	g.files = append(g.files, fileNode{path: path, ignored: rules.Ignored(path)})
+	return fi
+}
+
+// file finds a path's node; the path index is built on first use when the
+// build did not need one (explanations are rare, plans are not).
+func (g *graph) file(path string) (int32, bool) {
+	if g.byPath == nil {
+		g.byPath = make(map[string]int32, len(g.files))
+		for i := range g.files {
+			g.byPath[g.files[i].path] = int32(i)
+		}
+	}
+	f, ok := g.byPath[path]
+	return f, ok
 }
 
 // isIPC: these ops make a path an inter-process channel. Whoever else

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -153,6 +154,16 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 			assert.True(t, ok && j < i, "%s: AP %d was pulled by AP %d, which had not joined", msg, a.Root, c.ByAP)
 			assert.True(t, moving[c.ByProc], msg)
 		}
+		// The same trace with its files numbered (as a store may give
+		// it) plans identically.
+		numbered := withFileNumbers(tr)
+		pl2, err := Compute(numbered, opts)
+		require.NoError(t, err, msg)
+		var a, b bytes.Buffer
+		require.NoError(t, pl.WriteJSON(&a))
+		require.NoError(t, pl2.WriteJSON(&b))
+		require.Equal(t, a.String(), b.String(), "%s: numbering the files changed the plan", msg)
+
 		// Every moving process is in a listed AP.
 		total := 0
 		for _, a := range pl.APs {
@@ -163,4 +174,42 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 			return
 		}
 	}
+}
+
+// withFileNumbers copies tr with Trace.Files and Access.File filled in.
+func withFileNumbers(tr *Trace) *Trace {
+	out := *tr
+	out.Accesses = slices.Clone(tr.Accesses)
+	out.Files = nil
+	num := map[string]int32{}
+	for i := range out.Accesses {
+		a := &out.Accesses[i]
+		n, ok := num[a.Path]
+		if !ok {
+			out.Files = append(out.Files, a.Path)
+			n = int32(len(out.Files))
+			num[a.Path] = n
+		}
+		a.File = n
+	}
+	return &out
+}
+
+func TestFileNumbersAreUsedOnlyWhenEveryAccessHasOne(t *testing.T) {
+	tr := newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/a").proc(20, 1, "/b").
+		write(10, "/srv/x").read(20, "/srv/x").trace()
+	tr.Files = []string{"/srv/x"}
+	tr.Accesses[0].File = 1 // the second access has no number: paths decide
+	pl := mustPlan(t, tr, "10", Options{})
+	assert.Equal(t, []int32{10, 20}, apRoots(pl), "both accesses are on one file")
+	assert.False(t, usesFileNumbers(tr))
+	tr.Accesses[1].File = 1
+	assert.True(t, usesFileNumbers(tr))
+	pl = mustPlan(t, tr, "10", Options{})
+	assert.Equal(t, []int32{10, 20}, apRoots(pl))
+	lines, err := pl.ExplainFile("/srv/x")
+	require.NoError(t, err, "explain finds a path even when the build indexed by number")
+	assert.Contains(t, lines[0], "/srv/x moves")
+	tr.Accesses[1].File = 2 // out of range: paths decide
+	assert.False(t, usesFileNumbers(tr))
 }

@@ -21,10 +21,14 @@ type Process struct {
 // Access aggregates every operation one process made on one path with one
 // op: the unit the planner reasons about (it never rescans raw events).
 type Access struct {
-	Proc     ProcKey
-	Path     string // absolute; may hold any bytes but NUL
-	Op       string // libc function, e.g. "openat", "rename"
-	Write    bool   // write class (O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND or a changing op)
+	Proc  ProcKey
+	Path  string // absolute; may hold any bytes but NUL
+	Op    string // libc function, e.g. "openat", "rename"
+	Write bool   // write class (O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND or a changing op)
+	// File, when non-zero, is 1 + the index of Path in Trace.Files: a store
+	// that numbers its paths lets the planner skip hashing them (the
+	// largest cost of planning a big trace). Zero: use Path.
+	File     int32
 	Count    uint64 // successful calls
 	Failures uint64 // failed calls: they create no dependency
 	FirstNs  uint64
@@ -36,4 +40,9 @@ type Trace struct {
 	Processes     []Process
 	Accesses      []Access
 	DroppedEvents uint64 // records lost (ring full, too big, abandoned, corrupted) in the window
+
+	// Files optionally lists every distinct path once, for Access.File.
+	// It is used only when every access sets File; Path must then equal
+	// Files[File-1] (sharing the string costs nothing).
+	Files []string
 }
