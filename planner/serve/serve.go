@@ -1,0 +1,133 @@
+// Package serve answers plan and explain requests on the collector's socket
+// (design §4), from the store the daemon is writing, so an orchestrator can
+// ask for a migration plan without stopping the trace.
+//
+// It lives apart from package planner because it needs the store and the
+// collector, which themselves import planner.
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/restrack/restrack/collector"
+	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/planner"
+)
+
+// Handlers are the socket commands "plan" and "explain", for
+// collector.DaemonConfig.Handlers.
+func Handlers() map[string]func(*collector.Collector) collector.Handler {
+	return map[string]func(*collector.Collector) collector.Handler{
+		"plan":    func(c *collector.Collector) collector.Handler { return Plan(c.Store()) },
+		"explain": func(c *collector.Collector) collector.Handler { return Explain(c.Store()) },
+	}
+}
+
+// PlanArgs are the arguments of "plan", the socket twin of restrack plan's
+// flags: {"ap": "4312"} at least.
+type PlanArgs struct {
+	AP               string   `json:"ap"` // PID, PID@START_NS or PID@latest
+	ProcessOnly      bool     `json:"process_only,omitempty"`
+	ShowFailed       bool     `json:"show_failed,omitempty"`
+	NoDefaultIgnores bool     `json:"no_default_ignores,omitempty"`
+	Ignore           []string `json:"ignore,omitempty"`
+	Keep             []string `json:"keep,omitempty"`
+}
+
+// ExplainArgs are the arguments of "explain": the plan's, and exactly one
+// of File and PID.
+type ExplainArgs struct {
+	PlanArgs
+	File string `json:"file,omitempty"`
+	PID  string `json:"pid,omitempty"`
+}
+
+// ExplainResult is the answer of "explain": the chain, one sentence a line.
+type ExplainResult struct {
+	Lines []string `json:"lines"`
+}
+
+// Plan answers "plan" with the plan's JSON object (restrack plan --json).
+func Plan(st *store.Store) collector.Handler {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var args PlanArgs
+		if err := decode(raw, &args); err != nil {
+			return nil, err
+		}
+		_, pl, err := compute(ctx, st, args)
+		return pl, err
+	}
+}
+
+// Explain answers "explain" with an ExplainResult.
+func Explain(st *store.Store) collector.Handler {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var args ExplainArgs
+		if err := decode(raw, &args); err != nil {
+			return nil, err
+		}
+		if (args.File == "") == (args.PID == "") {
+			return nil, errors.New("explain: give exactly one of \"file\" and \"pid\"")
+		}
+		tr, pl, err := compute(ctx, st, args.PlanArgs)
+		if err != nil {
+			return nil, err
+		}
+		var lines []string
+		if args.File != "" {
+			lines, err = pl.ExplainFile(args.File)
+		} else {
+			var k planner.ProcKey
+			if k, err = planner.Resolve(tr, args.PID); err == nil {
+				lines, err = pl.ExplainProcess(k)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ExplainResult{Lines: lines}, nil
+	}
+}
+
+func decode(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return errors.New("missing args: {\"ap\": \"PID\"} at least")
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("bad args: %w", err)
+	}
+	return nil
+}
+
+func compute(ctx context.Context, st *store.Store, args PlanArgs) (*planner.Trace, *planner.Plan, error) {
+	if args.AP == "" {
+		return nil, nil, errors.New("\"ap\" is required: the pid whose AP should move")
+	}
+	rules := planner.NewRules(!args.NoDefaultIgnores)
+	for _, p := range args.Ignore {
+		if err := rules.Ignore(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, p := range args.Keep {
+		if err := rules.Keep(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(args.Ignore) > 0 || len(args.Keep) > 0 {
+		rules.Sources = append(rules.Sources, "request")
+	}
+	tr, err := st.Trace(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := planner.Resolve(tr, args.AP)
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := planner.Compute(tr, planner.Options{AP: key, ProcessOnly: args.ProcessOnly, Rules: rules, ShowFailed: args.ShowFailed})
+	return tr, pl, err
+}
