@@ -122,7 +122,12 @@ func TestADynamicallyLinkedWorkloadsOwnPathsAreSeenByBothSides(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 
 	seen := map[string]map[string]bool{"ring": {}, "ebpf": {}}
-	for _, e := range mustEvents(t, dir, "restrack-data") {
+	starts := map[int32]map[uint64]bool{}
+	for _, e := range mustEvents(t, dir, "restrack-data", "--all") {
+		if starts[e.PID] == nil {
+			starts[e.PID] = map[uint64]bool{}
+		}
+		starts[e.PID][e.StartNs] = true
 		for _, p := range []string{e.Path, e.Path2} {
 			if strings.HasPrefix(p, w+"/") && seen[e.Source] != nil {
 				seen[e.Source][p] = true
@@ -136,6 +141,9 @@ func TestADynamicallyLinkedWorkloadsOwnPathsAreSeenByBothSides(t *testing.T) {
 		}
 		sort.Strings(out)
 		return out
+	}
+	for pid, ss := range starts {
+		assert.Len(t, ss, 1, "pid %d has one start time on both sides: one process, not two", pid)
 	}
 	want := []string{w + "/a", w + "/b", w + "/c", w + "/s"}
 	assert.Equal(t, want, keys(seen["ebpf"]), "the kernel saw the workload's paths")
