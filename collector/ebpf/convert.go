@@ -253,10 +253,15 @@ func (c *converter) convertProc(ev *rawEvent, rec *ring.Record) bool {
 		p.exe = exe
 		rec.Str1 = c.keepString(exe)
 		rec.Str2 = c.keepString(p.cwd)
-		rec.Str3 = c.keep(bytes.TrimSuffix(ev.Str3, []byte{0}))
+		argv := bytes.TrimSuffix(ev.Str3, []byte{0})
 		if ev.EFlags&efArgvTruncated != 0 {
+			// As the shim: a prefix of whole arguments.
+			if i := bytes.LastIndexByte(argv, 0); i >= 0 {
+				argv = argv[:i]
+			}
 			rec.RFlags |= ring.RFArgvTruncated
 		}
+		rec.Str3 = c.keep(argv)
 	case ring.OpProcExit:
 		p := c.procs[ev.PID]
 		if p != nil {

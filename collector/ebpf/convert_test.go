@@ -112,3 +112,12 @@ func TestChildrenOfAFollowOnlyRootAreReportedFromTheirFirstRecordOn(t *testing.T
 	assert.Equal(t, ring.OpExecve, recs[1].Op)
 	assert.Len(t, convert(sample(typeProc, uint16(ring.OpProcExit), 3, atFDCWD, 0)), 1)
 }
+
+func TestATruncatedArgvKeepsOnlyWholeArguments(t *testing.T) {
+	c := newConverter(fakeFS{})
+	b := sample(typeProc, uint16(ring.OpProcExec), 5, atFDCWD, 0, "/bin/x", "", "x\x00--long\x00abc")
+	b[10] = efArgvTruncated
+	r := mustConvert(t, c, b)
+	assert.Equal(t, []string{"x", "--long"}, r.Argv())
+	assert.Equal(t, uint16(ring.RFArgvTruncated), r.RFlags&ring.RFArgvTruncated)
+}
