@@ -191,6 +191,7 @@ func startCollector(ctx context.Context, bin, ringPath string, size uint64, inte
 		err := collector.Query(qctx, sock, "status", nil, nil)
 		cancel()
 		if err == nil {
+			hwmWatches.Store(cmd, watchHWM(cmd.Process.Pid))
 			return cmd, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -203,8 +204,14 @@ func startCollector(ctx context.Context, bin, ringPath string, size uint64, inte
 }
 
 // stopCollector sends SIGTERM (final drain, flush, exit 0) and returns the
-// daemon's peak resident set size in KiB.
+// daemon's peak resident set size in KiB (VmHWM, sampled; -1 if unknown).
 func stopCollector(cmd *exec.Cmd) (int64, error) {
+	rss := int64(-1)
+	if w, ok := hwmWatches.LoadAndDelete(cmd); ok {
+		w := w.(*hwmWatch)
+		w.Sample(cmd.Process.Pid)
+		rss = w.Stop()
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -215,8 +222,11 @@ func stopCollector(cmd *exec.Cmd) (int64, error) {
 		_ = cmd.Process.Kill()
 		err = fmt.Errorf("did not exit within 30 s of SIGTERM: %w", <-done)
 	}
-	return maxRSSKiB(cmd.ProcessState), err
+	return rss, err
 }
+
+// hwmWatches maps a running collector's *exec.Cmd to its VmHWM sampler.
+var hwmWatches sync.Map
 
 // ---------------------------------------------------------------- fifo
 

@@ -58,12 +58,19 @@ type Rep struct {
 
 // ModeResult is one mode's figures in one table.
 type ModeResult struct {
-	Mode    string  `json:"mode"`
-	Skipped string  `json:"skipped,omitempty"`
-	Calls   int     `json:"calls_per_worker_per_rep"`
-	PerCall Stats   `json:"per_call_ns"` // every sample of every repetition
+	Mode    string `json:"mode"`
+	Skipped string `json:"skipped,omitempty"`
+	Calls   int    `json:"calls_per_worker_per_rep"`
+	PerCall Stats  `json:"per_call_ns"` // every sample of every repetition
+	// Ratio and AddedNs compare the mode with none round by round — this
+	// round's median against none's median in the same round — and take
+	// the median over rounds, so slow drift between rounds (a neighbour's
+	// build) cancels out instead of landing on one mode.
 	Ratio   float64 `json:"ratio_to_none"`
-	AddedNs float64 `json:"added_ns"` // median minus none's median
+	AddedNs float64 `json:"added_ns"`
+	// PooledRatio is PerCall.Median over none's: the simpler estimate,
+	// kept to show the two agree when the machine is quiet.
+	PooledRatio float64 `json:"pooled_ratio_to_none"`
 	// RepMedians summarises the repetitions' medians: their spread shows
 	// how stable the figure is.
 	RepMedians Stats `json:"rep_medians_ns"`
@@ -222,9 +229,10 @@ func RunOverhead(ctx context.Context, cfg OverheadConfig) (*OverheadResult, erro
 }
 
 // finish computes each mode's statistics and its ratio and added ns
-// against the none mode of the same table.
+// against the none mode of the same table (see ModeResult.Ratio).
 func finish(ms []ModeResult) []ModeResult {
 	var base float64
+	noneByRound := map[int]float64{}
 	for i := range ms {
 		m := &ms[i]
 		if len(m.samples) == 0 {
@@ -239,15 +247,32 @@ func finish(ms []ModeResult) []ModeResult {
 		m.samples = nil
 		if m.Mode == "none" {
 			base = m.PerCall.Median
-		}
-	}
-	if base > 0 {
-		for i := range ms {
-			if ms[i].PerCall.N > 0 {
-				ms[i].Ratio = ms[i].PerCall.Median / base
-				ms[i].AddedNs = ms[i].PerCall.Median - base
+			for _, r := range m.Reps {
+				noneByRound[r.Round] = r.Median
 			}
 		}
+	}
+	if base <= 0 {
+		return ms
+	}
+	for i := range ms {
+		m := &ms[i]
+		if m.PerCall.N == 0 {
+			continue
+		}
+		m.PooledRatio = m.PerCall.Median / base
+		var ratios, added []float64
+		for _, r := range m.Reps {
+			if n, ok := noneByRound[r.Round]; ok && n > 0 {
+				ratios = append(ratios, r.Median/n)
+				added = append(added, r.Median-n)
+			}
+		}
+		if len(ratios) == 0 {
+			m.Ratio, m.AddedNs = m.PooledRatio, m.PerCall.Median-base
+			continue
+		}
+		m.Ratio, m.AddedNs = Summarize(ratios).Median, Summarize(added).Median
 	}
 	return ms
 }

@@ -19,15 +19,18 @@ import (
 // package's own BenchmarkCompute (planner/bench_test.go): processes, files
 // and accesses in a fixed 1 : 10 : 100 ratio.
 type PlannerPoint struct {
-	Accesses    int     `json:"accesses"`
+	Accesses int `json:"accesses"`
+	// Variant names a sub-benchmark at one size ("paths", "file-numbers":
+	// how the trace names its files), "" when the benchmark has none.
+	Variant     string  `json:"variant,omitempty"`
 	Iterations  int     `json:"iterations"`
 	NsPerOp     float64 `json:"ns_per_plan"`
 	NsPerAccess float64 `json:"ns_per_access"`
 	BytesPerOp  float64 `json:"bytes_allocated_per_plan"`
 	AllocsPerOp float64 `json:"allocs_per_plan"`
-	// PeakRSSKiB is the benchmark process's peak RSS: the generated trace
-	// and one plan at this size (smaller traces are generated too but
-	// are a tenth of it or less).
+	// PeakRSSKiB is the benchmark process's peak RSS (VmHWM sampled every
+	// 20 ms): the generated trace and one plan at this size; smaller
+	// traces are generated too but are a tenth of it or less.
 	PeakRSSKiB int64 `json:"peak_rss_kib"`
 }
 
@@ -36,7 +39,7 @@ type PlannerResult struct {
 	Command string         `json:"command"`
 	Points  []PlannerPoint `json:"points"`
 	// Exponent is the slope of log(time) against log(accesses) between the
-	// smallest and the largest size: 1 is linear.
+	// smallest and the largest size, the worst over variants: 1 is linear.
 	Exponent float64 `json:"exponent"`
 }
 
@@ -85,25 +88,63 @@ func RunPlanner(ctx context.Context, goCmd string, maxAccesses int, logf func(st
 		cmd.Env = append(os.Environ(), "RESTRACK_BENCH_MAX="+strconv.Itoa(n))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("planner benchmark: %w", err)
+		}
+		hwm := watchHWM(cmd.Process.Pid)
+		err := cmd.Wait()
+		rss := hwm.Stop()
+		if err != nil {
 			return nil, fmt.Errorf("planner benchmark at %d accesses: %w: %s", n, err, out.String())
 		}
 		pts, err := ParseBenchmarks(&out)
 		if err != nil {
 			return nil, err
 		}
-		if len(pts) != 1 || pts[0].Accesses != n {
+		if len(pts) == 0 {
 			return nil, fmt.Errorf("planner benchmark at %d accesses printed no result for it:\n%s", n, out.String())
 		}
-		pts[0].PeakRSSKiB = maxRSSKiB(cmd.ProcessState)
-		res.Points = append(res.Points, pts[0])
-		logf("planner: %d accesses: %.1f ms", n, pts[0].NsPerOp/1e6)
+		for _, p := range pts {
+			if p.Accesses != n {
+				return nil, fmt.Errorf("planner benchmark at %d accesses printed a result for %d", n, p.Accesses)
+			}
+			p.PeakRSSKiB = rss
+			res.Points = append(res.Points, p)
+			logf("planner: %d accesses %s: %.1f ms", n, p.Variant, p.NsPerOp/1e6)
+		}
 	}
-	if k := len(res.Points); k >= 2 {
-		a, b := res.Points[0], res.Points[k-1]
-		res.Exponent = math.Log(b.NsPerOp/a.NsPerOp) / math.Log(float64(b.Accesses)/float64(a.Accesses))
-	}
+	res.Exponent = GrowthExponent(res.Points)
 	return res, nil
+}
+
+// GrowthExponent is the log-log slope of time per plan from the smallest
+// to the largest size, per variant, and returns the largest: 1 is linear,
+// 2 quadratic.
+func GrowthExponent(pts []PlannerPoint) float64 {
+	first, last := map[string]PlannerPoint{}, map[string]PlannerPoint{}
+	for _, p := range pts {
+		if f, ok := first[p.Variant]; !ok || p.Accesses < f.Accesses {
+			first[p.Variant] = p
+		}
+		if l, ok := last[p.Variant]; !ok || p.Accesses > l.Accesses {
+			last[p.Variant] = p
+		}
+	}
+	worst := math.NaN()
+	for v, a := range first {
+		b := last[v]
+		if b.Accesses == a.Accesses || a.NsPerOp <= 0 {
+			continue
+		}
+		e := math.Log(b.NsPerOp/a.NsPerOp) / math.Log(float64(b.Accesses)/float64(a.Accesses))
+		if math.IsNaN(worst) || e > worst {
+			worst = e
+		}
+	}
+	if math.IsNaN(worst) {
+		return 0
+	}
+	return worst
 }
 
 // ParseBenchmarks reads `go test -bench` output and returns the
@@ -118,10 +159,13 @@ func ParseBenchmarks(r io.Reader) ([]PlannerPoint, error) {
 		}
 		name := strings.TrimPrefix(f[0], "BenchmarkCompute/accesses=")
 		if i := strings.LastIndexByte(name, '-'); i > 0 {
-			name = name[:i] // the GOMAXPROCS suffix
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i] // the GOMAXPROCS suffix
+			}
 		}
 		var p PlannerPoint
 		var err error
+		name, p.Variant, _ = strings.Cut(name, "/")
 		if p.Accesses, err = strconv.Atoi(name); err != nil {
 			return nil, fmt.Errorf("benchmark line %q: size: %w", sc.Text(), err)
 		}
@@ -174,10 +218,10 @@ func moduleRoot() (string, error) {
 func WritePlanner(w io.Writer, r *PlannerResult) {
 	fmt.Fprintf(w, "== planner: time and memory vs trace size (%s)\n", r.Command)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "accesses\tprocesses\tfiles\tms/plan\tns/access\tMB allocated/plan\tpeak RSS MiB\titerations\t")
+	fmt.Fprintln(tw, "accesses\tvariant\tprocesses\tfiles\tms/plan\tns/access\tMB allocated/plan\tpeak RSS MiB\titerations\t")
 	for _, p := range r.Points {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%.2f\t%.0f\t%.1f\t%.0f\t%d\t\n", p.Accesses, p.Accesses/100, p.Accesses/10, p.NsPerOp/1e6, p.NsPerAccess, p.BytesPerOp/1e6, float64(p.PeakRSSKiB)/1024, p.Iterations)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.2f\t%.0f\t%.1f\t%.0f\t%d\t\n", p.Accesses, p.Variant, p.Accesses/100, p.Accesses/10, p.NsPerOp/1e6, p.NsPerAccess, p.BytesPerOp/1e6, float64(p.PeakRSSKiB)/1024, p.Iterations)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "growth exponent (log-log slope, smallest to largest): %.2f (1 = linear)\n", r.Exponent)
+	fmt.Fprintf(w, "growth exponent (log-log slope, smallest to largest, worst variant): %.2f (1 = linear)\n", r.Exponent)
 }

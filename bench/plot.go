@@ -108,6 +108,8 @@ func overheadPlot(r *Run) (*plot.Plot, error) {
 		p.Legend.Add(t.Table.Title, sc)
 	}
 	p.Add(plotter.NewGrid())
+	// Head room above the highest p99 for the legend.
+	p.Y.Max *= 30
 	return p, nil
 }
 
@@ -119,26 +121,41 @@ func plannerPlot(r *Run) (*plot.Plot, error) {
 	p.Y.Label.Text = "ms per plan"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
-	var pts, lin plotter.XYs
-	first := pr.Points[0]
+	var variants []string
+	byVariant := map[string]plotter.XYs{}
 	for _, q := range pr.Points {
-		pts = append(pts, plotter.XY{X: float64(q.Accesses), Y: q.NsPerOp / 1e6})
-		lin = append(lin, plotter.XY{X: float64(q.Accesses), Y: first.NsPerOp / 1e6 * float64(q.Accesses) / float64(first.Accesses)})
+		if _, ok := byVariant[q.Variant]; !ok {
+			variants = append(variants, q.Variant)
+		}
+		byVariant[q.Variant] = append(byVariant[q.Variant], plotter.XY{X: float64(q.Accesses), Y: q.NsPerOp / 1e6})
 	}
-	l, s, err := plotter.NewLinePoints(pts)
-	if err != nil {
-		return nil, err
+	p.Add(plotter.NewGrid())
+	for i, v := range variants {
+		pts := byVariant[v]
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, s.Color = plotColors[i%len(plotColors)], plotColors[i%len(plotColors)]
+		// A dashed line of slope 1 through the smallest size: linear growth.
+		lin := make(plotter.XYs, len(pts))
+		for k, q := range pts {
+			lin[k] = plotter.XY{X: q.X, Y: pts[0].Y * q.X / pts[0].X}
+		}
+		ref, err := plotter.NewLine(lin)
+		if err != nil {
+			return nil, err
+		}
+		ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		ref.Color = plotColors[i%len(plotColors)]
+		name := "measured"
+		if v != "" {
+			name = v
+		}
+		p.Add(l, s, ref)
+		p.Legend.Add(name, l, s)
+		p.Legend.Add(name+": linear from the smallest", ref)
 	}
-	l.Color, s.Color = plotColors[0], plotColors[0]
-	ref, err := plotter.NewLine(lin)
-	if err != nil {
-		return nil, err
-	}
-	ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	ref.Color = color.Gray{Y: 0x80}
-	p.Add(plotter.NewGrid(), l, s, ref)
-	p.Legend.Add("measured", l, s)
-	p.Legend.Add("linear from the smallest", ref)
 	p.Legend.Top, p.Legend.Left = true, true
 	return p, nil
 }

@@ -9,21 +9,35 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestFinishComputesRatiosAgainstNoneOfTheSameTable(t *testing.T) {
+func TestFinishComparesEachRoundWithNoneOfTheSameRound(t *testing.T) {
+	// The machine slows down by half in round 1: each round, ring costs
+	// 50 ns more than none. Pooled medians would blur that; the per-round
+	// comparison finds it exactly.
 	ms := []ModeResult{
-		{Mode: "none", samples: []float64{2000, 2100, 2200}, Reps: []Rep{{Median: 2100}, {Median: 2050}}},
-		{Mode: "ring", samples: []float64{2050, 2150, 2250}, Reps: []Rep{{Median: 2150}}},
+		{Mode: "none", samples: []float64{2000, 2000, 3000, 3000, 2000}, Reps: []Rep{{Round: 0, Median: 2000}, {Round: 1, Median: 3000}, {Round: 2, Median: 2000}}},
+		{Mode: "ring", samples: []float64{2050, 3050, 3050, 2050, 2050}, Reps: []Rep{{Round: 0, Median: 2050}, {Round: 1, Median: 3050}, {Round: 2, Median: 2050}}},
 		{Mode: "ebpf", Skipped: "no BPF here"},
 	}
 	got := finish(ms)
 	require.Len(t, got, 3)
 	assert.Equal(t, 1.0, got[0].Ratio)
 	assert.Equal(t, 0.0, got[0].AddedNs)
-	assert.InDelta(t, 2150.0/2100.0, got[1].Ratio, 1e-12)
 	assert.Equal(t, 50.0, got[1].AddedNs)
-	assert.Equal(t, 2075.0, got[0].RepMedians.Median, "the spread is over repetition medians")
+	assert.InDelta(t, 2050.0/2000.0, got[1].Ratio, 1e-12, "the median of 1.025, 1.0167, 1.025")
+	assert.InDelta(t, 2050.0/2000.0, got[1].PooledRatio, 1e-12)
+	assert.Equal(t, 2000.0, got[0].RepMedians.Median, "the spread is over repetition medians")
 	assert.Zero(t, got[2].Ratio, "a skipped mode has no ratio")
 	assert.Nil(t, got[1].samples, "raw samples are not kept in the result")
+}
+
+func TestFinishFallsBackToPooledMediansWhenRoundsDoNotPair(t *testing.T) {
+	ms := []ModeResult{
+		{Mode: "none", samples: []float64{2000}, Reps: []Rep{{Round: 0, Median: 2000}}},
+		{Mode: "ring", samples: []float64{2100}, Reps: []Rep{{Round: 1, Median: 2100}}},
+	}
+	got := finish(ms)
+	assert.InDelta(t, 1.05, got[1].Ratio, 1e-12)
+	assert.Equal(t, 100.0, got[1].AddedNs)
 }
 
 func TestFinishWithoutNoneLeavesRatiosUnset(t *testing.T) {
@@ -143,4 +157,27 @@ func TestDefaultsAlwaysIncludeNoneForTheRatios(t *testing.T) {
 	require.ErrorContains(t, bad.Defaults(), `unknown mode "dtrace"`)
 	bad = Options{Parts: []string{"everything"}}
 	require.ErrorContains(t, bad.Defaults(), `unknown part "everything"`)
+}
+
+func TestParseBenchmarksKeepsSubBenchmarkVariants(t *testing.T) {
+	out := "BenchmarkCompute/accesses=10000/paths-2   496   4655435 ns/op   465.5 ns/access   1004735 B/op   9657 allocs/op\n" +
+		"BenchmarkCompute/accesses=10000/file-numbers-2   600   3000000 ns/op   300.0 ns/access   1000 B/op   10 allocs/op\n"
+	pts, err := ParseBenchmarks(strings.NewReader(out))
+	require.NoError(t, err)
+	require.Len(t, pts, 2)
+	assert.Equal(t, 10000, pts[0].Accesses)
+	assert.Equal(t, "paths", pts[0].Variant)
+	assert.Equal(t, "file-numbers", pts[1].Variant, "a dash inside the variant is not taken for the GOMAXPROCS suffix")
+}
+
+func TestGrowthExponentIsTheWorstVariantsLogLogSlope(t *testing.T) {
+	pts := []PlannerPoint{
+		{Accesses: 10_000, Variant: "a", NsPerOp: 1e6},
+		{Accesses: 1_000_000, Variant: "a", NsPerOp: 1e8}, // linear: slope 1
+		{Accesses: 10_000, Variant: "b", NsPerOp: 1e6},
+		{Accesses: 1_000_000, Variant: "b", NsPerOp: 1e10}, // quadratic: slope 2
+	}
+	assert.InDelta(t, 2.0, GrowthExponent(pts), 1e-9)
+	assert.InDelta(t, 1.0, GrowthExponent(pts[:2]), 1e-9)
+	assert.Zero(t, GrowthExponent(pts[:1]), "one size has no slope")
 }

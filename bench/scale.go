@@ -40,10 +40,10 @@ type ProducerRun struct {
 	Opens         int64   `json:"opens"` // timed opens issued, all producers
 	Seconds       float64 `json:"seconds"`
 	OpensPerSec   float64 `json:"opens_per_sec"`
-	Received      uint64  `json:"received"` // records the collector committed
-	Dropped       uint64  `json:"dropped"`  // full + too big + abandoned
-	FullWaits     uint64  `json:"full_waits"`
-	Drains        uint64  `json:"drains"`
+	Received      uint64  `json:"received"`   // records committed to the store
+	Dropped       uint64  `json:"dropped"`    // full + too big + abandoned + corrupted
+	FullWaits     uint64  `json:"full_waits"` // appends that found the ring full and waited
+	Drains        uint64  `json:"drains"`     // batches committed (status just before SIGTERM)
 	PeakRSSKiB    int64   `json:"collector_peak_rss_kib"`
 }
 
@@ -275,20 +275,26 @@ func producerRun(ctx context.Context, env *Env, procs int, size uint64, interval
 	}
 	pr.Opens = int64(procs * calls)
 	pr.OpensPerSec = float64(pr.Opens) / pr.Seconds
-	// Two intervals and a margin: the collector has drained everything.
-	time.Sleep(2*interval + 200*time.Millisecond)
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// SIGTERM makes the collector drain what is left and commit it; the
+	// store then says what was received and what the producers dropped.
 	var s collector.Status
-	err = collector.Query(qctx, sock, "status", nil, &s)
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = collector.Query(qctx, sock, "status", nil, &s)
 	cancel()
-	rss, serr := stopCollector(cmd)
+	rss, err := stopCollector(cmd)
 	if err != nil {
-		return pr, fmt.Errorf("collector status: %w", err)
+		return pr, fmt.Errorf("collector: %w (stderr: %s)", err, strings.TrimSpace(stderr.String()))
 	}
-	if serr != nil {
-		return pr, fmt.Errorf("collector: %w (stderr: %s)", serr, strings.TrimSpace(stderr.String()))
+	st, err := store.Open(filepath.Join(dir, "store"), store.Options{ReadOnly: true})
+	if err != nil {
+		return pr, err
 	}
-	pr.Received, pr.Dropped, pr.FullWaits, pr.Drains = s.Records, s.DroppedFull+s.DroppedTooBig+s.Abandoned, s.FullWaits, s.Drains
+	stats, err := st.Stats(ctx)
+	st.Close()
+	if err != nil {
+		return pr, err
+	}
+	pr.Received, pr.Dropped, pr.FullWaits, pr.Drains = stats.Records, stats.Lost.Dropped(), s.FullWaits, s.Drains
 	pr.PeakRSSKiB = rss
 	return pr, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -127,6 +128,16 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "results: %s\n", name)
+	md := strings.TrimSuffix(name, ".json") + ".md"
+	f, err := os.Create(md)
+	if err != nil {
+		return nil, err
+	}
+	WriteMarkdown(f, run)
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "markdown: %s\n", md)
 	plotDir := o.PlotDir
 	if plotDir == "" {
 		plotDir = o.OutDir

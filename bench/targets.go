@@ -86,8 +86,9 @@ func CheckTargets(r *Run) []Target {
 	var million *PlannerPoint
 	if r.Planner != nil {
 		for i := range r.Planner.Points {
-			if r.Planner.Points[i].Accesses == 1_000_000 {
-				million = &r.Planner.Points[i]
+			// The slowest variant at 1 M is the one held to the budget.
+			if p := &r.Planner.Points[i]; p.Accesses == 1_000_000 && (million == nil || p.NsPerOp > million.NsPerOp) {
+				million = p
 			}
 		}
 	}
