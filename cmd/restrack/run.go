@@ -19,6 +19,7 @@ import (
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
 	"github.com/restrack/restrack/ring"
+	"github.com/restrack/restrack/ring/fifo"
 )
 
 func init() {
@@ -58,6 +59,26 @@ type runMode struct {
 
 var runModes = map[string]runMode{
 	"ring": {open: openRingMode, preload: true},
+	"fifo": {open: openFifoMode, preload: true},
+}
+
+// openFifoMode is the paper's transport (a named pipe, one write per
+// record), kept to compare against the ring.
+func openFifoMode(e *runEnv) (collector.Source, []string, func(), error) {
+	path := filepath.Join(e.tmpDir, "restrack-run-"+fmt.Sprint(os.Getpid())+"-"+randomHex(4)+".fifo")
+	if err := fifo.Create(path); err != nil {
+		return nil, nil, nil, err
+	}
+	src, err := collector.OpenFifo(path)
+	if err != nil {
+		os.Remove(path)
+		return nil, nil, nil, err
+	}
+	cleanup := func() {
+		src.Close()
+		os.Remove(path)
+	}
+	return src, []string{"RESTRACK_FIFO=" + path, "RESTRACK_MODE=fifo"}, cleanup, nil
 }
 
 func openRingMode(e *runEnv) (collector.Source, []string, func(), error) {

@@ -99,8 +99,14 @@ func realTempDir(tb testing.TB) string {
 }
 
 func TestRunRecordsBothOpensWithTheirAccessClasses(t *testing.T) {
+	for _, mode := range []string{"ring", "fifo"} {
+		t.Run("through the "+mode, func(t *testing.T) { testRunRecordsBothOpens(t, mode) })
+	}
+}
+
+func testRunRecordsBothOpens(t *testing.T, mode string) {
 	dir := realTempDir(t)
-	r := mustRun(t, dir, "run", "--", "sh", "-c", "cat /etc/hostname > out")
+	r := mustRun(t, dir, "run", "--mode", mode, "--", "sh", "-c", "cat /etc/hostname > out")
 	require.Equal(t, 0, r.code, r.stderr)
 
 	evs := mustEvents(t, dir, "restrack-data")
