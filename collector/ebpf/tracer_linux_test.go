@@ -164,6 +164,10 @@ func TestAStaticGoProgramsRawSyscallsAreSeenWithAbsolutePaths(t *testing.T) {
 	r, ok := findEvent(recs, ring.OpOpenat, filepath.Join(dir, "renamed.txt"))
 	require.True(t, ok, "the read back is reported")
 	assert.Equal(t, uint8(ring.AccessRead), r.Access)
+
+	m, ok := findEvent(recs, ring.OpOpenat, filepath.Join(dir, "mapped-target"))
+	require.True(t, ok, "a path in a page not yet faulted in at syscall entry is read at exit: %+v", recs)
+	assert.Zero(t, m.RFlags&ring.RFUnresolved)
 }
 
 func TestFailedCallsAreReportedWithTheirNegativeErrno(t *testing.T) {
