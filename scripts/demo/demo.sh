@@ -91,5 +91,7 @@ because the shipper reads the log the service writes. The service writes the
 database, and so does the janitor (AP $janitor): it must move too. The workers
 (AP $workers) only read the config the service also reads, so they stay and keep
 a copy of it. The batch job (AP $batch) shares nothing and is not in the plan.
+Every application is workload.sh started again with a role, so all of them read
+the script: it moves too, and a copy stays for the applications that stay.
 Try another AP: $restrack plan --store $demo/store --ap $workers
 TEXT
