@@ -51,14 +51,11 @@ func WriteMarkdown(w io.Writer, r *Run) {
 		fmt.Fprintf(w, "### Scale\n\nCommand: `build/restrack-bench -parts scale`.\n\n| figure | result |\n|---|---|\n")
 		fmt.Fprintf(w, "| collector drain (`ring.Reader` Drain+Release, 64-byte paths, best of %d × %d records) | %.1f M records/s, %.0f MB/s |\n", s.Drain.Reps, s.Drain.Records, s.Drain.RecordsPerSec/1e6, s.Drain.MBPerSec)
 		fmt.Fprintf(w, "| store ingest (`Collector.DrainOnce` into a fresh store, defaults, best of %d × %d records) | %.0f k events/s, %.1f MB/s |\n", s.Ingest.Reps, s.Ingest.Records, s.Ingest.RecordsPerSec/1e3, s.Ingest.MBPerSec)
+		fmt.Fprintf(w, "| store ingest, aggregates only (raw events discarded: collector `-retain-events 0`) | %.0f k events/s, %.1f MB/s |\n", s.IngestAggregates.RecordsPerSec/1e3, s.IngestAggregates.MBPerSec)
 		fmt.Fprintf(w, "| collector peak RSS over the sustained-load runs | %.1f MiB |\n\n", float64(s.PeakRSSKiB)/1024)
 		fmt.Fprintf(w, "| producers | ring | drain interval | opens | opens/s | received | dropped | full waits | drains | collector RSS MiB |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range s.Producers {
-			def := ""
-			if p.Default {
-				def = " (default)"
-			}
-			fmt.Fprintf(w, "| %d | %s%s | %s | %d | %.0f | %d | %d | %d | %d | %.1f |\n", p.Producers, sizeString(p.RingSize), def, p.DrainInterval,
+			fmt.Fprintf(w, "| %d | %s%s | %s | %d | %.0f | %d | %d | %d | %d | %.1f |\n", p.Producers, sizeString(p.RingSize), p.note(), p.DrainInterval,
 				p.Opens, p.OpensPerSec, p.Received, p.Dropped, p.FullWaits, p.Drains, float64(p.PeakRSSKiB)/1024)
 		}
 		fmt.Fprintln(w)

@@ -132,8 +132,8 @@ func (m *ringMode) Setup(ctx context.Context, env *Env) (string, error) {
 		return "", err
 	}
 	m.cmd = cmd
-	return fmt.Sprintf("LD_PRELOAD=librestrack.so RESTRACK_RING=%s; the collector daemon (%s -ring-size %d -drain-interval %v) drains it into its SQLite store",
-		m.ring, filepath.Base(env.Collector), ring.DefaultDataSize, env.DrainInterval), nil
+	return fmt.Sprintf("LD_PRELOAD=librestrack.so RESTRACK_RING=/dev/shm/restrack-bench-…; the collector daemon (%s -ring-size %d -drain-interval %v, default store settings) drains it into its SQLite store",
+		filepath.Base(env.Collector), ring.DefaultDataSize, env.DrainInterval), nil
 }
 
 func (m *ringMode) Begin() error { return nil }
@@ -178,9 +178,9 @@ func shmPath(what string) string {
 
 // startCollector runs the collector daemon on a new ring and returns once
 // it answers on its socket, that is once the ring exists and is drained.
-func startCollector(ctx context.Context, bin, ringPath string, size uint64, interval time.Duration, storeDir, sock string, stderr *bytes.Buffer) (*exec.Cmd, error) {
-	cmd := exec.Command(bin, "-ring", ringPath, "-ring-size", fmt.Sprint(size),
-		"-drain-interval", interval.String(), "-store", storeDir, "-socket", sock)
+func startCollector(ctx context.Context, bin, ringPath string, size uint64, interval time.Duration, storeDir, sock string, stderr *bytes.Buffer, extra ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, append([]string{"-ring", ringPath, "-ring-size", fmt.Sprint(size),
+		"-drain-interval", interval.String(), "-store", storeDir, "-socket", sock}, extra...)...)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start collector: %w", err)

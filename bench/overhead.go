@@ -102,6 +102,10 @@ type OverheadResult struct {
 	ColdHow string        `json:"cold_how"`
 	Modes   []ModeInfo    `json:"modes"`
 	Tables  []TableResult `json:"tables"`
+	// Void lists modes whose tracer saw fewer events than the workload
+	// made calls, with nothing counted as lost: they did not trace, so
+	// their figures measure nothing.
+	Void []string `json:"void,omitempty"`
 	// CollectorRSSKiB is the ring mode's collector daemon's peak RSS.
 	CollectorRSSKiB int64   `json:"collector_peak_rss_kib"`
 	Seconds         float64 `json:"seconds"`
@@ -216,6 +220,11 @@ func RunOverhead(ctx context.Context, cfg OverheadConfig) (*OverheadResult, erro
 		}
 		if fm, ok := m.(*fifoMode); ok && res.Modes[i].Skipped == "" {
 			res.Modes[i].Counts = fm.Counts()
+		}
+	}
+	for _, m := range res.Modes {
+		if m.Skipped == "" && m.Counts.Recorded >= 0 && m.Counts.Lost >= 0 && m.Counts.Recorded+m.Counts.Lost < m.Calls {
+			res.Void = append(res.Void, fmt.Sprintf("%s: %d calls, %d recorded, %d lost", m.Mode, m.Calls, m.Counts.Recorded, m.Counts.Lost))
 		}
 	}
 	for t, tab := range cfg.Tables {

@@ -51,6 +51,9 @@ func WriteOverhead(w io.Writer, r *OverheadResult) {
 		}
 		fmt.Fprintf(w, "  %-14s calls %d, recorded %s, lost %s\n", m.Mode, m.Calls, count(m.Counts.Recorded), count(m.Counts.Lost))
 	}
+	for _, v := range r.Void {
+		fmt.Fprintf(w, "  VOID: %s — this mode did not trace, its figures are meaningless\n", v)
+	}
 	if r.CollectorRSSKiB > 0 {
 		fmt.Fprintf(w, "  ring collector peak RSS: %.1f MiB\n", float64(r.CollectorRSSKiB)/1024)
 	}

@@ -33,25 +33,30 @@ type Throughput struct {
 // traced processes opening a file as fast as they can, the real collector
 // draining.
 type ProducerRun struct {
-	Producers     int     `json:"producers"`
-	RingSize      uint64  `json:"ring_size"`
-	DrainInterval string  `json:"drain_interval"`
-	Default       bool    `json:"default_settings"`
-	Opens         int64   `json:"opens"` // timed opens issued, all producers
-	Seconds       float64 `json:"seconds"`
-	OpensPerSec   float64 `json:"opens_per_sec"`
-	Received      uint64  `json:"received"`   // records committed to the store
-	Dropped       uint64  `json:"dropped"`    // full + too big + abandoned + corrupted
-	FullWaits     uint64  `json:"full_waits"` // appends that found the ring full and waited
-	Drains        uint64  `json:"drains"`     // batches committed (status just before SIGTERM)
-	PeakRSSKiB    int64   `json:"collector_peak_rss_kib"`
+	Producers     int    `json:"producers"`
+	RingSize      uint64 `json:"ring_size"`
+	DrainInterval string `json:"drain_interval"`
+	Default       bool   `json:"default_settings"`
+	// AggregatesOnly: the collector ran with -retain-events 0 (no raw
+	// events kept, only the aggregates the planner reads).
+	AggregatesOnly bool    `json:"aggregates_only,omitempty"`
+	Opens          int64   `json:"opens"` // timed opens issued, all producers
+	Seconds        float64 `json:"seconds"`
+	OpensPerSec    float64 `json:"opens_per_sec"`
+	Received       uint64  `json:"received"`   // records committed to the store
+	Dropped        uint64  `json:"dropped"`    // full + too big + abandoned + corrupted
+	FullWaits      uint64  `json:"full_waits"` // appends that found the ring full and waited
+	Drains         uint64  `json:"drains"`     // batches committed (status just before SIGTERM)
+	PeakRSSKiB     int64   `json:"collector_peak_rss_kib"`
 }
 
 // ScaleResult is the collector's scale figures.
 type ScaleResult struct {
-	Drain     Throughput    `json:"drain"`
-	Ingest    Throughput    `json:"store_ingest"`
-	Producers []ProducerRun `json:"producers"`
+	Drain  Throughput `json:"drain"`
+	Ingest Throughput `json:"store_ingest"`
+	// IngestAggregates is Ingest with raw events discarded (aggregates only).
+	IngestAggregates Throughput    `json:"store_ingest_aggregates_only"`
+	Producers        []ProducerRun `json:"producers"`
 	// PeakRSSKiB is the largest collector RSS over the producer runs.
 	PeakRSSKiB int64 `json:"collector_peak_rss_kib"`
 }
@@ -73,38 +78,46 @@ func RunScale(ctx context.Context, env *Env, quick bool, logf func(string, ...an
 		return nil, fmt.Errorf("drain throughput: %w", err)
 	}
 	logf("drain: %.1f M records/s", res.Drain.RecordsPerSec/1e6)
-	if res.Ingest, err = ingestThroughput(env.Dir, ingestN, min(reps, 3)); err != nil {
+	if res.Ingest, err = ingestThroughput(env.Dir, ingestN, min(reps, 3), store.Options{}); err != nil {
 		return nil, fmt.Errorf("store ingest: %w", err)
 	}
 	logf("ingest: %.0f k events/s", res.Ingest.RecordsPerSec/1e3)
+	if res.IngestAggregates, err = ingestThroughput(env.Dir, ingestN, min(reps, 3), store.Options{DiscardEvents: true}); err != nil {
+		return nil, fmt.Errorf("store ingest, aggregates only: %w", err)
+	}
+	logf("ingest, aggregates only: %.0f k events/s", res.IngestAggregates.RecordsPerSec/1e3)
 
 	type cfg struct {
 		procs    int
 		size     uint64
 		interval time.Duration
+		aggOnly  bool
 	}
-	def := cfg{2, ring.DefaultDataSize, collector.DefaultDrainInterval}
+	def := cfg{2, ring.DefaultDataSize, collector.DefaultDrainInterval, false}
 	grid := []cfg{def}
 	calls := 20_000
 	if !quick {
 		calls = 250_000
 		grid = []cfg{
-			{1, ring.DefaultDataSize, collector.DefaultDrainInterval}, def,
-			{4, ring.DefaultDataSize, collector.DefaultDrainInterval},
-			{2, ring.DefaultDataSize, 100 * time.Millisecond},
-			{2, 1 << 20, 10 * time.Millisecond}, {2, 1 << 20, 100 * time.Millisecond},
-			{2, 64 << 10, time.Millisecond}, {2, 64 << 10, 10 * time.Millisecond}, {2, 64 << 10, 100 * time.Millisecond},
+			{1, ring.DefaultDataSize, collector.DefaultDrainInterval, false}, def,
+			{4, ring.DefaultDataSize, collector.DefaultDrainInterval, false},
+			{2, ring.DefaultDataSize, collector.DefaultDrainInterval, true},
+			{2, 64 << 20, collector.DefaultDrainInterval, false},
+			{2, ring.DefaultDataSize, time.Millisecond, false},
+			{2, ring.DefaultDataSize, 100 * time.Millisecond, false},
+			{2, 1 << 20, 10 * time.Millisecond, false}, {2, 1 << 20, 100 * time.Millisecond, false},
+			{2, 64 << 10, time.Millisecond, false}, {2, 64 << 10, 10 * time.Millisecond, false}, {2, 64 << 10, 100 * time.Millisecond, false},
 		}
 	}
 	for _, c := range grid {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		pr, err := producerRun(ctx, env, c.procs, c.size, c.interval, calls)
+		pr, err := producerRun(ctx, env, c.procs, c.size, c.interval, c.aggOnly, calls)
 		if err != nil {
 			return nil, fmt.Errorf("%d producers, ring %d, interval %v: %w", c.procs, c.size, c.interval, err)
 		}
-		pr.Default = c.size == def.size && c.interval == def.interval
+		pr.Default = c.size == def.size && c.interval == def.interval && !c.aggOnly
 		res.Producers = append(res.Producers, pr)
 		res.PeakRSSKiB = max(res.PeakRSSKiB, pr.PeakRSSKiB)
 		logf("producers=%d ring=%d interval=%v: received %d dropped %d", pr.Producers, pr.RingSize, pr.DrainInterval, pr.Received, pr.Dropped)
@@ -190,14 +203,14 @@ func drainThroughput(n, reps int) (Throughput, error) {
 // ingestThroughput: the whole collector path, from a full ring through
 // Collector.DrainOnce into a fresh store (the default settings: raw events
 // kept, aggregates folded, one transaction per batch).
-func ingestThroughput(dir string, n, reps int) (Throughput, error) {
+func ingestThroughput(dir string, n, reps int, opts store.Options) (Throughput, error) {
 	t := Throughput{Records: n, Reps: reps}
 	for i := range reps {
 		path, err := fillRing(n, 1000)
 		if err != nil {
 			return t, err
 		}
-		rate, mb, err := ingestOnce(path, filepath.Join(dir, "ingest-store-"+strconv.Itoa(i)), n)
+		rate, mb, err := ingestOnce(path, filepath.Join(dir, "ingest-store-"+strconv.Itoa(i)), n, opts)
 		os.Remove(path)
 		if err != nil {
 			return t, err
@@ -210,9 +223,9 @@ func ingestThroughput(dir string, n, reps int) (Throughput, error) {
 	return t, nil
 }
 
-func ingestOnce(ringPath, storeDir string, n int) (float64, float64, error) {
+func ingestOnce(ringPath, storeDir string, n int, opts store.Options) (float64, float64, error) {
 	defer os.RemoveAll(storeDir)
-	st, err := store.Open(storeDir, store.Options{})
+	st, err := store.Open(storeDir, opts)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -238,8 +251,8 @@ func ingestOnce(ringPath, storeDir string, n int) (float64, float64, error) {
 // producerRun starts the collector daemon on a new ring, runs procs traced
 // processes opening a file back to back, lets the collector drain, and
 // reads its counters.
-func producerRun(ctx context.Context, env *Env, procs int, size uint64, interval time.Duration, calls int) (ProducerRun, error) {
-	pr := ProducerRun{Producers: procs, RingSize: size, DrainInterval: interval.String()}
+func producerRun(ctx context.Context, env *Env, procs int, size uint64, interval time.Duration, aggOnly bool, calls int) (ProducerRun, error) {
+	pr := ProducerRun{Producers: procs, RingSize: size, DrainInterval: interval.String(), AggregatesOnly: aggOnly}
 	dir, err := os.MkdirTemp(env.Dir, "producers-")
 	if err != nil {
 		return pr, err
@@ -249,7 +262,11 @@ func producerRun(ctx context.Context, env *Env, procs int, size uint64, interval
 	defer os.Remove(ringPath)
 	sock := filepath.Join(dir, "c.sock")
 	var stderr bytes.Buffer
-	cmd, err := startCollector(ctx, env.Collector, ringPath, size, interval, filepath.Join(dir, "store"), sock, &stderr)
+	var extra []string
+	if aggOnly {
+		extra = []string{"-retain-events", "0"}
+	}
+	cmd, err := startCollector(ctx, env.Collector, ringPath, size, interval, filepath.Join(dir, "store"), sock, &stderr, extra...)
 	if err != nil {
 		return pr, err
 	}
@@ -305,19 +322,28 @@ func WriteScale(w io.Writer, r *ScaleResult) {
 		r.Drain.RecordsPerSec/1e6, r.Drain.MBPerSec, r.Drain.Reps, r.Drain.Records)
 	fmt.Fprintf(w, "Store ingest (Collector.DrainOnce: ring → SQLite store, defaults): %.0f k events/s, %.1f MB/s (best of %d × %d records)\n",
 		r.Ingest.RecordsPerSec/1e3, r.Ingest.MBPerSec, r.Ingest.Reps, r.Ingest.Records)
+	fmt.Fprintf(w, "Store ingest, aggregates only (raw events discarded, collector -retain-events 0): %.0f k events/s, %.1f MB/s\n",
+		r.IngestAggregates.RecordsPerSec/1e3, r.IngestAggregates.MBPerSec)
 	fmt.Fprintf(w, "\n== sustained load: N traced processes opening back to back (shim → ring → collector daemon)\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "producers\tring\tdrain interval\topens\topens/s\treceived\tdropped\tfull waits\tdrains\tcollector RSS MiB\t")
 	for _, p := range r.Producers {
-		def := ""
-		if p.Default {
-			def = " (default)"
-		}
-		fmt.Fprintf(tw, "%d\t%s%s\t%s\t%d\t%.0f\t%d\t%d\t%d\t%d\t%.1f\t\n", p.Producers, sizeString(p.RingSize), def, p.DrainInterval,
+		fmt.Fprintf(tw, "%d\t%s%s\t%s\t%d\t%.0f\t%d\t%d\t%d\t%d\t%.1f\t\n", p.Producers, sizeString(p.RingSize), p.note(), p.DrainInterval,
 			p.Opens, p.OpensPerSec, p.Received, p.Dropped, p.FullWaits, p.Drains, float64(p.PeakRSSKiB)/1024)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "collector peak RSS over these runs: %.1f MiB\n", float64(r.PeakRSSKiB)/1024)
+}
+
+// note marks the default configuration and the aggregates-only one.
+func (p ProducerRun) note() string {
+	switch {
+	case p.Default:
+		return " (default)"
+	case p.AggregatesOnly:
+		return ", -retain-events 0"
+	}
+	return ""
 }
 
 func sizeString(b uint64) string {

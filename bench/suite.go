@@ -149,6 +149,9 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 	for _, f := range files {
 		fmt.Fprintf(o.Out, "plot: %s\n", f)
 	}
+	if run.Overhead != nil && len(run.Overhead.Void) > 0 {
+		return run, fmt.Errorf("modes that did not trace: %s", strings.Join(run.Overhead.Void, "; "))
+	}
 	return run, nil
 }
 
@@ -186,9 +189,9 @@ func (o *Options) Defaults() error {
 			}
 		}
 	}
-	def(&o.Rounds, 12, 2)
+	def(&o.Rounds, 20, 2)
 	def(&o.Calls, 20_000, 2_000)
-	def(&o.ColdCalls, 150, 20)
+	def(&o.ColdCalls, 300, 20)
 	def(&o.PlannerMax, 10_000_000, 100_000)
 	for _, p := range o.Parts {
 		if !slices.Contains([]string{"overhead", "scale", "planner"}, p) {
