@@ -296,10 +296,10 @@ func TestResolve(t *testing.T) {
 	}{
 		{name: "a pid one process carried resolves to it", spec: "1", want: ProcKey{PID: 1, StartNs: 1000}},
 		{name: "a reused pid is ambiguous and the error lists every incarnation", spec: "10",
-			error: "pid 10 was reused: 2 traced processes carried it; pick one with --ap 10@START_NS (or --ap 10@latest):\n  --ap 10@2000  /old old --x (exited)\n  --ap 10@3000  /new (running at the end of the trace)"},
+			error: "pid 10 was reused: 2 traced processes carried it; name one as 10@START_NS or 10@latest:\n  10@2000  /old old --x (exited)\n  10@3000  /new (no exit recorded)"},
 		{name: "PID@latest picks the most recent incarnation", spec: "10@latest", want: ProcKey{PID: 10, StartNs: 3000}},
 		{name: "PID@START picks that incarnation", spec: "10@2000", want: ProcKey{PID: 10, StartNs: 2000}},
-		{name: "PID@START of no incarnation is an error listing them", spec: "10@5", error: "no process with pid 10 started at 5; the trace has:\n  --ap 10@2000"},
+		{name: "PID@START of no incarnation is an error listing them", spec: "10@5", error: "no process with pid 10 started at 5; the trace has:\n  10@2000"},
 		{name: "an unknown pid is an error that says so", spec: "4242", error: "no process with pid 4242 in the trace (it holds 3 processes"},
 		{name: "a pid that is not a number is an error", spec: "abc", error: `process "abc": want PID, PID@START_NS or PID@latest`},
 	}

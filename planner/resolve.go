@@ -28,18 +28,18 @@ type AmbiguousPIDError struct {
 }
 
 func (e *AmbiguousPIDError) Error() string {
-	return fmt.Sprintf("pid %d was reused: %d traced processes carried it; pick one with --ap %d@START_NS (or --ap %d@latest):%s",
+	return fmt.Sprintf("pid %d was reused: %d traced processes carried it; name one as %d@START_NS or %d@latest:%s",
 		e.PID, len(e.Candidates), e.PID, e.PID, listIncarnations(e.Candidates))
 }
 
 func listIncarnations(cands []Process) string {
 	var b strings.Builder
 	for _, c := range cands {
-		state := "running at the end of the trace"
+		state := "no exit recorded"
 		if c.Exited {
 			state = "exited"
 		}
-		fmt.Fprintf(&b, "\n  --ap %d@%d  %s (%s)", c.Key.PID, c.Key.StartNs, strings.TrimSpace(c.Exe+" "+strings.Join(c.Argv, " ")), state)
+		fmt.Fprintf(&b, "\n  %d@%d  %s (%s)", c.Key.PID, c.Key.StartNs, strings.TrimSpace(c.Exe+" "+strings.Join(c.Argv, " ")), state)
 	}
 	return b.String()
 }

@@ -80,7 +80,7 @@ func TestPlanCommand(t *testing.T) {
 		{name: "an unknown pid is a clear error and exit status 1",
 			args: []string{"--store", dir, "--ap", "4242"}, code: 1, stderr: "restrack plan: no process with pid 4242 in the trace"},
 		{name: "a reused pid is an error that lists the incarnations to pick from",
-			args: []string{"--store", dir, "--ap", "500"}, code: 1, stderr: "--ap 500@6000"},
+			args: []string{"--store", dir, "--ap", "500"}, code: 1, stderr: "500@6000"},
 		{name: "PID@latest picks the latest incarnation",
 			args: []string{"--store", dir, "--ap", "500@latest"}, stdout: []string{"Migration plan for AP 500 (second)"}},
 		{name: "a missing --ap is an error that says what to give",
