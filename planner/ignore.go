@@ -22,6 +22,12 @@ var DefaultIgnore = []string{
 	"/bin", "/sbin", "/usr/bin", "/usr/sbin",
 	"/usr/share/locale", "/usr/share/zoneinfo", "/usr/share/i18n", "/usr/share/terminfo",
 	"/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/localtime",
+	// The host's identity, name service and trust store: the target host
+	// has its own, and carrying this one over would be wrong, not merely
+	// useless. (An application that ships its own keeps them: --keep.)
+	"/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/host.conf",
+	"/etc/resolv.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols",
+	"/etc/ssl/certs", "/usr/share/ca-certificates",
 	// restrack's own shim, loaded into every traced process wherever it
 	// was built: it is the tracer, not the application.
 	"librestrack.so",

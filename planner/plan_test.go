@@ -335,7 +335,8 @@ func TestRules(t *testing.T) {
 		"/proc/1/maps": true, "/dev/null": true, "/dev": true, "/devices": false, "/dev/shm/q": false,
 		"/dev/fb0": false, "/opt/vendor/lib.so": true, "/opt/vendors": false, "/var/cache/a.tmp": true,
 		"/usr/lib/x86_64-linux-gnu/libc.so.6": true, "/usr/local/lib/x.so": false, "/etc/ld.so.cache": true,
-		"/etc/app.conf": false, "/home/u/.bashrc": false,
+		"/etc/app.conf": false, "/home/u/.bashrc": false, "/etc/passwd": true, "/etc/resolv.conf": true,
+		"/etc/passwd-": false, "/etc/hostname": false,
 		"/home/u/restrack/build/librestrack.so": true, "/srv/app/x.pyc": true, "/srv/app/x.py": false,
 	} {
 		assert.Equal(t, want, r.Ignored(path), path)
