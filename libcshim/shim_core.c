@@ -48,6 +48,9 @@ static struct {
 	int fifo_rfd;          /* a read end we never read: writes never raise SIGPIPE */
 	uint64_t fifo_wait_ns; /* bounded wait on a full pipe */
 	int ctor_done;         /* records before it carry RT_RF_PRE_INIT */
+	unsigned chunk_shift;  /* log2 of a prefault chunk of the ring's data */
+	uint64_t populated;    /* bit i: chunk i is mapped in this process */
+	uint64_t high_water;   /* slots in use that ring the doorbell */
 	int32_t pid, ppid;
 	uint64_t start_ns;
 	char self_path[RT_PATH_MAX]; /* this library, as the loader named it */
@@ -418,10 +421,43 @@ static void rt_fifo_write(const struct rt_event *ev)
 		__atomic_store_n(&g.fifo_fd, -1, __ATOMIC_RELAXED); /* the program closed it */
 }
 
+/*
+ * The first write to each page of the ring costs this process a page fault
+ * (its page tables start empty after exec and after fork): measured at
+ * several µs each here, i.e. ~230 ns per record while a process makes its
+ * first lap. Mapping a whole chunk (1/64 of the ring, at least 64 KiB) with
+ * one MADV_POPULATE_WRITE when the tail first enters it costs a fraction of
+ * that, and only for chunks this process actually writes: a short-lived
+ * process pays for one chunk, not for the whole ring. Kernels without
+ * MADV_POPULATE_WRITE (< 5.14) answer EINVAL and the pages fault as before.
+ */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+static __attribute__((noinline)) void rt_prefault_chunk(unsigned idx)
+{
+	uint64_t len = UINT64_C(1) << g.chunk_shift;
+	__atomic_fetch_or(&g.populated, UINT64_C(1) << idx, __ATOMIC_RELAXED);
+	rt_sys3(SYS_madvise, g.prod.data + (uint64_t)idx * len, len, MADV_POPULATE_WRITE);
+}
+
+static inline void rt_prefault(void)
+{
+	uint64_t t = __atomic_load_n(&g.prod.hdr->tail, __ATOMIC_RELAXED);
+	unsigned idx = (unsigned)(((t << RT_SLOT_SHIFT) & (g.prod.data_size - 1)) >> g.chunk_shift);
+	if (RT_UNLIKELY(!(__atomic_load_n(&g.populated, __ATOMIC_RELAXED) & (UINT64_C(1) << idx))))
+		rt_prefault_chunk(idx);
+}
+
 static void rt_send(struct rt_event *ev)
 {
-	if (RT_LIKELY(g.mode == RT_MODE_RING))
+	if (RT_LIKELY(g.mode == RT_MODE_RING)) {
+#ifndef RT_NO_PREFAULT /* for measuring what the prefault saves */
+		rt_prefault();
+#endif
 		rt_producer_append(&g.prod, ev);
+
+	}
 	else
 		rt_fifo_write(ev);
 }
@@ -439,25 +475,118 @@ static void rt_fill_identity(struct rt_event *ev)
 static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, const char *s2, uint32_t l2,
 			 uint16_t rflags, int fresh);
 
+/*
+ * The ring fast path for the common record (an event with one absolute
+ * path). It follows ring_producer.c's protocol exactly — reserve by CAS on
+ * tail after checking head, fill, publish with a release store of the stamp,
+ * ring the doorbell on crossing the high-water mark — but specialised for
+ * one string and without the errno juggling (nothing here can set errno):
+ * after a system call the program's caches and branch predictors are cold,
+ * and every instruction saved shows in the open's cost. Anything unusual (a
+ * full ring, a lost CAS race, a huge path) goes to rt_producer_append, which
+ * waits, retries, drops and counts.
+ */
+static __attribute__((noinline)) void rt_doorbell(struct rt_ring_header *hdr)
+{
+	__atomic_fetch_add(&hdr->doorbell, 1, __ATOMIC_RELEASE);
+#ifdef __linux__
+	if (hdr->flags & RT_HF_FUTEX_DOORBELL)
+		rt_sys3(SYS_futex, &hdr->doorbell, 1 /* FUTEX_WAKE */, 1);
+#endif
+}
+
+static inline int rt_ring_fast(const struct rt_event *ev)
+{
+	struct rt_producer *p = &g.prod;
+	struct rt_ring_header *hdr = p->hdr;
+	uint64_t l1 = ev->len[0], len = sizeof(struct rt_record) + l1 + 3, k, t, h, off, mask, hw;
+	struct rt_record *rec;
+	unsigned idx;
+
+	if (RT_UNLIKELY(l1 > 2 * RT_PATH_MAX))
+		return 0;
+	k = (len + RT_SLOT_SIZE - 1) >> RT_SLOT_SHIFT;
+	t = __atomic_load_n(&hdr->tail, __ATOMIC_RELAXED);
+	/* Acquire pairs with the consumer's release of head (as in the producer). */
+	h = __atomic_load_n(&hdr->head, __ATOMIC_ACQUIRE);
+	if (RT_UNLIKELY(t - h > p->nslots || t + k - h > p->nslots))
+		return 0;
+	if (RT_UNLIKELY(!__atomic_compare_exchange_n(&hdr->tail, &t, t + k, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
+		return 0;
+	mask = p->data_size - 1;
+	off = (t << RT_SLOT_SHIFT) & mask;
+#ifndef RT_NO_PREFAULT
+	idx = (unsigned)(off >> g.chunk_shift);
+	if (RT_UNLIKELY(!(__atomic_load_n(&g.populated, __ATOMIC_RELAXED) & (UINT64_C(1) << idx))))
+		rt_prefault_chunk(idx);
+#else
+	(void)idx;
+#endif
+	rec = (struct rt_record *)(p->data + off);
+	rec->len = (uint32_t)len;
+	rec->type = ev->type;
+	rec->access = ev->access;
+	rec->op = ev->op;
+	rec->time_ns = rt_now_ns(); /* ~25 ns of the record's cost: the vDSO's rdtsc and its scaling */
+	rec->start_ns = ev->start_ns;
+	rec->pid = ev->pid;
+	rec->tid = ev->tid;
+	rec->ppid = ev->ppid;
+	rec->result = ev->result;
+	rec->flags = ev->flags;
+	rec->mode = ev->mode;
+	rec->len1 = (uint16_t)l1;
+	rec->len2 = 0;
+	rec->len3 = 0;
+	rec->rflags = ev->rflags;
+	off += sizeof(struct rt_record);
+	if (RT_LIKELY(off + l1 + 3 <= p->data_size)) {
+		unsigned char *d = p->data + off;
+		__builtin_memcpy(d, ev->str[0], l1);
+		d[l1] = d[l1 + 1] = d[l1 + 2] = 0;
+	} else {
+		/* The strings wrap around the end of the data area. */
+		for (uint64_t i = 0; i < l1 + 3; i++)
+			p->data[(off + i) & mask] = i < l1 ? (unsigned char)ev->str[0][i] : 0;
+	}
+	/* Release: the whole record is visible before the stamp matches. */
+	__atomic_store_n(&rec->stamp, rt_stamp(t), __ATOMIC_RELEASE);
+	hw = g.high_water;
+	if (RT_UNLIKELY(t - h < hw && t + k - h >= hw))
+		rt_doorbell(hdr);
+	return 1;
+}
+
 void rt_emit1(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_t result, int dirfd,
 	      const char *path)
 {
-	struct rt_call c = {.op = op, .access = access, .flags = flags, .mode = mode, .result = result,
-			    .dirfd1 = dirfd, .path1 = path};
 	if (RT_UNLIKELY(result == -EFAULT))
-		c.path1 = path = NULL; /* the pointer may be bad: never read it */
+		path = NULL; /* the pointer may be bad: never read it */
 	if (RT_LIKELY(path != NULL && path[0] == '/')) {
 		/* The hot path: an absolute path goes to the ring as it is. */
-		struct rt_event ev = {.type = RT_TYPE_EVENT, .access = access, .op = op, .result = result,
-				      .flags = flags, .mode = mode};
-		int saved = errno;
+		struct rt_event ev;
+		ev.type = RT_TYPE_EVENT;
+		ev.access = access;
+		ev.op = op;
+		ev.rflags = 0;
+		ev.result = result;
+		ev.flags = flags;
+		ev.mode = mode;
+		ev.time_ns = 0;
 		rt_fill_identity(&ev);
 		ev.str[0] = path;
 		ev.len[0] = (uint32_t)rt_strlen(path);
+		ev.len[1] = ev.len[2] = 0;
+		ev.str[1] = ev.str[2] = NULL;
+		if (RT_LIKELY(g.mode == RT_MODE_RING) && rt_ring_fast(&ev))
+			return;
+		int saved = errno;
 		rt_send(&ev);
 		errno = saved;
 		return;
 	}
+	struct rt_call c = {.op = op, .access = access, .flags = flags, .mode = mode, .result = result,
+			    .dirfd1 = dirfd, .path1 = path};
 	rt_emit(&c);
 }
 
@@ -703,6 +832,17 @@ void rt_after_fork_child(void)
 	if (pid == g.pid)
 		return; /* already refreshed (atfork handler and fork hook both call us) */
 	int saved = errno;
+	/* The child is single-threaded: a try-lock another parent thread held
+	 * at fork time would otherwise stay taken forever, and a cwd copy it was
+	 * writing would stay half-written. */
+	__atomic_store_n(&rt_pbuf.busy, 0, __ATOMIC_RELAXED);
+	if (rt_cwd.seq & 1) {
+		rt_cwd.len = 0;
+		rt_cwd.seq++;
+	}
+	__atomic_store_n(&rt_cwd.lock, 0, __ATOMIC_RELAXED);
+	/* fork does not copy the page tables of shared file mappings. */
+	__atomic_store_n(&g.populated, 0, __ATOMIC_RELAXED);
 	g.pid = pid;
 	rt_tid = 0;
 	g.ppid = (int32_t)rt_sys0(SYS_getppid);
@@ -900,6 +1040,11 @@ static int rt_attach(void)
 			return -1;
 		if (wait)
 			g.prod.full_wait_ns = wait_ns;
+		/* 64 chunks (one bit each in g.populated), none under 64 KiB. */
+		g.chunk_shift = 16;
+		while ((g.prod.data_size >> g.chunk_shift) > 64)
+			g.chunk_shift++;
+		g.high_water = g.prod.nslots * RT_HIGH_WATER_PERCENT / 100;
 		g.mode = RT_MODE_RING;
 		return 0;
 	}

@@ -63,7 +63,7 @@ static int rt_raw_openat(int dirfd, const char *path, int flags, mode_t mode)
 static inline void rt_rec_open(uint16_t op, int dirfd, const char *path, int flags, mode_t mode, int ret)
 {
 	if (rt_active())
-		rt_emit1(op, rt_open_access(flags), (uint32_t)flags, (uint32_t)mode, rt_result(ret, errno), dirfd,
+		rt_emit1(op, rt_open_access(flags), (uint32_t)flags, (uint32_t)mode, ret < 0 ? -errno : ret, dirfd,
 			 path);
 }
 

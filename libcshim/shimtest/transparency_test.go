@@ -214,3 +214,30 @@ func TestSetuidProgramsIgnoreThePreloadAndRunNormally(t *testing.T) {
 	assert.Empty(t, filter(te.drain(), func(e event) bool { return e.PID == int32(res.pid) }),
 		"setuid programs are a documented blind spot: nothing is recorded")
 }
+
+func TestRecordsWrapAroundTheEndOfASmallRingIntact(t *testing.T) {
+	total := spinTotal(t, "20000")
+	te := newTrace(t, ring.Config{DataSize: ring.MinDataSize})
+	// Drain while the program runs so the ring laps many times; records
+	// of 3 slots in 1024 start at every offset, so their strings wrap.
+	done := make(chan runResult, 1)
+	go func() { done <- te.run(probe(t), "spin", te.dir, "20000") }()
+	var evs []event
+	for running := true; running; {
+		select {
+		case res := <-done:
+			require.NoError(t, res.err)
+			running = false
+		default:
+			te.reader.Wait(time.Millisecond)
+		}
+		evs = append(evs, te.drain()...)
+	}
+	c := te.reader.Counters()
+	assert.Equal(t, uint64(total), uint64(len(evs))+c.DroppedFullRecords)
+	assert.Greater(t, len(evs), 3*1024/3, "the ring lapped")
+	spins := filter(evs, func(e event) bool { return e.Op == "open" })
+	for _, e := range spins {
+		require.Equal(t, te.dir+"/spin.txt", e.Path, "a wrapped path comes back whole")
+	}
+}
