@@ -43,8 +43,9 @@ type Collector struct {
 	lastBatch                       atomic.Uint64
 	lastDrainNs                     atomic.Int64
 
-	// lastLost is the producer-side drop count last committed; a change
-	// alone is worth a (record-less) commit so the store knows about it.
+	// lastFull and lastTooBig are the producer-side drop counts last
+	// committed; a change alone is worth a (record-less) commit so the
+	// store knows about it.
 	lastFull, lastTooBig atomic.Uint64
 
 	obsMu    sync.Mutex

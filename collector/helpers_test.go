@@ -26,6 +26,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperCollector(os.Args[len(os.Args)-2], os.Args[len(os.Args)-1]))
 	case "writer":
 		os.Exit(helperWriter(os.Args[len(os.Args)-3:]))
+	case "loader":
+		os.Exit(helperLoader(os.Args[len(os.Args)-5:]))
 	}
 	os.Exit(m.Run())
 }
@@ -90,4 +92,43 @@ func mustStore(tb testing.TB, dir string, opts store.Options) *store.Store {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// helperLoader appends n records over a set of files distinct paths as fast
+// as it can (rate 0) or at rate records/s, and prints produced and refused.
+func helperLoader(args []string) int {
+	ringPath, id := args[0], args[1]
+	n, _ := strconv.Atoi(args[2])
+	files, _ := strconv.Atoi(args[3])
+	rate, _ := strconv.Atoi(args[4])
+	w, err := ring.OpenWriter(ringPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer w.Close()
+	paths := make([][]byte, files)
+	for i := range paths {
+		paths[i] = []byte(fmt.Sprintf("/srv/load/%s/data/file%06d.dat", id, i))
+	}
+	pid := int32(os.Getpid())
+	start := time.Now()
+	refused := 0
+	for i := range n {
+		rec := ring.Record{Type: ring.TypeEvent, Op: ring.OpOpenat, Access: ring.AccessRead, PID: pid, TID: pid, StartNs: 1,
+			Result: 3, Str1: paths[i%files]}
+		if i%5 == 0 {
+			rec.Access = ring.AccessWrite
+		}
+		if w.Append(&rec) != nil {
+			refused++
+		}
+		if rate > 0 && i%1000 == 999 {
+			if ahead := time.Duration(i+1)*time.Second/time.Duration(rate) - time.Since(start); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
+	}
+	fmt.Printf("%d %d %d\n", n, refused, time.Since(start).Nanoseconds())
+	return 0
 }

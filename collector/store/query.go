@@ -40,6 +40,9 @@ type EventFilter struct {
 // Events calls fn for each stored event matching f, in commit order. It
 // streams: memory does not grow with the number of events.
 func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error) error {
+	if s.db == nil {
+		return s.errClosed()
+	}
 	q := `SELECT e.seq, e.time_ns, p.pid, p.start_ns, e.ppid, e.tid, e.op, e.access, e.flags, e.mode, e.result, e.rflags,
 		coalesce(f1.path, ''), coalesce(f2.path, ''), coalesce(src.kind, '')
 		FROM events e
@@ -89,6 +92,9 @@ func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error
 // resolved, every aggregated access, and the number of records lost. It
 // reads the aggregates only, never the raw events.
 func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
+	if s.db == nil {
+		return nil, s.errClosed()
+	}
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, s.dbError("read trace from", err)
@@ -252,6 +258,9 @@ type Stats struct {
 // Stats counts what the store holds and what was lost.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{Dir: s.dir}
+	if s.db == nil {
+		return st, s.errClosed()
+	}
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return st, s.dbError("read", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/restrack/restrack/ring"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite": pure Go, so the Go side cross-builds
@@ -42,6 +43,8 @@ type Store struct {
 	unlock func()
 	opts   Options
 	w      *writer // nil when read-only
+
+	stopCheckpoints func()
 }
 
 // ErrNoStore: the directory holds no store (read-only open).
@@ -97,8 +100,47 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if !opts.ReadOnly {
 		s.w = newWriter(s)
+		if err := s.startCheckpoints(dbPath); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// checkpointEvery is how often the WAL is copied into the database.
+const checkpointEvery = 500 * time.Millisecond
+
+// startCheckpoints runs PASSIVE checkpoints on a second connection: they
+// never block the writer, which goes on appending to the WAL meanwhile.
+func (s *Store) startCheckpoints(dbPath string) error {
+	ck, err := sql.Open("sqlite", dsn(dbPath, false))
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", s.dir, err)
+	}
+	ck.SetMaxOpenConns(1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(checkpointEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				// Errors (busy, I/O) only delay the checkpoint: the WAL
+				// keeps every commit until one succeeds.
+				_, _ = ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
+	s.stopCheckpoints = func() {
+		close(stop)
+		<-done
+		ck.Close()
+	}
+	return nil
 }
 
 func dsn(path string, readOnly bool) string {
@@ -121,6 +163,11 @@ func dsn(path string, readOnly bool) string {
 		// is known to be ours: it rewrites the file header.
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "cache_size(-16384)")
+		// No checkpoint inside a commit: copying the WAL into the database
+		// (and its fsync) stalled commits for tens of ms, long enough for
+		// full-speed producers to fill the ring. checkpointLoop does it on
+		// its own connection, concurrently with the commits.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
@@ -227,6 +274,10 @@ func (s *Store) Close() error {
 		err = s.Fold(context.Background())
 		s.w = nil
 	}
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+		s.stopCheckpoints = nil
+	}
 	if s.db != nil {
 		if e := s.db.Close(); e != nil && err == nil {
 			err = fmt.Errorf("close store %s: %w", s.dir, e)
@@ -243,3 +294,5 @@ func (s *Store) release() {
 		s.unlock = nil
 	}
 }
+
+func (s *Store) errClosed() error { return fmt.Errorf("store %s: closed", s.dir) }

@@ -207,6 +207,9 @@ func scanProc(row interface{ Scan(...any) error }) (procKey, *procEntry, error) 
 // Commit stores a batch and its checkpoint in one transaction: either both
 // are durable or neither is, which is what makes a restart exact.
 func (s *Store) Commit(ctx context.Context, recs []ring.Record, cp Checkpoint) error {
+	if s.db == nil {
+		return s.errClosed()
+	}
 	if s.w == nil {
 		return fmt.Errorf("commit to store %s: opened read-only", s.dir)
 	}
@@ -601,6 +604,9 @@ func (w *writer) checkpoint(ctx context.Context, tx *sql.Tx, records uint64, cp 
 // Resume returns the position after the last committed batch of source id,
 // and whether the store has seen that source at all.
 func (s *Store) Resume(ctx context.Context, id uint64) (uint64, bool, error) {
+	if s.db == nil {
+		return 0, false, s.errClosed()
+	}
 	var pos int64
 	err := s.db.QueryRowContext(ctx, "SELECT position FROM sources WHERE id = ?", int64(id)).Scan(&pos)
 	if err == sql.ErrNoRows {
