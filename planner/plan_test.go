@@ -372,3 +372,15 @@ func TestShortCommand(t *testing.T) {
 		})
 	}
 }
+
+func TestDOTQuoting(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"quotes and backslashes are escaped", `/srv/a "b"\c`, `"/srv/a \"b\"\\c"`},
+		{"a newline is DOT's line break", "AP 1\nsh", `"AP 1\nsh"`},
+		{"a control byte inside a line is shown Go-quoted", "/srv/a\tb", `"\"/srv/a\\tb\""`},
+		{"invalid UTF-8 is shown Go-quoted", "/srv/\xff", `"\"/srv/\\xff\""`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, dotQuote(tt.in)) })
+	}
+}
