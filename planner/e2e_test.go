@@ -218,3 +218,46 @@ func checkDemoPlan(t *testing.T, build, demo, storeDir string) {
 	assert.Contains(t, lines[2], "/srv/log/service.log")
 	assert.Equal(t, fmt.Sprintf("AP %d is the AP you asked to move.", shipper), lines[3])
 }
+
+// TestDemoScript runs `make demo`'s script against the built binaries, in
+// a scratch build directory so it never touches the user's build/demo:
+// the README's main job must keep working.
+func TestDemoScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: this test builds the binaries and traces a 2-second workload")
+	}
+	root := repoRoot(t)
+	build := mustBuild(t, root)
+	scratch := t.TempDir()
+	for _, f := range []string{"restrack", "librestrack.so"} {
+		require.NoError(t, os.Symlink(filepath.Join(build, f), filepath.Join(scratch, f)))
+	}
+	cmd := exec.Command(filepath.Join(root, "scripts/demo/demo.sh"), scratch)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "demo.sh:\n%s", out)
+	text := string(out)
+	for _, want := range []string{
+		"== 1. Tracing a workload of five applications",
+		"Migration plan for AP ",
+		"(Model 2): they all move",
+		"Files that move with a copy left behind",
+		"is the AP you asked to move.",
+		"Reading the plan:",
+	} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotContains(t, text, "\x1b", "no terminal escapes when the output is not a terminal")
+	for _, f := range []string{"plan.txt", "plan.json", "plan.dot"} {
+		fi, err := os.Stat(filepath.Join(scratch, "demo", f))
+		require.NoError(t, err)
+		assert.NotZero(t, fi.Size(), f)
+	}
+	if _, err := exec.LookPath("dot"); err == nil {
+		svg, err := os.ReadFile(filepath.Join(scratch, "demo", "plan.svg"))
+		require.NoError(t, err, "Graphviz is installed, so the demo renders plan.svg")
+		assert.Contains(t, string(svg), "<svg")
+	} else {
+		assert.Contains(t, text, "install Graphviz to render it")
+	}
+}
