@@ -111,12 +111,17 @@ func (c *converter) base(pid, dfd int32) (string, bool) {
 
 // resolve makes path absolute. An absolute path is kept exactly as the
 // program passed it; a relative one is joined to its base and cleaned. An
-// empty path (AT_EMPTY_PATH) names the dirfd itself.
-func (c *converter) resolve(pid, dfd int32, path []byte) (string, bool) {
+// empty path (AT_EMPTY_PATH) names the dirfd itself. kbase is the base the
+// kernel side resolved at the call (exact); without it, the cwd tracked
+// from the records or the dirfd's /proc link stand in (racy).
+func (c *converter) resolve(pid, dfd int32, path, kbase []byte) (string, bool) {
 	if len(path) > 0 && path[0] == '/' {
 		return string(path), true
 	}
-	base, ok := c.base(pid, dfd)
+	base, ok := string(kbase), len(kbase) > 0
+	if !ok {
+		base, ok = c.base(pid, dfd)
+	}
 	if !ok {
 		c.unresolved++
 		return string(path), false
@@ -194,7 +199,7 @@ func (c *converter) convert(ev *rawEvent, out *[2]ring.Record) int {
 
 func (c *converter) convertEvent(ev *rawEvent, rec *ring.Record) {
 	rec.Access = access(rec.Op, ev.Flags)
-	p1, ok1 := c.resolve(ev.PID, ev.DFD1, ev.Str1)
+	p1, ok1 := c.resolve(ev.PID, ev.DFD1, ev.Str1, ev.Str3)
 	if ev.EFlags&efPath1Fault != 0 {
 		ok1 = false
 	}
@@ -203,7 +208,7 @@ func (c *converter) convertEvent(ev *rawEvent, rec *ring.Record) {
 	}
 	rec.Str1 = c.keepString(p1)
 	if len(ev.Str2) > 0 || ev.EFlags&efPath2Fault != 0 {
-		p2, ok2 := c.resolve(ev.PID, ev.DFD2, ev.Str2)
+		p2, ok2 := c.resolve(ev.PID, ev.DFD2, ev.Str2, ev.Str4)
 		if !ok2 || ev.EFlags&efPath2Fault != 0 {
 			rec.RFlags |= ring.RFPath2Unresolved
 		}
@@ -246,7 +251,10 @@ func (c *converter) convertProc(ev *rawEvent, rec *ring.Record) bool {
 		rec.Str2 = c.keepString(child.cwd)
 	case ring.OpProcExec:
 		p := c.proc(ev.PID)
-		exe, ok := c.resolve(ev.PID, ev.DFD1, ev.Str1)
+		if len(ev.Str2) > 0 {
+			p.cwd = string(ev.Str2) // the kernel's, at the exec
+		}
+		exe, ok := c.resolve(ev.PID, ev.DFD1, ev.Str1, nil)
 		if !ok {
 			rec.RFlags |= ring.RFUnresolved
 		}

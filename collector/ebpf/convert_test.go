@@ -55,6 +55,11 @@ func TestRelativePathsAreResolvedAgainstTheTrackedCwdOrTheDirfd(t *testing.T) {
 		{"a path after chdir uses the new cwd", ev(ring.OpMkdir, atFDCWD, 0, "d"), "/home/u/sub/d", "", ring.AccessWrite, 0},
 		{"O_APPEND alone is a write", ev(ring.OpOpen, atFDCWD, 0x401, "/log"), "/log", "", ring.AccessWrite, 0},
 		{"creat is a write", ev(ring.OpCreat, atFDCWD, 0x241, "/c"), "/c", "", ring.AccessWrite, 0},
+		{"the kernel's base wins over the tracked cwd", ev(ring.OpOpenat, atFDCWD, 0, "k", "", "/kernel/cwd"), "/kernel/cwd/k", "", ring.AccessRead, 0},
+		{"the kernel's base of a dirfd needs no /proc", ev(ring.OpUnlinkat, 42, 0, "z", "", "/gone/dir"), "/gone/dir/z", "", ring.AccessWrite, 0},
+		{"each path of a rename has its own base", ev(ring.OpRenameat, 7, 0, "a", "b", "/d1", "/d2"), "/d1/a", "/d2/b", ring.AccessWrite, 0},
+		{"fchdir names the kernel's base", ev(ring.OpFchdir, 3, 0, "", "", "/srv/new"), "/srv/new", "", ring.AccessNone, 0},
+		{"and later relative paths without a base use it", ev(ring.OpOpenat, atFDCWD, 0, "f"), "/srv/new/f", "", ring.AccessRead, 0},
 	} {
 		t.Run(s.name, func(t *testing.T) {
 			r := mustConvert(t, c, s.sample)
@@ -74,15 +79,19 @@ func TestAChildInheritsItsParentsCwdAndExecSetsItsExe(t *testing.T) {
 	r := mustConvert(t, c, fork)
 	assert.Equal(t, "/w", string(r.Str2))
 
-	exec := sample(typeProc, uint16(ring.OpProcExec), 11, atFDCWD, 0, "./tool", "", "./tool\x00-v\x00")
+	exec := sample(typeProc, uint16(ring.OpProcExec), 11, atFDCWD, 0, "./tool", "/w", "./tool\x00-v\x00")
 	r = mustConvert(t, c, exec)
 	assert.Equal(t, "/w/tool", string(r.Str1))
 	assert.Equal(t, "/w", string(r.Str2))
 	assert.Equal(t, []string{"./tool", "-v"}, r.Argv())
 
+	moved := sample(typeProc, uint16(ring.OpProcExec), 11, atFDCWD, 0, "./tool", "/elsewhere", "./tool\x00")
+	r = mustConvert(t, c, moved)
+	assert.Equal(t, "/elsewhere/tool", string(r.Str1), "the kernel's cwd at exec wins over the tracked one")
+
 	exit := sample(typeProc, uint16(ring.OpProcExit), 11, atFDCWD, 0)
 	r = mustConvert(t, c, exit)
-	assert.Equal(t, "/w/tool", string(r.Str1))
+	assert.Equal(t, "/elsewhere/tool", string(r.Str1))
 	assert.NotContains(t, c.procs, int32(11), "an exited process is forgotten")
 }
 

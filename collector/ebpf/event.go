@@ -19,6 +19,7 @@ const (
 	efPath1Fault     = 0x1
 	efPath2Fault     = 0x2
 	efArgvTruncated  = 0x4
+	efBaseIncomplete = 0x8
 	procFollowOnly   = 0x1
 	counterEmitted   = 0
 	counterLostRing  = 1
@@ -31,14 +32,14 @@ const (
 
 // rawEvent is one decoded ring-buffer sample. Its strings alias the sample.
 type rawEvent struct {
-	Type, Op         uint16
-	EFlags           uint16
-	PID, TID, PPID   int32
-	Result           int32
-	DFD1, DFD2       int32
-	Flags, Mode      uint32
-	TimeNs, StartNs  uint64
-	Str1, Str2, Str3 []byte
+	Type, Op               uint16
+	EFlags                 uint16
+	PID, TID, PPID         int32
+	Result                 int32
+	DFD1, DFD2             int32
+	Flags, Mode            uint32
+	TimeNs, StartNs        uint64
+	Str1, Str2, Str3, Str4 []byte // event: path, path2, base of path, base of path2
 }
 
 var errShortSample = errors.New("sample shorter than its header")
@@ -62,16 +63,18 @@ func decodeEvent(b []byte, ev *rawEvent) error {
 	ev.DFD2 = int32(le.Uint32(b[32:]))
 	ev.Flags = le.Uint32(b[36:])
 	ev.Mode = le.Uint32(b[40:])
-	// b[44:48] is padding.
+	l4 := int(le.Uint16(b[44:]))
+	// b[46:48] is padding.
 	ev.TimeNs = le.Uint64(b[48:])
 	ev.StartNs = le.Uint64(b[56:])
 	rest := b[eventHeaderSize:]
-	if l1+l2+l3 > len(rest) {
-		return fmt.Errorf("decode sample: strings of %d+%d+%d bytes overrun its %d bytes", l1, l2, l3, len(rest))
+	if l1+l2+l3+l4 > len(rest) {
+		return fmt.Errorf("decode sample: strings of %d+%d+%d+%d bytes overrun its %d bytes", l1, l2, l3, l4, len(rest))
 	}
 	ev.Str1, rest = rest[:l1:l1], rest[l1:]
 	ev.Str2, rest = rest[:l2:l2], rest[l2:]
-	ev.Str3 = rest[:l3:l3]
+	ev.Str3, rest = rest[:l3:l3], rest[l3:]
+	ev.Str4 = rest[:l4:l4]
 	return nil
 }
 

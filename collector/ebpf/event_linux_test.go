@@ -27,9 +27,10 @@ func TestTheDecoderReadsTheOffsetsClangLaidOut(t *testing.T) {
 		{"ppid", unsafe.Offsetof(e.Ppid), 20}, {"result", unsafe.Offsetof(e.Result), 24},
 		{"dfd1", unsafe.Offsetof(e.Dfd1), 28}, {"dfd2", unsafe.Offsetof(e.Dfd2), 32},
 		{"flags", unsafe.Offsetof(e.Flags), 36}, {"mode", unsafe.Offsetof(e.Mode), 40},
+		{"len4", unsafe.Offsetof(e.Len4), 44},
 		{"time_ns", unsafe.Offsetof(e.TimeNs), 48}, {"start_ns", unsafe.Offsetof(e.StartNs), 56},
 	} {
 		assert.Equal(t, c.want, c.got, c.field)
 	}
-	assert.Equal(t, 3*strMax, len(s.Data))
+	assert.Equal(t, 5*strMax, len(s.Data), "four strings, each starting below 4*RT_STR_MAX")
 }

@@ -52,6 +52,7 @@ func TestTheBPFHeaderUsesTheRingsOpNumbersAndTheDecodersConstants(t *testing.T) 
 		"RT_TYPE_EVENT":   typeEvent, "RT_TYPE_PROC": typeProc,
 		"RT_STR_MAX": strMax, "RT_AT_FDCWD": atFDCWD,
 		"RT_EF_PATH1_FAULT": efPath1Fault, "RT_EF_PATH2_FAULT": efPath2Fault, "RT_EF_ARGV_TRUNCATED": efArgvTruncated,
+		"RT_EF_BASE_INCOMPLETE": efBaseIncomplete,
 		"RT_PROC_FOLLOW_ONLY": procFollowOnly,
 		"RT_CNT_EMITTED":      counterEmitted, "RT_CNT_LOST_RING": counterLostRing, "RT_CNT_LOST_INFLIGHT": counterLostArgs,
 		"RT_CNT_LOST_PROC": counterLostProc, "RT_CNT_FAULT": counterFaults, "RT_COUNTER_MAX": counterCount,
@@ -77,7 +78,11 @@ func sample(typ, op uint16, pid int32, dfd1 int32, flags uint32, strs ...string)
 	le.PutUint16(b[0:], typ)
 	le.PutUint16(b[2:], op)
 	for i, s := range strs {
-		le.PutUint16(b[4+2*i:], uint16(len(s)))
+		off := 4 + 2*i // len1..len3
+		if i == 3 {
+			off = 44 // len4
+		}
+		le.PutUint16(b[off:], uint16(len(s)))
 	}
 	le.PutUint32(b[12:], uint32(pid))
 	le.PutUint32(b[16:], uint32(pid))
@@ -110,9 +115,11 @@ func TestDecodingRejectsSamplesWhoseStringsOverrunThem(t *testing.T) {
 			assert.Error(t, decodeEvent(c.b, &ev))
 		})
 	}
-	require.NoError(t, decodeEvent(sample(typeEvent, 3, 7, atFDCWD, 0, "/a", "/b"), &ev))
-	assert.Equal(t, "/a", string(ev.Str1))
-	assert.Equal(t, "/b", string(ev.Str2))
+	require.NoError(t, decodeEvent(sample(typeEvent, 3, 7, atFDCWD, 0, "a", "b", "/base-a", "/base-b"), &ev))
+	assert.Equal(t, "a", string(ev.Str1))
+	assert.Equal(t, "b", string(ev.Str2))
+	assert.Equal(t, "/base-a", string(ev.Str3))
+	assert.Equal(t, "/base-b", string(ev.Str4))
 	assert.Equal(t, int32(7), ev.PID)
 	assert.Equal(t, uint64(42), ev.TimeNs)
 }

@@ -51,11 +51,14 @@ type restrackScratch struct {
 		Dfd2    int32
 		Flags   uint32
 		Mode    uint32
-		Pad     uint32
+		Len4    uint16
+		Pad     uint16
 		TimeNs  uint64
 		StartNs uint64
 	}
-	Data [12288]int8
+	Data [20480]int8
+	Walk [4096]int8
+	Name [256]int8
 }
 
 // Names of all BPF objects in the ELF.

@@ -282,3 +282,29 @@ func TestWithoutPrivilegesStartNamesWhatIsMissing(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "ERR: eBPF mode unavailable: privileges to load BPF programs (CAP_BPF and CAP_PERFMON) (run as root)")
 }
+
+func TestDirfdRelativePathsAreMadeAbsoluteByTheKernelSide(t *testing.T) {
+	// rm -r removes a tree through directory fds (unlinkat(fd, "name")) and
+	// exits long before the records are read: /proc/PID/fd is gone by then,
+	// so only the base the kernel side resolved at the call can help.
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "a")
+	require.NoError(t, os.MkdirAll(filepath.Join(tree, "b", "c"), 0o755))
+	for _, f := range []string{"a/x", "a/b/y", "a/b/c/z"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), nil, 0o644))
+	}
+	cmd := exec.Command("rm", "-r", "a")
+	cmd.Dir = dir
+	recs := traceRun(t, cmd)
+
+	var removed []string
+	for _, r := range recs {
+		if r.Type == ring.TypeEvent && r.Op == ring.OpUnlinkat {
+			assert.Zero(t, r.RFlags&ring.RFUnresolved, "%s", r.Path)
+			removed = append(removed, r.Path)
+		}
+	}
+	assert.ElementsMatch(t, []string{
+		tree + "/b/c/z", tree + "/b/c", tree + "/b/y", tree + "/b", tree + "/x", tree,
+	}, removed)
+}

@@ -15,6 +15,8 @@
 #include <linux/types.h>
 
 #define RT_STR_MAX 4096          /* PATH_MAX: the kernel refuses longer paths */
+#define RT_NAME_MAX 256          /* NAME_MAX + NUL: one path component */
+#define RT_MAX_DEPTH 64          /* path components (and mount crossings) walked up to the root */
 #define RT_MAX_PROCS 65536       /* processes of the traced tree alive at once */
 #define RT_AT_FDCWD (-100)
 #define RT_CREAT_FLAGS 01101     /* O_CREAT|O_WRONLY|O_TRUNC: what creat(2) means */
@@ -50,6 +52,7 @@
 #define RT_EF_PATH1_FAULT 0x1     /* the first path could not be read */
 #define RT_EF_PATH2_FAULT 0x2
 #define RT_EF_ARGV_TRUNCATED 0x4  /* argv longer than RT_STR_MAX: a prefix */
+#define RT_EF_BASE_INCOMPLETE 0x8 /* a base directory deeper than RT_MAX_DEPTH or RT_STR_MAX: not sent */
 
 /* rt_proc.flags */
 #define RT_PROC_FOLLOW_ONLY 0x1   /* follow this process's children, report none of its own calls */
@@ -84,14 +87,17 @@ struct rt_args {
 
 /*
  * One ring-buffer record: this 64-byte header, then len1 bytes of str1,
- * len2 of str2, len3 of str3 (no NULs). Little-endian, the host's order.
+ * len2 of str2, len3 of str3, len4 of str4 (no NULs). Little-endian, the
+ * host's order. A base is the absolute path of the directory a relative
+ * path is relative to (its dirfd, or the cwd), walked up from the dentry by
+ * the kernel side at syscall exit; empty when the path is absolute.
  */
 struct rt_event {
 	__u16 type;       /* RT_TYPE_* */
 	__u16 op;         /* RT_OP_* */
 	__u16 len1;       /* event: path;        proc: exe */
-	__u16 len2;       /* event: second path; proc: cwd (never set here) */
-	__u16 len3;       /* proc exec: argv, NUL-separated */
+	__u16 len2;       /* event: second path; proc exec: cwd */
+	__u16 len3;       /* event: base of the path; proc exec: argv, NUL-separated */
 	__u16 eflags;     /* RT_EF_* */
 	__u32 pid;        /* tgid */
 	__u32 tid;
@@ -101,7 +107,8 @@ struct rt_event {
 	__s32 dfd2;
 	__u32 flags;
 	__u32 mode;
-	__u32 pad;
+	__u16 len4;       /* event: base of the second path */
+	__u16 pad;
 	__u64 time_ns;    /* CLOCK_MONOTONIC */
 	__u64 start_ns;   /* task->start_boottime: ns since boot */
 };

@@ -46,6 +46,65 @@ struct mm_struct {
 	unsigned long arg_end;
 } __attribute__((preserve_access_index));
 
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent;
+} __attribute__((preserve_access_index));
+
+// Since 6.15 d_name and f_path are const members of anonymous unions whose
+// writable twins are __d_name and __f_path; CO-RE does not match a local
+// field against a const one, so each kernel layout has its own flavour
+// (the ___suffix is dropped when matching type names).
+struct dentry___new {
+	struct qstr __d_name;
+} __attribute__((preserve_access_index));
+
+struct dentry___old {
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct vfsmount {
+	struct dentry *mnt_root;
+} __attribute__((preserve_access_index));
+
+// struct mount is fs/mount.h's: a vfsmount is embedded in it.
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+struct file___new {
+	struct path __f_path;
+} __attribute__((preserve_access_index));
+
+struct file___old {
+	struct path f_path;
+} __attribute__((preserve_access_index));
+
+struct file;
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct fs_struct {
+	struct path pwd;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
@@ -53,6 +112,8 @@ struct task_struct {
 	__u64 start_boottime;
 	struct signal_struct *signal;
 	struct mm_struct *mm;
+	struct files_struct *files;
+	struct fs_struct *fs;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -90,9 +151,14 @@ struct {
 // scratch builds one variable-length record per CPU before it is copied
 // into the ring; a ring reservation must have a constant size, and a
 // constant PATH_MAX*3 reservation would waste most of the ring.
+// data holds up to four strings; each starts below 4 * RT_STR_MAX and
+// may be RT_STR_MAX long, hence the fifth page of slack for the verifier.
+// walk and name are the dentry walk's work areas.
 struct scratch {
 	struct rt_event ev;
-	char data[RT_STR_MAX * 3];
+	char data[RT_STR_MAX * 5];
+	char walk[RT_STR_MAX];
+	char name[RT_NAME_MAX];
 };
 
 struct {
@@ -128,7 +194,7 @@ static __always_inline struct scratch *scratch_get(void)
 // emit copies the header plus len1+len2+len3 string bytes into the ring.
 static __always_inline void emit(struct scratch *s)
 {
-	__u64 n = (__u64)s->ev.len1 + s->ev.len2 + s->ev.len3;
+	__u64 n = (__u64)s->ev.len1 + s->ev.len2 + s->ev.len3 + s->ev.len4;
 	if (n > sizeof(s->data))
 		n = sizeof(s->data);
 	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?
@@ -147,7 +213,7 @@ static __always_inline __u16 read_user_str(struct scratch *s, __u32 off, const c
 {
 	if (!p)
 		return 0;
-	off &= RT_STR_MAX * 2 - 1;
+	off &= RT_STR_MAX * 4 - 1;
 	long n = bpf_probe_read_user_str(&s->data[off], RT_STR_MAX, p);
 	if (n <= 0) {
 		s->ev.eflags |= fault_flag;
@@ -161,7 +227,7 @@ static __always_inline __u16 read_kernel_str(struct scratch *s, __u32 off, const
 {
 	if (!p)
 		return 0;
-	off &= RT_STR_MAX * 2 - 1;
+	off &= RT_STR_MAX * 4 - 1;
 	long n = bpf_probe_read_kernel_str(&s->data[off], RT_STR_MAX, p);
 	if (n <= 0)
 		return 0;
@@ -175,6 +241,149 @@ static __always_inline void fill_ids(struct scratch *s, __u64 id, struct rt_proc
 	s->ev.tid = (__u32)id;
 	s->ev.ppid = p->ppid;
 	s->ev.start_ns = p->start_ns;
+}
+
+static __always_inline struct path file_path(struct file *f)
+{
+	struct path p = {};
+	if (bpf_core_field_exists(struct file___new, __f_path))
+		BPF_CORE_READ_INTO(&p, (struct file___new *)f, __f_path);
+	else
+		BPF_CORE_READ_INTO(&p, (struct file___old *)f, f_path);
+	return p;
+}
+
+// The dentry walk's state between bpf_loop steps. The kernel's field
+// offsets are resolved (CO-RE) by the caller and passed in: with the same
+// BPF_CORE_READs inside the bpf_loop callback, cilium/ebpf v0.22 left them
+// poisoned ("bad CO-RE relocation") although every field exists. The steps
+// find the scratch buffer by lookup rather than through a pointer here.
+struct walk {
+	void *vfsmnt;
+	void *mnt;
+	void *dentry;
+	__u32 pos;       // the path so far is walk[pos, RT_STR_MAX)
+	int incomplete;
+	__u32 o_mnt_root, o_mnt_parent, o_mnt_mountpoint, o_mnt, o_d_parent, o_d_name;
+};
+
+static __always_inline void *read_ptr(void *base, __u32 off)
+{
+	void *p = 0;
+	bpf_probe_read_kernel(&p, sizeof(p), base + off);
+	return p;
+}
+
+// walk_step prepends one name, or crosses one mount, per call.
+static long walk_step(__u32 i, void *arg)
+{
+	struct walk *w = arg;
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		return 1;
+	if (w->dentry == read_ptr(w->vfsmnt, w->o_mnt_root)) {
+		void *parent = read_ptr(w->mnt, w->o_mnt_parent);
+		if (parent == w->mnt)
+			return 1; // the root mount's root: done
+		w->dentry = read_ptr(w->mnt, w->o_mnt_mountpoint);
+		w->mnt = parent;
+		w->vfsmnt = parent + w->o_mnt;
+		return 0;
+	}
+	void *up = read_ptr(w->dentry, w->o_d_parent);
+	if (up == w->dentry)
+		return 1; // a filesystem root that is not mounted here
+	long n = bpf_probe_read_kernel_str(s->name, RT_NAME_MAX, read_ptr(w->dentry, w->o_d_name));
+	if (n <= 1)
+		return 1;
+	__u32 len = n - 1, pos = w->pos;
+	if (pos < len + 2 || pos > RT_STR_MAX) {
+		w->incomplete = 1;
+		return 1;
+	}
+	pos -= len;
+	bpf_probe_read_kernel(&s->walk[pos & (RT_STR_MAX - 1)], len & (RT_NAME_MAX - 1), s->name);
+	pos--;
+	s->walk[pos & (RT_STR_MAX - 1)] = '/';
+	w->pos = pos;
+	w->dentry = up;
+	if (i == RT_MAX_DEPTH - 1)
+		w->incomplete = 1; // the last step, and not at the root yet
+	return 0;
+}
+
+// put_path writes the absolute path of (vfsmnt, dentry) at offset off of
+// the data area and returns its length: names are collected leaf to root
+// into the walk area (right to left), crossing mounts up to the root
+// mount, then copied out in one piece. This is what d_path does, which
+// tracepoint programs may not call. A chroot's paths are given from the
+// real root. 0 when unknown or too deep (RT_EF_BASE_INCOMPLETE).
+static __always_inline __u16 put_path(struct scratch *s, __u32 off, struct vfsmount *vfsmnt,
+				      struct dentry *dentry)
+{
+	if (!vfsmnt || !dentry)
+		return 0;
+	__u32 o_mnt = bpf_core_field_offset(struct mount, mnt);
+	struct walk w = {
+		.vfsmnt = vfsmnt,
+		.mnt = (void *)vfsmnt - o_mnt,
+		.dentry = dentry,
+		.pos = RT_STR_MAX,
+		.o_mnt_root = bpf_core_field_offset(struct vfsmount, mnt_root),
+		.o_mnt_parent = bpf_core_field_offset(struct mount, mnt_parent),
+		.o_mnt_mountpoint = bpf_core_field_offset(struct mount, mnt_mountpoint),
+		.o_mnt = o_mnt,
+		.o_d_parent = bpf_core_field_offset(struct dentry, d_parent),
+	};
+	// Since 6.15 d_name is a const member of an anonymous union, and its
+	// writable twin __d_name is what CO-RE can match.
+	if (bpf_core_field_exists(struct dentry___new, __d_name))
+		w.o_d_name = bpf_core_field_offset(struct dentry___new, __d_name.name);
+	else
+		w.o_d_name = bpf_core_field_offset(struct dentry___old, d_name.name);
+	bpf_loop(RT_MAX_DEPTH, walk_step, &w, 0);
+	if (w.incomplete) {
+		s->ev.eflags |= RT_EF_BASE_INCOMPLETE;
+		return 0;
+	}
+	__u32 pos = w.pos;
+	if (pos >= RT_STR_MAX) {
+		pos = RT_STR_MAX - 1;
+		s->walk[pos] = '/';
+	}
+	__u32 len = RT_STR_MAX - pos;
+	off &= RT_STR_MAX * 4 - 1;
+	if (bpf_probe_read_kernel(&s->data[off], len & (RT_STR_MAX - 1), &s->walk[pos & (RT_STR_MAX - 1)]) < 0)
+		return 0;
+	return len & (RT_STR_MAX - 1);
+}
+
+// put_base writes the directory a relative path is relative to: the cwd
+// for AT_FDCWD, else the directory open as dfd.
+static __always_inline __u16 put_base(struct scratch *s, __u32 off, __s32 dfd)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	if (dfd == RT_AT_FDCWD) {
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+		return put_path(s, off, BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry));
+	}
+	if (dfd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if ((__u32)dfd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[dfd]) < 0 || !f)
+		return 0;
+	struct path fp = file_path(f);
+	return put_path(s, off, fp.mnt, fp.dentry);
+}
+
+static __always_inline int relative(struct scratch *s, __u32 off, __u16 len)
+{
+	return len == 0 || s->data[off & (RT_STR_MAX * 4 - 1)] != '/';
 }
 
 // ---- syscall enter: stash the arguments of a traced process's call -------
@@ -287,8 +496,18 @@ int sys_exit(struct sys_exit_ctx *ctx)
 		}
 	}
 	__u16 l1 = read_user_str(s, 0, (const char *)args.p1, RT_EF_PATH1_FAULT);
+	__u16 l2 = read_user_str(s, l1, (const char *)args.p2, RT_EF_PATH2_FAULT);
+	__u16 l3 = 0, l4 = 0;
+	// Bases only for relative paths, read now: the dirfd or cwd may be
+	// gone or changed by the time user space reads the record.
+	if ((args.p1 || args.op == RT_OP_FCHDIR) && relative(s, 0, l1))
+		l3 = put_base(s, (__u32)l1 + l2, args.dfd1);
+	if (args.p2 && relative(s, l1, l2))
+		l4 = put_base(s, (__u32)l1 + l2 + l3, args.dfd2);
 	s->ev.len1 = l1;
-	s->ev.len2 = read_user_str(s, l1, (const char *)args.p2, RT_EF_PATH2_FAULT);
+	s->ev.len2 = l2;
+	s->ev.len3 = l3;
+	s->ev.len4 = l4;
 	emit(s);
 	return 0;
 }
@@ -348,24 +567,28 @@ int BPF_PROG(sched_exec, struct task_struct *task, __s32 old_pid, struct linux_b
 		return 0;
 	const char *fn = BPF_CORE_READ(bprm, filename);
 
-	// The event: the exec itself, with the kernel's copy of the path.
+	// The event: the exec itself, with the kernel's copy of the path and,
+	// when that is relative, the cwd (the exec did not change it).
 	fill_ids(s, id, p);
+	__u16 l1 = read_kernel_str(s, 0, fn);
+	__u16 cwd = put_base(s, l1, RT_AT_FDCWD);
 	s->ev.type = RT_TYPE_EVENT;
 	s->ev.op = op;
 	s->ev.dfd1 = dfd;
-	s->ev.len1 = read_kernel_str(s, 0, fn);
+	s->ev.len1 = l1;
+	s->ev.len3 = relative(s, 0, l1) ? cwd : 0;
 	emit(s);
 
-	// The process record: exe and argv of the new image. argv was just
-	// copied onto the new stack by the kernel, so it is resident.
+	// The process record: exe, cwd and argv of the new image. argv was
+	// just copied onto the new stack by the kernel, so it is resident.
 	s->ev.type = RT_TYPE_PROC;
 	s->ev.op = RT_OP_PROC_EXEC;
-	s->ev.dfd1 = dfd;
-	s->ev.len2 = 0;
+	s->ev.len2 = cwd;
+	s->ev.len3 = 0;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	unsigned long as = BPF_CORE_READ(mm, arg_start);
 	unsigned long ae = BPF_CORE_READ(mm, arg_end);
-	__u32 off = s->ev.len1 & (RT_STR_MAX - 1);
+	__u32 off = ((__u32)l1 + cwd) & (RT_STR_MAX * 2 - 1);
 	__u64 n = ae - as;
 	if (n > RT_STR_MAX - 1) {
 		n = RT_STR_MAX - 1;
