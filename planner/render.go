@@ -221,23 +221,6 @@ func dotQuote(s string) string {
 	return b.String()
 }
 
-func displayName(exe string) string {
-	if exe == "" {
-		return "?"
-	}
-	if i := strings.LastIndexByte(exe, '/'); i >= 0 && i < len(exe)-1 {
-		return exe[i+1:]
-	}
-	return exe
-}
-
-func commandLine(exe string, argv []string) string {
-	if len(argv) == 0 {
-		return displayName(exe)
-	}
-	return strings.Join(argv, " ")
-}
-
 type processGroup struct {
 	ap      int32
 	exe     string
