@@ -15,6 +15,7 @@
 #define RESTRACK_SHIM_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -146,8 +147,18 @@ void rt_emit_fd(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int3
 /* result as the ABI stores it: the return value, or -errno on failure. */
 static inline int32_t rt_result(long ret, int err) { return ret < 0 ? -err : (int32_t)ret; }
 
-/* Write = O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND; else read. */
-uint8_t rt_open_access(int flags) RT_HIDDEN;
+/* Write = O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND (or O_TMPFILE); else
+ * read. Inline: it is on every open's path. */
+static inline uint8_t rt_open_access(int flags)
+{
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND)))
+		return RT_ACCESS_WRITE;
+#ifdef O_TMPFILE
+	if ((flags & O_TMPFILE) == O_TMPFILE)
+		return RT_ACCESS_WRITE;
+#endif
+	return RT_ACCESS_READ;
+}
 
 /* Resolves path against dirfd into buf (RT_RESOLVED_MAX bytes) when it is
  * relative. Returns the absolute path (path itself when already absolute),

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ring_producer.h"
@@ -339,21 +340,11 @@ unresolved:
 	return path;
 }
 
-uint8_t rt_open_access(int flags)
-{
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND)))
-		return RT_ACCESS_WRITE;
-#ifdef O_TMPFILE
-	if ((flags & O_TMPFILE) == O_TMPFILE)
-		return RT_ACCESS_WRITE;
-#endif
-	return RT_ACCESS_READ;
-}
 
 /* ------------------------------------------------------------------ */
 /* transports                                                          */
 
-static int32_t rt_gettid(void)
+static inline __attribute__((always_inline)) int32_t rt_gettid(void)
 {
 	int32_t t = rt_tid;
 	if (RT_UNLIKELY(t == 0)) {
@@ -462,7 +453,7 @@ static void rt_send(struct rt_event *ev)
 		rt_fifo_write(ev);
 }
 
-static void rt_fill_identity(struct rt_event *ev)
+static inline __attribute__((always_inline)) void rt_fill_identity(struct rt_event *ev)
 {
 	ev->pid = g.pid;
 	ev->tid = rt_gettid();
@@ -527,7 +518,10 @@ static inline int rt_ring_fast(const struct rt_event *ev)
 	rec->type = ev->type;
 	rec->access = ev->access;
 	rec->op = ev->op;
-	rec->time_ns = rt_now_ns(); /* ~25 ns of the record's cost: the vDSO's rdtsc and its scaling */
+	/* ~25 ns of the record's cost: the vDSO's rdtsc and its scaling. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	rec->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	rec->start_ns = ev->start_ns;
 	rec->pid = ev->pid;
 	rec->tid = ev->tid;

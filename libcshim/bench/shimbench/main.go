@@ -183,8 +183,8 @@ func run(shim, src, shmDir string, ringSize uint64, rounds, batches, size int) e
 	fmt.Printf("| mode | median ns per open+close | p99 ns | added ns, paired in-process (median) | ratio to libc's open, same process | added ns vs untraced runs | ratio |\n|---|---|---|---|---|---|---|\n")
 	for _, m := range modes {
 		med, p99 := percentile(m.hooked, 50), percentile(m.hooked, 99)
-		d := percentile(m.direct, 50)
-		fmt.Printf("| %s | %.0f | %.0f | %+.0f | %.3f | %+.0f | %.3f |\n", m.name, med, p99, percentile(m.diff, 50), med/d, med-base, med/base)
+		d, diff := percentile(m.direct, 50), percentile(m.diff, 50)
+		fmt.Printf("| %s | %.0f | %.0f | %+.0f | %.3f | %+.0f | %.3f |\n", m.name, med, p99, diff, (d+diff)/d, med-base, med/base)
 	}
 	timed := uint64(rounds) * uint64((batches+1)/2) * uint64(size)
 	wantRing := 2*timed + uint64(rounds)*uint64(lap+2000)
