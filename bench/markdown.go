@@ -66,6 +66,6 @@ func WriteMarkdown(w io.Writer, r *Run) {
 		for _, q := range p.Points {
 			fmt.Fprintf(w, "| %d | %s | %d | %d | %.1f | %.0f | %.1f | %.0f |\n", q.Accesses, q.Variant, q.Accesses/100, q.Accesses/10, q.NsPerOp/1e6, q.NsPerAccess, q.BytesPerOp/1e6, float64(q.PeakRSSKiB)/1024)
 		}
-		fmt.Fprintf(w, "\nGrowth exponent (log-log slope, smallest to largest size, worst variant): %.2f.\n", p.Exponent)
+		fmt.Fprintf(w, "\nGrowth exponent (least-squares slope of log time against log accesses, worst variant): %.2f.\n", p.Exponent)
 	}
 }

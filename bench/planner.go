@@ -38,8 +38,8 @@ type PlannerPoint struct {
 type PlannerResult struct {
 	Command string         `json:"command"`
 	Points  []PlannerPoint `json:"points"`
-	// Exponent is the slope of log(time) against log(accesses) between the
-	// smallest and the largest size, the worst over variants: 1 is linear.
+	// Exponent is the least-squares slope of log(time) against
+	// log(accesses), the worst over variants: 1 is linear.
 	Exponent float64 `json:"exponent"`
 }
 
@@ -117,32 +117,39 @@ func RunPlanner(ctx context.Context, goCmd string, maxAccesses int, logf func(st
 	return res, nil
 }
 
-// GrowthExponent is the log-log slope of time per plan from the smallest
-// to the largest size, per variant, and returns the largest: 1 is linear,
-// 2 quadratic.
+// GrowthExponent fits log(time per plan) against log(accesses) by least
+// squares, per variant, and returns the largest slope: 1 is linear, 2
+// quadratic. A fit over every size, rather than the two ends, keeps one
+// size measured while a neighbour's build ran from bending the figure.
 func GrowthExponent(pts []PlannerPoint) float64 {
-	first, last := map[string]PlannerPoint{}, map[string]PlannerPoint{}
+	type acc struct{ n, sx, sy, sxx, sxy float64 }
+	fits := map[string]*acc{}
 	for _, p := range pts {
-		if f, ok := first[p.Variant]; !ok || p.Accesses < f.Accesses {
-			first[p.Variant] = p
-		}
-		if l, ok := last[p.Variant]; !ok || p.Accesses > l.Accesses {
-			last[p.Variant] = p
-		}
-	}
-	worst := math.NaN()
-	for v, a := range first {
-		b := last[v]
-		if b.Accesses == a.Accesses || a.NsPerOp <= 0 {
+		if p.Accesses <= 0 || p.NsPerOp <= 0 {
 			continue
 		}
-		e := math.Log(b.NsPerOp/a.NsPerOp) / math.Log(float64(b.Accesses)/float64(a.Accesses))
-		if math.IsNaN(worst) || e > worst {
-			worst = e
+		a := fits[p.Variant]
+		if a == nil {
+			a = &acc{}
+			fits[p.Variant] = a
 		}
+		x, y := math.Log(float64(p.Accesses)), math.Log(p.NsPerOp)
+		a.n++
+		a.sx += x
+		a.sy += y
+		a.sxx += x * x
+		a.sxy += x * y
 	}
-	if math.IsNaN(worst) {
-		return 0
+	worst, any := 0.0, false
+	for _, a := range fits {
+		d := a.n*a.sxx - a.sx*a.sx
+		if a.n < 2 || d <= 0 {
+			continue
+		}
+		e := (a.n*a.sxy - a.sx*a.sy) / d
+		if !any || e > worst {
+			worst, any = e, true
+		}
 	}
 	return worst
 }
@@ -223,5 +230,5 @@ func WritePlanner(w io.Writer, r *PlannerResult) {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.2f\t%.0f\t%.1f\t%.0f\t%d\t\n", p.Accesses, p.Variant, p.Accesses/100, p.Accesses/10, p.NsPerOp/1e6, p.NsPerAccess, p.BytesPerOp/1e6, float64(p.PeakRSSKiB)/1024, p.Iterations)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "growth exponent (log-log slope, smallest to largest, worst variant): %.2f (1 = linear)\n", r.Exponent)
+	fmt.Fprintf(w, "growth exponent (least-squares log-log slope, worst variant): %.2f (1 = linear)\n", r.Exponent)
 }

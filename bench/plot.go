@@ -73,6 +73,10 @@ func overheadPlot(r *Run) (*plot.Plot, error) {
 	p.Legend.Left = true
 	var names []string
 	for _, m := range o.Modes {
+		if m.Skipped != "" {
+			names = append(names, m.Mode+" (skipped)")
+			continue
+		}
 		names = append(names, m.Mode)
 	}
 	p.NominalX(names...)
@@ -108,8 +112,10 @@ func overheadPlot(r *Run) (*plot.Plot, error) {
 		p.Legend.Add(t.Table.Title, sc)
 	}
 	p.Add(plotter.NewGrid())
-	// Head room above the highest p99 for the legend.
+	// Head room above the highest p99 for the legend, and below the
+	// lowest median so no point sits on the axis.
 	p.Y.Max *= 30
+	p.Y.Min /= 1.5
 	return p, nil
 }
 
@@ -156,6 +162,17 @@ func plannerPlot(r *Run) (*plot.Plot, error) {
 		p.Legend.Add(name, l, s)
 		p.Legend.Add(name+": linear from the smallest", ref)
 	}
-	p.Legend.Top, p.Legend.Left = true, true
+	// The budget: 1 M accesses in under a second.
+	budget, err := plotter.NewLine(plotter.XYs{{X: 1e6, Y: 0}, {X: 1e6, Y: 1000}, {X: 1e4, Y: 1000}})
+	if err == nil && p.Y.Min > 0 {
+		budget.XYs[0].Y = p.Y.Min
+	}
+	if err == nil {
+		budget.Color = color.Gray{Y: 0x60}
+		budget.Width = vg.Points(0.7)
+		p.Add(budget)
+		p.Legend.Add("budget: 1 M accesses < 1 s", budget)
+	}
+	p.Legend.Top, p.Legend.Left = false, false
 	return p, nil
 }

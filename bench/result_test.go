@@ -180,4 +180,11 @@ func TestGrowthExponentIsTheWorstVariantsLogLogSlope(t *testing.T) {
 	assert.InDelta(t, 2.0, GrowthExponent(pts), 1e-9)
 	assert.InDelta(t, 1.0, GrowthExponent(pts[:2]), 1e-9)
 	assert.Zero(t, GrowthExponent(pts[:1]), "one size has no slope")
+
+	// One slow middle size does not decide the slope: the fit goes
+	// through all sizes.
+	noisy := []PlannerPoint{{Accesses: 1e4, NsPerOp: 1e6}, {Accesses: 1e5, NsPerOp: 4e7}, {Accesses: 1e6, NsPerOp: 1e8}, {Accesses: 1e7, NsPerOp: 1e9}}
+	e := GrowthExponent(noisy)
+	assert.Greater(t, e, 0.9)
+	assert.Less(t, e, 1.1)
 }
