@@ -53,8 +53,8 @@ func TestTheBPFHeaderUsesTheRingsOpNumbersAndTheDecodersConstants(t *testing.T) 
 		"RT_STR_MAX": strMax, "RT_AT_FDCWD": atFDCWD,
 		"RT_EF_PATH1_FAULT": efPath1Fault, "RT_EF_PATH2_FAULT": efPath2Fault, "RT_EF_ARGV_TRUNCATED": efArgvTruncated,
 		"RT_EF_BASE_INCOMPLETE": efBaseIncomplete,
-		"RT_PROC_FOLLOW_ONLY": procFollowOnly,
-		"RT_CNT_EMITTED":      counterEmitted, "RT_CNT_LOST_RING": counterLostRing, "RT_CNT_LOST_INFLIGHT": counterLostArgs,
+		"RT_PROC_FOLLOW_ONLY":   procFollowOnly,
+		"RT_CNT_EMITTED":        counterEmitted, "RT_CNT_LOST_RING": counterLostRing, "RT_CNT_LOST_INFLIGHT": counterLostArgs,
 		"RT_CNT_LOST_PROC": counterLostProc, "RT_CNT_FAULT": counterFaults, "RT_COUNTER_MAX": counterCount,
 	}
 	for name, v := range want {

@@ -33,8 +33,9 @@ var syscalls = []string{
 	"chdir", "fchdir",
 }
 
-// Tracer traces one process tree. ReadBatch is for one goroutine at a
-// time; Stop, Counters and Close may be called from any goroutine.
+// Tracer traces one process tree. ReadBatch, Read and Wait are for one
+// goroutine at a time; Stop, Counters, Pending and Close may be called from
+// any goroutine.
 type Tracer struct {
 	opts    Options
 	objs    restrackObjects
@@ -42,8 +43,9 @@ type Tracer struct {
 	reader  *ringbuf.Reader
 	stopped atomic.Bool
 
-	mu      sync.Mutex // serialises ReadBatch and Close
-	closed  bool
+	mu      sync.Mutex   // serialises reading and Close
+	closed  atomic.Bool  // set under mu and closeMu
+	closeMu sync.RWMutex // Pending against Close, without waiting for a Wait
 	conv    *converter
 	sample  ringbuf.Record
 	held    bool // sample holds a record Wait read and Read has not taken
@@ -94,7 +96,9 @@ func Start(opts Options) (_ *Tracer, err error) {
 		}
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load bpf programs: kernel verifier rejected them: %+v", verr)
+			// %v: the log's last lines, which name the failing
+			// instruction; %+v would print thousands.
+			return nil, fmt.Errorf("load bpf programs: kernel verifier rejected them (kernel too old?): %v", verr)
 		}
 		return nil, fmt.Errorf("load bpf programs: %w", err)
 	}
@@ -198,7 +202,7 @@ func (t *Tracer) ReadBatch(dst []ring.Record) (int, error) {
 func (t *Tracer) Wait(d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed || t.held || len(t.pending) > 0 || t.stopped.Load() || t.reader.AvailableBytes() > 0 {
+	if t.closed.Load() || t.held || len(t.pending) > 0 || t.stopped.Load() || t.reader.AvailableBytes() > 0 {
 		return
 	}
 	t.reader.SetDeadline(time.Now().Add(d))
@@ -216,7 +220,7 @@ func (t *Tracer) Wait(d time.Duration) {
 func (t *Tracer) Read(dst []ring.Record) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	if t.closed.Load() {
 		return 0, fmt.Errorf("read tracer: %w", os.ErrClosed)
 	}
 	t.conv.arena = t.conv.arena[:0]
@@ -259,8 +263,16 @@ func (t *Tracer) Read(dst []ring.Record) (int, error) {
 	return n, nil
 }
 
-// Pending is how many bytes of records the ring holds unread.
-func (t *Tracer) Pending() int { return t.reader.AvailableBytes() }
+// Pending is how many bytes of records the ring holds unread (0 once
+// closed).
+func (t *Tracer) Pending() int {
+	t.closeMu.RLock()
+	defer t.closeMu.RUnlock()
+	if t.closed.Load() {
+		return 0
+	}
+	return t.reader.AvailableBytes()
+}
 
 // RingSize is the ring buffer's size in bytes.
 func (t *Tracer) RingSize() int { return t.opts.RingSize }
@@ -324,10 +336,12 @@ func (t *Tracer) Close() error {
 	err := t.Stop()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	if t.closed.Load() {
 		return nil
 	}
-	t.closed = true
+	t.closeMu.Lock()
+	t.closed.Store(true)
+	t.closeMu.Unlock()
 	return errors.Join(err, t.closeAll())
 }
 
