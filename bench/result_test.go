@@ -62,7 +62,7 @@ func TestRunJSONShape(t *testing.T) {
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
-	for _, k := range []string{"schema", "started", "command", "machine", "load_start", "load_end", "overhead", "scale", "planner", "targets"} {
+	for _, k := range []string{"schema", "started", "command", "commit", "machine", "load_start", "load_end", "overhead", "scale", "planner", "targets"} {
 		assert.Contains(t, m, k)
 	}
 	assert.Equal(t, "restrack-bench/1", m["schema"])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,6 +28,7 @@ type Options struct {
 	Go         string // the go command, for the planner's benchmarks
 	PlannerMax int    // largest planner trace, in accesses
 	Command    string // how the run was invoked, recorded with it
+	Commit     string // source revision; "" = ask git in the working directory
 	Out, Log   io.Writer
 }
 
@@ -36,6 +38,7 @@ type Run struct {
 	Started   time.Time       `json:"started"`
 	Seconds   float64         `json:"seconds"`
 	Command   string          `json:"command"`
+	Commit    string          `json:"commit"` // the source the binaries were built from (git describe)
 	Quick     bool            `json:"quick"`
 	Machine   Machine         `json:"machine"`
 	LoadStart [3]float64      `json:"load_start"`
@@ -55,9 +58,12 @@ func (o *Options) wants(part string) bool { return len(o.Parts) == 0 || slices.C
 // run. Tables are printed to o.Out as each part finishes.
 func Execute(ctx context.Context, o Options) (*Run, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", args...) }
-	run := &Run{Schema: Schema, Started: time.Now().UTC(), Command: o.Command, Quick: o.Quick, Machine: machine(), LoadStart: loadAvg()}
+	run := &Run{Schema: Schema, Started: time.Now().UTC(), Command: o.Command, Commit: o.Commit, Quick: o.Quick, Machine: machine(), LoadStart: loadAvg()}
+	if run.Commit == "" {
+		run.Commit = gitDescribe()
+	}
 	fmt.Fprintf(o.Out, "restrack-bench: %s, %d CPUs, %s, %s, %s, %s\n", run.Machine.CPU, run.Machine.CPUs, run.Machine.Kernel, run.Machine.OS, run.Machine.Libc, run.Machine.Go)
-	fmt.Fprintf(o.Out, "load average at start: %.2f %.2f %.2f\n", run.LoadStart[0], run.LoadStart[1], run.LoadStart[2])
+	fmt.Fprintf(o.Out, "source: %s; load average at start: %.2f %.2f %.2f\n", run.Commit, run.LoadStart[0], run.LoadStart[1], run.LoadStart[2])
 
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, err
@@ -175,6 +181,16 @@ func newEnv(o Options, dir string, logf func(string, ...any)) (*Env, error) {
 		env.WorkloadLTTng = p
 	}
 	return env, nil
+}
+
+// gitDescribe names the checked-out commit, "-dirty" when tracked files
+// differ from it: figures from uncommitted code cannot be rerun by others.
+func gitDescribe() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=12").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

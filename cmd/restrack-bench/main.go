@@ -33,6 +33,7 @@ func run(args []string) int {
 	out := fs.String("out", "build/bench", "directory for the run's JSON")
 	plots := fs.String("plots", "", "directory for the plots (default: -out)")
 	goCmd := fs.String("go", "go", "go command, to build the planner's benchmark")
+	commit := fs.String("commit", "", "source revision the binaries were built from, recorded in the results (default: git describe of the working directory)")
 	plannerMax := fs.Int("planner-max", 0, "largest planner trace in accesses (default 10000000, quick 100000)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -44,7 +45,7 @@ func run(args []string) int {
 	o := bench.Options{
 		Quick: *quick, Rounds: *rounds, Calls: *calls, ColdCalls: *coldCalls, PlannerMax: *plannerMax,
 		BinDir: *bin, WorkDir: *work, OutDir: *out, PlotDir: *plots, Go: *goCmd,
-		Command: "restrack-bench " + strings.Join(args, " "), Out: os.Stdout, Log: os.Stderr,
+		Command: "restrack-bench " + strings.Join(args, " "), Commit: *commit, Out: os.Stdout, Log: os.Stderr,
 	}
 	if *parts != "" {
 		o.Parts = strings.Split(*parts, ",")
