@@ -128,6 +128,7 @@ struct rt_call {
 	int dirfd2;
 	const char *path2;
 	const char *extra; /* str3, verbatim (a command line); may be NULL */
+	int path1_raw;     /* path1 is stored verbatim (a library name searched by the loader) */
 	int path2_raw;     /* path2 is stored verbatim, not resolved */
 };
 

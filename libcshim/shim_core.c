@@ -640,7 +640,13 @@ static void rt_emit_with(const struct rt_call *c, int fresh, char *b1)
 	uint32_t l1 = 0;
 	uint16_t rf = c->rflags;
 	int bad = c->result == -EFAULT; /* a path pointer may be bad: read none */
-	const char *s1 = rt_resolve_path(c->dirfd1, bad ? NULL : c->path1, b1, &l1, &rf);
+	const char *s1;
+	if (c->path1_raw && c->path1 != NULL && !bad) {
+		s1 = c->path1;
+		l1 = (uint32_t)rt_strlen(s1);
+	} else {
+		s1 = rt_resolve_path(c->dirfd1, bad ? NULL : c->path1, b1, &l1, &rf);
+	}
 	if (c->path2 != NULL && !bad)
 		rt_emit_two(c, fresh, s1, l1, rf);
 	else

@@ -204,7 +204,8 @@ RT_HIDDEN void *rt_dlopen_route(const char *file, int flags)
 		return (void *)rt_dlopen_full;
 	if (rt_active()) {
 		struct rt_call c = {.op = RT_OP_DLOPEN, .access = RT_ACCESS_READ, .flags = (uint32_t)flags,
-				    .rflags = RT_RF_UNRESOLVED, .dirfd1 = AT_FDCWD, .path1 = file};
+				    .rflags = RT_RF_UNRESOLVED, .dirfd1 = AT_FDCWD, .path1 = file,
+				    .path1_raw = 1};
 		rt_emit(&c); /* a bare name, or "$ORIGIN/…": kept as written */
 	}
 	errno = saved;

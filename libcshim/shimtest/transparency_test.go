@@ -241,3 +241,20 @@ func TestRecordsWrapAroundTheEndOfASmallRingIntact(t *testing.T) {
 		require.Equal(t, te.dir+"/spin.txt", e.Path, "a wrapped path comes back whole")
 	}
 }
+
+func TestDlopenOfABareNameStillUsesTheCallersRunpath(t *testing.T) {
+	lib := ctest.Build(t, "libpreinit.so", []string{"libcshim/tests/preinit_lib.c"}, "-shared", "-fPIC")
+	prog := ctest.Build(t, "dlopen_runpath", []string{"libcshim/tests/dlopen_runpath.c"},
+		"-Wl,--enable-new-dtags,-rpath,"+filepath.Dir(lib), "-ldl")
+	plain := runUntraced(t, prog, "libpreinit.so")
+	require.NoError(t, plain.err, plain.stdout)
+	te := newTrace(t, ring.Config{})
+	res := te.run(prog, "libpreinit.so")
+	require.NoError(t, res.err, "the library must load as without the shim: %s", res.stdout)
+	assert.Equal(t, "loaded\n", res.stdout)
+	evs := filter(fileEvents(te.drain(), res.pid), func(e event) bool { return e.Op == "dlopen" })
+	require.Len(t, evs, 1)
+	assert.Equal(t, "libpreinit.so", evs[0].Path, "a bare name is recorded as given")
+	assert.NotZero(t, evs[0].RFlags&ring.RFUnresolved)
+	assert.Equal(t, uint8(R), evs[0].Access)
+}
