@@ -150,7 +150,9 @@ struct {
 
 // scratch builds one variable-length record per CPU before it is copied
 // into the ring; a ring reservation must have a constant size, and a
-// constant PATH_MAX*3 reservation would waste most of the ring.
+// constant 4 * PATH_MAX reservation would waste most of the ring. One per
+// CPU suffices: tracepoint programs run with preemption disabled, and none
+// of these runs in interrupt context.
 // data holds up to four strings; each starts below 4 * RT_STR_MAX and
 // may be RT_STR_MAX long, hence the fifth page of slack for the verifier.
 // walk and name are the dentry walk's work areas.
@@ -191,7 +193,8 @@ static __always_inline struct scratch *scratch_get(void)
 	return s;
 }
 
-// emit copies the header plus len1+len2+len3 string bytes into the ring.
+// emit copies the header and its four strings into the ring, waking the
+// reader only past the high-water mark.
 static __always_inline void emit(struct scratch *s)
 {
 	__u64 n = (__u64)s->ev.len1 + s->ev.len2 + s->ev.len3 + s->ev.len4;
