@@ -50,12 +50,13 @@ $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_H
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
 
 BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng
+BENCH_FLAGS ?= # extra restrack-bench flags, e.g. BENCH_FLAGS="-parts overhead -modes ring,lttng"
 
 bench: build $(BENCH_WORKLOADS) bench-ring ## The whole benchmark suite (< 10 min): overhead tables, scale figures, planner curve; plots into docs/
-	$(BUILD)/restrack-bench -bin $(BUILD) -out $(BUILD)/bench -plots docs
+	$(BUILD)/restrack-bench -bin $(BUILD) -out $(BUILD)/bench -plots docs $(BENCH_FLAGS)
 
 bench-quick: build $(BENCH_WORKLOADS) ## The suite reduced (< 1 min), a smoke test that asserts nothing about speed
-	$(BUILD)/restrack-bench -quick -bin $(BUILD) -out $(BUILD)/bench
+	$(BUILD)/restrack-bench -quick -bin $(BUILD) -out $(BUILD)/bench $(BENCH_FLAGS)
 
 $(BUILD)/openloop: bench/workload/openloop.c
 	@mkdir -p $(BUILD)

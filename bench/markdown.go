@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // WriteMarkdown renders a run as the Markdown fragments docs/bench.md is
@@ -30,7 +31,7 @@ func WriteMarkdown(w io.Writer, r *Run) {
 		fmt.Fprintf(w, "### Modes\n\n")
 		for _, m := range o.Modes {
 			if m.Skipped != "" {
-				fmt.Fprintf(w, "- `%s`: skipped: %s\n", m.Mode, m.Skipped)
+				fmt.Fprintf(w, "- `%s`: skipped: %s\n", m.Mode, firstLine(m.Skipped))
 			} else {
 				fmt.Fprintf(w, "- `%s`: %s. Calls %d, recorded %s, lost %s.\n", m.Mode, m.How, m.Calls, count(m.Counts.Recorded), count(m.Counts.Lost))
 			}
@@ -68,4 +69,10 @@ func WriteMarkdown(w io.Writer, r *Run) {
 		}
 		fmt.Fprintf(w, "\nGrowth exponent (least-squares slope of log time against log accesses, worst variant): %.2f.\n", p.Exponent)
 	}
+}
+
+// firstLine keeps a message to its first line (a verifier log follows it).
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSuffix(first, ":")
 }
