@@ -184,6 +184,9 @@ void rt_after_fork_child(void) RT_HIDDEN;
 #define RT_ENV_EXTRA 8
 #define RT_ENV_STRBUF (3 * RT_PATH_MAX + 256)
 size_t rt_env_count(char *const envp[]) RT_HIDDEN;
+/* Whether envp already holds everything rt_env_for_exec would add (the
+ * marker aside). */
+int rt_env_complete(char *const envp[]) RT_HIDDEN;
 char **rt_env_for_exec(char *const envp[], char **out, char *strbuf) RT_HIDDEN;
 
 /* Finds file on PATH like execvp does, for recording the binary's absolute

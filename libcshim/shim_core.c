@@ -931,6 +931,22 @@ char **rt_env_for_exec(char *const envp[], char **out, char *strbuf)
 	return out;
 }
 
+int rt_env_complete(char *const envp[])
+{
+	int have[RT_NENV] = {0};
+	for (size_t i = 0; envp && envp[i]; i++)
+		for (size_t k = 0; k < RT_NENV; k++)
+			if (rt_env_is(envp[i], rt_env_keys[k])) {
+				have[k] = 1;
+				if (k == 0 && !rt_preload_has_self(envp[i] + 11))
+					return 0;
+			}
+	for (size_t k = 0; k < RT_NENV; k++)
+		if (!have[k] && rt_env_saved[k][0])
+			return 0;
+	return 1;
+}
+
 const char *rt_search_path(const char *file, char *buf, uint16_t *rflags)
 {
 	const char *path, *p, *end;
@@ -1117,6 +1133,8 @@ static int rt_loaded_cb(struct dl_phdr_info *info, size_t size, void *arg)
 __attribute__((constructor)) static void rt_constructor(void)
 {
 	int saved = errno;
+	/* From here on records are made by (or after) the constructor. */
+	__atomic_store_n(&g.ctor_done, 1, __ATOMIC_RELEASE);
 	rt_lazy_init();
 	rt_in_shim++;
 	rt_resolve_all();
@@ -1126,6 +1144,5 @@ __attribute__((constructor)) static void rt_constructor(void)
 		/* The libraries the loader mapped before we ran are reads too. */
 		dl_iterate_phdr(rt_loaded_cb, NULL);
 	}
-	__atomic_store_n(&g.ctor_done, 1, __ATOMIC_RELEASE);
 	errno = saved;
 }

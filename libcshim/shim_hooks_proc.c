@@ -402,6 +402,36 @@ static void rt_rec_shell(uint16_t op, const char *cmd, int32_t result)
 	rt_emit(&c);
 }
 
+/*
+ * system and popen spawn the shell inside libc (posix_spawn with environ),
+ * out of the exec hooks' reach. If the program removed LD_PRELOAD or
+ * RESTRACK_* from its environment, environ is pointed at a completed copy
+ * (on this stack) for the duration of the call, so the shell and its
+ * children stay traced; the program's own environment is untouched
+ * afterwards. Done only when something is missing: while environ is
+ * swapped, a setenv in another thread would be lost.
+ */
+#define RT_WITH_FULL_ENV(active, call)                                              \
+	do {                                                                        \
+		size_t n_ = rt_env_count(environ);                                  \
+		if (!(active) || rt_env_complete(environ) || n_ > RT_ENV_MAX_COPY) { \
+			call;                                                       \
+			break;                                                      \
+		}                                                                   \
+		char *newenv_[n_ + RT_ENV_EXTRA];                                   \
+		char sb_[RT_ENV_STRBUF];                                            \
+		char **env_ = rt_env_for_exec(environ, newenv_, sb_);               \
+		size_t m_ = rt_env_count(env_);                                     \
+		if (m_ > 0)                                                         \
+			env_[m_ - 1] = NULL; /* drop the exec marker: a new process */ \
+		char **old_ = environ;                                              \
+		environ = env_;                                                     \
+		call;                                                               \
+		int e_ = errno;                                                     \
+		environ = old_;                                                     \
+		errno = e_;                                                         \
+	} while (0)
+
 RT_EXPORT int system(const char *cmd)
 {
 	RT_REAL(system);
@@ -409,8 +439,9 @@ RT_EXPORT int system(const char *cmd)
 		errno = ENOSYS;
 		return -1;
 	}
-	int ret = real_system(cmd);
-	if (rt_active())
+	int active = rt_active(), ret;
+	RT_WITH_FULL_ENV(active, ret = real_system(cmd));
+	if (active)
 		rt_rec_shell(RT_OP_SYSTEM, cmd, ret == -1 ? -errno : ret);
 	return ret;
 }
@@ -422,8 +453,10 @@ RT_EXPORT FILE *popen(const char *cmd, const char *type)
 		errno = ENOSYS;
 		return NULL;
 	}
-	FILE *fp = real_popen(cmd, type);
-	if (rt_active())
+	int active = rt_active();
+	FILE *fp;
+	RT_WITH_FULL_ENV(active, fp = real_popen(cmd, type));
+	if (active)
 		rt_rec_shell(RT_OP_POPEN, cmd, fp ? fileno_unlocked(fp) : -errno);
 	return fp;
 }

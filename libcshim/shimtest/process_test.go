@@ -257,14 +257,37 @@ func TestAProgramThatClearsItsEnvironmentStillHasTracedChildren(t *testing.T) {
 	res := te.run(p, "clearenv", te.dir)
 	require.NoError(t, res.err, res.stderr)
 	requireChildrenOK(t, res.stdout)
+	// The children saw the contract variables (and no marker) …
+	assert.Contains(t, res.stdout, "system 0\n")
+	assert.Contains(t, res.stdout, "popen child: ENV LD_PRELOAD="+te.shim+"\n")
+	assert.Contains(t, res.stdout, "popen child: ENV RESTRACK_RING="+te.ring+"\n")
+	assert.NotContains(t, res.stdout, "EXEC_FROM")
+	assert.Contains(t, res.stdout, "environ empty 1\n", "the program's own environment stays as it made it")
+	// … and were traced: two exec children, and for system and popen a
+	// shell started by the probe that runs the probe again.
 	evs := te.drain()
-	var execs int
+	var execs, shells, shellKids int
+	shellPids := map[int32]bool{}
 	for _, e := range procEvents(evs) {
-		if e.Op == "proc_exec" && e.PPID == int32(res.pid) {
+		if e.Op == "proc_exec" && e.PPID == int32(res.pid) && e.Path == p {
 			execs++
 		}
+		if e.Op == "proc_start" && e.PPID == int32(res.pid) {
+			shells++
+			shellPids[e.PID] = true
+		}
 	}
-	assert.Equal(t, 2, execs, "both children (execv after clearenv, execve with an empty envp) traced:\n%s", dump(procEvents(evs)))
+	for _, e := range procEvents(evs) {
+		if e.Path == p && (shellPids[e.PPID] || shellPids[e.PID]) && e.PID != int32(res.pid) {
+			shellKids++
+		}
+	}
+	assert.Equal(t, 2, execs, "execv after clearenv and execve with an empty envp:\n%s", dump(procEvents(evs)))
+	assert.Equal(t, 2, shells, "the shells of system and popen:\n%s", dump(procEvents(evs)))
+	assert.Equal(t, 2, shellKids, "the probe each shell ran:\n%s", dump(procEvents(evs)))
+	for _, e := range procEvents(evs) {
+		assert.Zero(t, e.RFlags&ring.RFPreInit, "made by the constructor, not before it: %s", e)
+	}
 }
 
 func TestTheNextImageSeesTheContractVariablesButNotTheExecMarker(t *testing.T) {

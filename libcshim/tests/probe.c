@@ -466,6 +466,20 @@ static int c_clearenv(void)
 		_exit(127);
 	}
 	printf("child exit %d\n", waitchild(p));
+	/* system() and popen() spawn inside libc, out of the exec hooks' reach. */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "%s env %s", self, dir);
+	int r = system(cmd);
+	printf("system %d\n", r);
+	FILE *f = popen(cmd, "r");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f))
+		printf("popen child: %s", line);
+	if (f)
+		printf("pclose %d\n", pclose(f));
+	/* Our own environment is still empty. */
+	extern char **environ;
+	printf("environ empty %d\n", environ == NULL || environ[0] == NULL);
 	return 0;
 }
 
