@@ -47,6 +47,7 @@ type Run struct {
 	Scale     *ScaleResult    `json:"scale,omitempty"`
 	Planner   *PlannerResult  `json:"planner,omitempty"`
 	Targets   []Target        `json:"targets"`
+	Errors    []string        `json:"errors,omitempty"` // parts that failed
 }
 
 // Schema names the JSON layout; bump it when fields change meaning.
@@ -87,29 +88,34 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 		}
 		r, err := RunOverhead(ctx, OverheadConfig{Env: env, Modes: modes, Tables: Tables(o.Calls, o.ColdCalls), Rounds: o.Rounds, Logf: logf})
 		if err != nil {
-			return nil, fmt.Errorf("overhead: %w", err)
+			run.fail("overhead", err, o.Out)
+		} else {
+			run.Overhead = r
+			fmt.Fprintln(o.Out)
+			WriteOverhead(o.Out, r)
 		}
-		run.Overhead = r
-		fmt.Fprintln(o.Out)
-		WriteOverhead(o.Out, r)
 	}
-	if o.wants("scale") {
+	// A part that fails does not take the others with it: they are
+	// independent, and a long run should keep what it measured.
+	if o.wants("scale") && ctx.Err() == nil {
 		r, err := RunScale(ctx, env, o.Quick, logf)
 		if err != nil {
-			return nil, fmt.Errorf("scale: %w", err)
+			run.fail("scale", err, o.Out)
+		} else {
+			run.Scale = r
+			fmt.Fprintln(o.Out)
+			WriteScale(o.Out, r)
 		}
-		run.Scale = r
-		fmt.Fprintln(o.Out)
-		WriteScale(o.Out, r)
 	}
-	if o.wants("planner") {
+	if o.wants("planner") && ctx.Err() == nil {
 		r, err := RunPlanner(ctx, o.Go, o.PlannerMax, logf)
 		if err != nil {
-			return nil, fmt.Errorf("planner: %w", err)
+			run.fail("planner", err, o.Out)
+		} else {
+			run.Planner = r
+			fmt.Fprintln(o.Out)
+			WritePlanner(o.Out, r)
 		}
-		run.Planner = r
-		fmt.Fprintln(o.Out)
-		WritePlanner(o.Out, r)
 	}
 	run.LoadEnd = loadAvg()
 	run.Seconds = time.Since(run.Started).Seconds()
@@ -158,7 +164,17 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 	if run.Overhead != nil && len(run.Overhead.Void) > 0 {
 		return run, fmt.Errorf("modes that did not trace: %s", strings.Join(run.Overhead.Void, "; "))
 	}
-	return run, nil
+	if len(run.Errors) > 0 {
+		return run, fmt.Errorf("%d part(s) failed: %s", len(run.Errors), strings.Join(run.Errors, "; "))
+	}
+	return run, ctx.Err()
+}
+
+// fail records a part's failure in the run and prints it.
+func (r *Run) fail(part string, err error, out io.Writer) {
+	msg := fmt.Sprintf("%s: %v", part, err)
+	r.Errors = append(r.Errors, msg)
+	fmt.Fprintf(out, "\nFAILED %s\n", msg)
 }
 
 func newEnv(o Options, dir string, logf func(string, ...any)) (*Env, error) {
