@@ -118,6 +118,7 @@ struct task_struct {
 
 struct linux_binprm {
 	const char *filename;
+	struct file *file;
 } __attribute__((preserve_access_index));
 
 // Set by the loader: wake the reader once this many bytes are unread.
@@ -582,16 +583,23 @@ int BPF_PROG(sched_exec, struct task_struct *task, __s32 old_pid, struct linux_b
 	s->ev.len3 = relative(s, 0, l1) ? cwd : 0;
 	emit(s);
 
-	// The process record: exe, cwd and argv of the new image. argv was
-	// just copied onto the new stack by the kernel, so it is resident.
+	// The process record: exe, cwd and argv of the new image. The exe is
+	// the file actually executed, symlinks resolved, as /proc/PID/exe
+	// (and the shim) name it; the filename as given if that walk fails.
 	s->ev.type = RT_TYPE_PROC;
 	s->ev.op = RT_OP_PROC_EXEC;
+	struct path xp = file_path(BPF_CORE_READ(bprm, file));
+	__u16 exe = put_path(s, 0, xp.mnt, xp.dentry);
+	if (!exe)
+		exe = read_kernel_str(s, 0, fn);
+	cwd = put_base(s, exe, RT_AT_FDCWD);
+	s->ev.len1 = exe;
 	s->ev.len2 = cwd;
 	s->ev.len3 = 0;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	unsigned long as = BPF_CORE_READ(mm, arg_start);
 	unsigned long ae = BPF_CORE_READ(mm, arg_end);
-	__u32 off = ((__u32)l1 + cwd) & (RT_STR_MAX * 2 - 1);
+	__u32 off = ((__u32)exe + cwd) & (RT_STR_MAX * 2 - 1);
 	__u64 n = ae - as;
 	if (n > RT_STR_MAX - 1) {
 		n = RT_STR_MAX - 1;
