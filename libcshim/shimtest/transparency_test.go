@@ -258,3 +258,37 @@ func TestDlopenOfABareNameStillUsesTheCallersRunpath(t *testing.T) {
 	assert.NotZero(t, evs[0].RFlags&ring.RFUnresolved)
 	assert.Equal(t, uint8(R), evs[0].Access)
 }
+
+func TestThreadsSignalsChdirAndForksAtOnceNeitherDeadlockNorCorrupt(t *testing.T) {
+	te := newTrace(t, ring.Config{DataSize: 16 << 20})
+	res := te.run(probe(t), "chaos", te.dir)
+	require.NoError(t, res.err, res.stderr)
+	assert.Equal(t, "chaos ok 1\n", res.stdout)
+	evs := te.drain() // fails on any corrupted record
+	require.Zero(t, te.reader.Counters().Dropped())
+	var forked, alarms int
+	for _, e := range evs {
+		if e.isProc() || e.Op == "fork" {
+			continue
+		}
+		require.True(t, strings.HasPrefix(e.Path, "/"), "every path absolute: %s", e)
+		require.Zero(t, e.RFlags&ring.RFUnresolved, e.String())
+		switch {
+		case strings.HasSuffix(e.Path, "/forked.txt"):
+			forked++
+			assert.NotEqual(t, int32(res.pid), e.PID)
+		case strings.HasSuffix(e.Path, "/alarm.txt"):
+			alarms++
+		}
+	}
+	assert.Equal(t, 100, forked, "every forked child's open, under its own pid")
+	assert.NotZero(t, alarms, "opens from the signal handler")
+	// Relative opens resolve against the cwd of the moment: the workers'
+	// files are in the work directory or in sub/, nowhere else.
+	for _, e := range evs {
+		if strings.HasSuffix(e.Path, "/c0") {
+			dir := filepath.Dir(e.Path)
+			assert.True(t, dir == te.dir || dir == te.dir+"/sub", e.Path)
+		}
+	}
+}

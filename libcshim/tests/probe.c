@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -550,6 +551,69 @@ static int c_threads(void)
 	return bad;
 }
 
+/* Threads opening relative paths, a timer signal whose handler opens too,
+ * chdir back and forth, and forks whose children open and exit, all at
+ * once: the shim must neither deadlock nor corrupt a record. */
+static volatile sig_atomic_t chaos_stop;
+static void on_alarm(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	int fd = open("alarm.txt", O_CREAT | O_WRONLY, 0600);
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+}
+
+static void *chaos_thread(void *arg)
+{
+	long id = (long)arg;
+	char name[32];
+	snprintf(name, sizeof(name), "c%ld", id);
+	/* Bounded so that every record fits the test's ring undrained. */
+	for (int i = 0; i < 8000 && !chaos_stop; i++) {
+		int fd = open(name, O_CREAT | O_WRONLY, 0600);
+		if (fd >= 0)
+			close(fd);
+		FILE *f = fopen(name, "r");
+		if (f)
+			fclose(f);
+	}
+	return NULL;
+}
+
+static int c_chaos(void)
+{
+	pthread_t t[4];
+	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {.it_interval = {0, 500}, .it_value = {0, 500}};
+	mkdir("sub", 0755);
+	for (long i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, chaos_thread, (void *)i);
+	setitimer(ITIMER_REAL, &it, NULL);
+	int bad = 0;
+	for (int i = 0; i < 100; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			int fd = open("forked.txt", O_CREAT | O_WRONLY, 0600);
+			_exit(fd >= 0 ? 0 : 1);
+		}
+		bad |= waitchild(p) != 0;
+		if (chdir(i % 2 ? ".." : "sub") != 0)
+			bad = 1;
+	}
+	if (chdir(dir) != 0)
+		bad = 1;
+	struct itimerval off = {0};
+	setitimer(ITIMER_REAL, &off, NULL);
+	chaos_stop = 1;
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	printf("chaos ok %d\n", !bad);
+	return bad;
+}
+
 /* errno set before a successful call must survive the shim untouched. */
 static int c_errno(void)
 {
@@ -683,6 +747,8 @@ int main(int argc, char **argv)
 		return c_env();
 	if (!strcmp(c, "signal"))
 		return c_signal();
+	if (!strcmp(c, "chaos"))
+		return c_chaos();
 	if (!strcmp(c, "threads"))
 		return c_threads();
 	if (!strcmp(c, "errno"))
