@@ -45,14 +45,14 @@ type covSeen struct {
 }
 
 type covProcess struct {
-	PID     int32     `json:"pid"`
-	StartNs uint64    `json:"start_ns"`
-	Exe     string    `json:"exe"`
-	Shim    bool      `json:"seen_by_shim"` // the shim recorded anything for this process
-	EBPF    bool      `json:"seen_by_ebpf"`
-	EBPF1   []covSeen `json:"ebpf_only"`
-	Shim1   []covSeen `json:"shim_only"`
-	Both    int       `json:"both"`
+	PID      int32     `json:"pid"`
+	StartNs  uint64    `json:"start_ns"`
+	Exe      string    `json:"exe"`
+	Shim     bool      `json:"seen_by_shim"` // the shim recorded anything for this process
+	EBPF     bool      `json:"seen_by_ebpf"`
+	EBPFOnly []covSeen `json:"ebpf_only"`
+	ShimOnly []covSeen `json:"shim_only"`
+	Both     int       `json:"both"`
 }
 
 type covSummary struct {
@@ -161,18 +161,18 @@ func coverage(events func(fn func(*store.Event) error) error, exes map[planner.P
 			p.Both++
 			r.Summary.Both++
 		} else {
-			p.EBPF1 = append(p.EBPF1, a.seen(k.path))
+			p.EBPFOnly = append(p.EBPFOnly, a.seen(k.path))
 		}
 	}
 	for k, a := range shim {
 		if _, ok := kern[k]; !ok {
-			procs[k.proc].Shim1 = append(procs[k.proc].Shim1, a.seen(k.path))
+			procs[k.proc].ShimOnly = append(procs[k.proc].ShimOnly, a.seen(k.path))
 		}
 	}
 	for _, p := range procs {
 		byPath := func(s []covSeen) func(i, j int) bool { return func(i, j int) bool { return s[i].Path < s[j].Path } }
-		sort.Slice(p.EBPF1, byPath(p.EBPF1))
-		sort.Slice(p.Shim1, byPath(p.Shim1))
+		sort.Slice(p.EBPFOnly, byPath(p.EBPFOnly))
+		sort.Slice(p.ShimOnly, byPath(p.ShimOnly))
 		r.Processes = append(r.Processes, p)
 		if !p.Shim {
 			r.Summary.ShimBlind++
@@ -264,7 +264,7 @@ func loadCoverage(dir string) (*covReport, error) {
 
 func printCoverage(w io.Writer, r *covReport, all bool) {
 	for _, p := range r.Processes {
-		if !all && len(p.EBPF1) == 0 && len(p.Shim1) == 0 {
+		if !all && len(p.EBPFOnly) == 0 && len(p.ShimOnly) == 0 {
 			continue
 		}
 		note := ""
@@ -275,10 +275,10 @@ func printCoverage(w io.Writer, r *covReport, all bool) {
 			note = "  [not seen by the eBPF mode: outside the traced tree?]"
 		}
 		fmt.Fprintf(w, "pid %d (start %d) %s: %d paths seen by both%s\n", p.PID, p.StartNs, p.Exe, p.Both, note)
-		for _, s := range p.EBPF1 {
+		for _, s := range p.EBPFOnly {
 			fmt.Fprintf(w, "  ebpf only  %-5s %s  (%s%s)\n", s.Access, quotePath(s.Path), strings.Join(s.Ops, ","), failedNote(s))
 		}
-		for _, s := range p.Shim1 {
+		for _, s := range p.ShimOnly {
 			fmt.Fprintf(w, "  shim only  %-5s %s  (%s%s)\n", s.Access, quotePath(s.Path), strings.Join(s.Ops, ","), failedNote(s))
 		}
 	}

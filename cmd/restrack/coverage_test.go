@@ -101,7 +101,7 @@ func TestTheKernelSeesAStaticBinarysWriteTheShimMissesAndCoverageSaysSo(t *testi
 	}
 	require.NotNil(t, p, "coverage lists the static binary: %+v", rep.Processes)
 	assert.False(t, p.Shim, "the shim recorded nothing for it")
-	assert.Contains(t, p.EBPF1, covSeen{Path: out, Access: "write", Ops: []string{"openat", "renameat"}},
+	assert.Contains(t, p.EBPFOnly, covSeen{Path: out, Access: "write", Ops: []string{"openat", "renameat"}},
 		"its write is listed as seen by the kernel only")
 	assert.Less(t, rep.Summary.ShimCoverage, 1.0)
 	assert.GreaterOrEqual(t, rep.Summary.ShimBlind, 1)
@@ -202,8 +202,8 @@ func TestCoverageComparesCleanedPathsPerProcessAndLeavesUntracedOpsOut(t *testin
 	require.Len(t, rep.Processes, 2)
 	p1, p2 := rep.Processes[0], rep.Processes[1]
 	assert.Equal(t, 1, p1.Both, "fopen of /etc/./conf is openat of /etc/conf")
-	assert.Equal(t, []covSeen{{Path: "/usr/lib/locale/C.utf8/LC_CTYPE", Access: "read", Ops: []string{"openat"}}}, p1.EBPF1)
-	assert.Equal(t, []covSeen{{Path: "/tmp/a", Access: "write", Ops: []string{"rename"}}}, p1.Shim1)
+	assert.Equal(t, []covSeen{{Path: "/usr/lib/locale/C.utf8/LC_CTYPE", Access: "read", Ops: []string{"openat"}}}, p1.EBPFOnly)
+	assert.Equal(t, []covSeen{{Path: "/tmp/a", Access: "write", Ops: []string{"rename"}}}, p1.ShimOnly)
 	assert.Equal(t, "/usr/local/bin/static", p2.Exe)
 	assert.False(t, p2.Shim)
 	assert.Equal(t, covSummary{EBPFPairs: 3, ShimPairs: 2, Both: 1, ShimCoverage: 1.0 / 3, EBPFCoverage: 0.5,
