@@ -36,23 +36,23 @@ func (w *writer) appendDelta(ctx context.Context, tx *sql.Tx) error {
 	}
 	b := w.blob[:0]
 	for k, v := range w.agg {
-		b = binary.AppendUvarint(b, uint64(k.proc))
-		b = binary.AppendUvarint(b, uint64(k.file))
-		b = binary.AppendUvarint(b, uint64(k.op))
-		wr := uint64(0)
-		if k.write {
-			wr = 1
-		}
-		b = binary.AppendUvarint(b, wr)
-		b = binary.AppendUvarint(b, v.count)
-		b = binary.AppendUvarint(b, v.failures)
-		b = binary.AppendUvarint(b, v.first)
-		b = binary.AppendUvarint(b, v.last)
+		b = appendDeltaBytes(b, k, *v)
 		mergeAgg(w.pending, k, *v)
 	}
 	w.blob = b
 	_, err := tx.ExecContext(ctx, "INSERT INTO access_deltas (data) VALUES (?)", b)
 	return err
+}
+
+func appendDeltaBytes(b []byte, k aggKey, v aggVal) []byte {
+	wr := uint64(0)
+	if k.write {
+		wr = 1
+	}
+	for _, x := range [...]uint64{uint64(k.proc), uint64(k.file), uint64(k.op), wr, v.count, v.failures, v.first, v.last} {
+		b = binary.AppendUvarint(b, x)
+	}
+	return b
 }
 
 func mergeAgg(m map[aggKey]aggVal, k aggKey, v aggVal) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -43,6 +44,36 @@ func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error
 	if s.db == nil {
 		return s.errClosed()
 	}
+	// One read transaction: a consistent snapshot while the collector
+	// goes on committing.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return s.dbError("read events from", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := s.legacyEvents(ctx, tx, f, fn); err != nil {
+		return err
+	}
+	err = s.chunkEvents(ctx, tx, f, fn)
+	var cbErr callbackError
+	if errors.As(err, &cbErr) {
+		return cbErr.err
+	}
+	if err != nil {
+		return s.dbError("read events from", err)
+	}
+	return nil
+}
+
+// callbackError carries an error of the caller's fn through the readers
+// unwrapped.
+type callbackError struct{ err error }
+
+func (c callbackError) Error() string { return c.err.Error() }
+
+// legacyEvents streams the events table, which stores written before
+// schema 4 hold.
+func (s *Store) legacyEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn func(*Event) error) error {
 	q := `SELECT e.seq, e.time_ns, p.pid, p.start_ns, e.ppid, e.tid, e.op, e.access, e.flags, e.mode, e.result, e.rflags,
 		coalesce(f1.path, ''), coalesce(f2.path, ''), coalesce(src.kind, '')
 		FROM events e
@@ -64,7 +95,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error
 		q += " AND e.access != 0"
 	}
 	q += " ORDER BY e.seq"
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return s.dbError("read events from", err)
 	}
@@ -269,7 +300,8 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	var rec, by int64
 	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sources), (SELECT coalesce(sum(records), 0) FROM sources),
 		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT count(*) FROM files),
-		(SELECT count(*) FROM accesses), (SELECT count(*) FROM access_deltas), (SELECT count(*) FROM events)`).
+		(SELECT count(*) FROM accesses), (SELECT count(*) FROM access_deltas),
+		(SELECT count(*) FROM events) + (SELECT coalesce(sum(n), 0) FROM event_chunks)`).
 		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &st.AccessDeltas, &st.EventsRetained)
 	if err != nil {
 		return st, s.dbError("read", err)

@@ -36,12 +36,6 @@ type Checkpoint struct {
 // week-long trace full of temporary files.
 const cacheLimit = 200_000
 
-// rowsPerInsert is how many raw events one INSERT statement carries: a
-// statement per row would cost more than the rest of ingest together.
-const rowsPerInsert = 128
-
-const eventCols = 14
-
 type procKey struct {
 	pid   int32
 	start uint64
@@ -78,7 +72,6 @@ type eventRow struct {
 	result      int32
 	rflags      uint16
 	path, path2 int64 // 0: none
-	source      int64 // sources.id
 }
 
 // writer turns batches into rows. It caches ids so that the per-event work
@@ -106,8 +99,9 @@ type writer struct {
 	rows     []eventRow
 	args     []any
 
-	nextSeq, minSeq int64
-	loaded          bool
+	nextSeq  int64 // sequence number of the next raw event
+	retained int64 // raw events in event_chunks
+	loaded   bool
 }
 
 func newWriter(s *Store) *writer {
@@ -123,14 +117,13 @@ func (w *writer) reset() {
 // load fills the caches from the database (when they fit) and the sequence
 // window of the raw events.
 func (w *writer) load(ctx context.Context, tx *sql.Tx) error {
-	var minSeq, maxSeq sql.NullInt64
-	if err := tx.QueryRowContext(ctx, "SELECT min(seq), max(seq) FROM events").Scan(&minSeq, &maxSeq); err != nil {
+	var legacyMax, chunkEnd, retained sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT max(seq) FROM events), (SELECT max(first_seq + n) FROM event_chunks),
+		(SELECT sum(n) FROM event_chunks)`).Scan(&legacyMax, &chunkEnd, &retained); err != nil {
 		return err
 	}
-	w.minSeq, w.nextSeq = minSeq.Int64, maxSeq.Int64+1
-	if !minSeq.Valid {
-		w.minSeq, w.nextSeq = 1, 1
-	}
+	w.nextSeq = max(legacyMax.Int64+1, chunkEnd.Int64, 1)
+	w.retained = retained.Int64
 	w.files = make(map[string]int64)
 	w.filesComplete = false
 	var n int64
@@ -276,7 +269,6 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 			w.rows = append(w.rows, eventRow{
 				time: r.TimeNs, proc: p.id, ppid: r.PPID, tid: r.TID, op: r.Op, access: r.Access,
 				flags: r.Flags, mode: r.Mode, result: r.Result, rflags: r.RFlags, path: pathID, path2: path2ID,
-				source: int64(cp.ID),
 			})
 		}
 	}
@@ -292,7 +284,7 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 			return err
 		}
 	}
-	if err := w.flushRows(ctx, tx); err != nil {
+	if err := w.flushRows(ctx, tx, cp.ID); err != nil {
 		return err
 	}
 	if err := w.checkpoint(ctx, tx, uint64(len(recs)), cp); err != nil {
@@ -514,74 +506,38 @@ func (w *writer) fold(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
-func (w *writer) flushRows(ctx context.Context, tx *sql.Tx) error {
+func (w *writer) flushRows(ctx context.Context, tx *sql.Tx, source uint64) error {
 	if len(w.rows) == 0 {
 		return nil
 	}
-	var bulk *sql.Stmt
-	if len(w.rows) >= rowsPerInsert {
-		var err error
-		if bulk, err = tx.PrepareContext(ctx, insertEvents(rowsPerInsert)); err != nil {
-			return err
-		}
-		defer bulk.Close()
+	w.blob = encodeChunk(w.blob[:0], w.rows)
+	if _, err := tx.ExecContext(ctx, "INSERT INTO event_chunks (first_seq, n, source_id, data) VALUES (?, ?, ?, ?)",
+		w.nextSeq, len(w.rows), int64(source), w.blob); err != nil {
+		return err
 	}
-	rows := w.rows
-	for len(rows) > 0 {
-		n := min(len(rows), rowsPerInsert)
-		w.args = w.args[:0]
-		for i := range rows[:n] {
-			e := &rows[i]
-			var p1, p2 any
-			if e.path != 0 {
-				p1 = e.path
-			}
-			if e.path2 != 0 {
-				p2 = e.path2
-			}
-			w.args = append(w.args, w.nextSeq, int64(e.time), e.proc, e.ppid, e.tid, int64(e.op), int64(e.access),
-				int64(e.flags), int64(e.mode), e.result, int64(e.rflags), p1, p2, e.source)
-			w.nextSeq++
-		}
-		var err error
-		if n == rowsPerInsert {
-			_, err = bulk.ExecContext(ctx, w.args...)
-		} else {
-			_, err = tx.ExecContext(ctx, insertEvents(n), w.args...)
-		}
-		if err != nil {
-			return err
-		}
-		rows = rows[n:]
-	}
+	w.nextSeq += int64(len(w.rows))
+	w.retained += int64(len(w.rows))
 	return w.prune(ctx, tx)
 }
 
-// prune keeps the newest RetainEvents raw events. It deletes in steps of a
-// sixteenth of the window so that the delete is amortised over many commits.
+// prune keeps the newest RetainEvents raw events, give or take a chunk:
+// it deletes the oldest chunks while the rest still hold RetainEvents.
 func (w *writer) prune(ctx context.Context, tx *sql.Tx) error {
 	keep := w.s.opts.RetainEvents
-	if keep < 0 || w.nextSeq-w.minSeq <= keep+keep/16 {
-		return nil
-	}
-	cut := w.nextSeq - keep
-	if _, err := tx.ExecContext(ctx, "DELETE FROM events WHERE seq < ?", cut); err != nil {
-		return err
-	}
-	w.minSeq = cut
-	return nil
-}
-
-func insertEvents(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO events (seq, time_ns, proc_id, ppid, tid, op, access, flags, mode, result, rflags, path_id, path2_id, source_id) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
+	for keep >= 0 && w.retained > keep {
+		var first, n int64
+		if err := tx.QueryRowContext(ctx, "SELECT first_seq, n FROM event_chunks ORDER BY first_seq LIMIT 1").Scan(&first, &n); err != nil {
+			return err
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		if w.retained-n < keep {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM event_chunks WHERE first_seq = ?", first); err != nil {
+			return err
+		}
+		w.retained -= n
 	}
-	return b.String()
+	return nil
 }
 
 func (w *writer) checkpoint(ctx context.Context, tx *sql.Tx, records uint64, cp Checkpoint) error {
