@@ -285,6 +285,17 @@ static long rt_cwd_get(char *out)
 /* ------------------------------------------------------------------ */
 /* path resolution                                                     */
 
+/* Counts a failure of the shim's own (a base directory it could not read,
+ * a process record it had to skip) in the ring header, where the collector
+ * reports it: the record still goes out, flagged, but the count says the
+ * trace is less precise than it should be. */
+static void rt_count_error(void)
+{
+	struct rt_ring_header *hdr = g.prod.hdr;
+	if (hdr != NULL)
+		__atomic_fetch_add(&hdr->producer_errors, 1, __ATOMIC_RELAXED);
+}
+
 const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *len, uint16_t *rflags)
 {
 	size_t plen, blen;
@@ -311,8 +322,10 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 		if (n > 0 && buf[0] != '/')
 			n = -1; /* not a directory in the tree (socket:[…], anon_inode:…) */
 	}
-	if (n <= 0)
+	if (n <= 0) {
+		rt_count_error();
 		goto unresolved;
+	}
 	blen = (size_t)n;
 	/* Lexical clean-up only where it cannot change the meaning: leading
 	 * "./" components and a lone ".". ".." is kept (symlinks). */
@@ -788,8 +801,10 @@ static void rt_emit_proc(uint16_t op)
 	long exe_len, cwd_len, argv_len, room;
 	int saved = errno;
 
-	if (__atomic_exchange_n(&rt_pbuf.busy, 1, __ATOMIC_ACQUIRE) != 0)
+	if (__atomic_exchange_n(&rt_pbuf.busy, 1, __ATOMIC_ACQUIRE) != 0) {
+		rt_count_error();
 		goto out;
+	}
 	rt_fill_identity(&ev);
 	exe_len = rt_readlink("/proc/self/exe", rt_pbuf.exe, sizeof(rt_pbuf.exe));
 	if (exe_len < 0)

@@ -49,6 +49,7 @@ func checkProbe(t *testing.T, name string, wants []want) []event {
 	assert.Equal(t, comparable(plain.stdout), comparable(res.stdout), "the shim changed what the program saw")
 
 	evs := te.drain()
+	assert.Zero(t, te.reader.Counters().ProducerErrors, "every path resolved")
 	calls := parseCalls(t, res.stdout)
 	require.Len(t, calls, len(wants), "probe output:\n%s", res.stdout)
 	got := afterBegin(fileEvents(evs, res.pid))
@@ -137,4 +138,19 @@ func TestEveryEntryPointIsRecordedWithItsResultPathAndAccess(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAPathWhoseBaseCannotBeNamedIsKeptAsGivenFlaggedAndCounted(t *testing.T) {
+	te := newTrace(t, ring.Config{})
+	res := te.run(probe(t), "unresolved", te.dir)
+	require.NoError(t, res.err, res.stderr)
+	calls := parseCalls(t, res.stdout)
+	require.Len(t, calls, 1)
+	got := afterBegin(fileEvents(te.drain(), res.pid))
+	require.Len(t, got, 1)
+	assert.Equal(t, "openat", got[0].Op)
+	assert.Equal(t, calls[0].result, got[0].Result)
+	assert.Equal(t, "x", got[0].Path, "never guessed, never cut")
+	assert.NotZero(t, got[0].RFlags&ring.RFUnresolved)
+	assert.Equal(t, uint64(1), te.reader.Counters().ProducerErrors, "the shim counts what it could not resolve")
 }

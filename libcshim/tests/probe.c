@@ -650,6 +650,17 @@ static int c_closeall(void)
 	return 0;
 }
 
+/* An *at call whose dirfd is not a directory in the tree (a socket): the
+ * base cannot be named, so the path is recorded as given and flagged. */
+static int c_unresolved(void)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	begin();
+	CALL("openat", openat(s, "x", O_RDONLY));
+	close(s);
+	return 0;
+}
+
 /* Reports whether the loader ran us in secure-execution mode (setuid). */
 static int c_secure(void)
 {
@@ -755,6 +766,8 @@ int main(int argc, char **argv)
 		return c_errno();
 	if (!strcmp(c, "closeall"))
 		return c_closeall();
+	if (!strcmp(c, "unresolved"))
+		return c_unresolved();
 	if (!strcmp(c, "secure"))
 		return c_secure();
 	if (!strcmp(c, "fds"))
