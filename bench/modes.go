@@ -313,6 +313,11 @@ func (m *ebpfMode) Name() string { return "ebpf" }
 func (m *ebpfMode) Setup(_ context.Context, env *Env) (string, error) {
 	m.env = env
 	if err := m.Begin(); err != nil {
+		// CI sets this where BPF must work: there a skip would hide a
+		// regression, as in the eBPF package's own tests.
+		if os.Getenv("RESTRACK_REQUIRE_BPF") == "1" {
+			return "", fmt.Errorf("RESTRACK_REQUIRE_BPF=1 but the eBPF tracer cannot start: %w", err)
+		}
 		var ue *ebpf.UnavailableError
 		if errors.As(err, &ue) || errors.Is(err, errors.ErrUnsupported) {
 			return "", skipf("%v", err)
