@@ -24,6 +24,10 @@
 
 #define RT_EXPORT __attribute__((visibility("default")))
 #define RT_HIDDEN __attribute__((visibility("hidden")))
+/* The open path's functions, grouped in .text.hot: after the open's system
+ * call the program's instruction cache and TLB are cold, and fewer code
+ * lines and pages to fetch back show in every traced call. */
+#define RT_HOT __attribute__((hot))
 #define RT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 /* Thread-locals use the initial-exec model: the shim is loaded at start-up

@@ -564,8 +564,8 @@ static inline int rt_ring_fast(const struct rt_event *ev)
 	return 1;
 }
 
-void rt_emit1(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_t result, int dirfd,
-	      const char *path)
+RT_HOT void rt_emit1(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_t result, int dirfd,
+		     const char *path)
 {
 	if (RT_UNLIKELY(result == -EFAULT))
 		path = NULL; /* the pointer may be bad: never read it */

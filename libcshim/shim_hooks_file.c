@@ -69,7 +69,7 @@ static inline void rt_rec_open(uint16_t op, int dirfd, const char *path, int fla
 
 /* ---- open family ---- */
 
-RT_EXPORT int open(const char *path, int flags, ...)
+RT_EXPORT RT_HOT int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	RT_MODE_ARG(flags, flags, mode);
@@ -79,7 +79,7 @@ RT_EXPORT int open(const char *path, int flags, ...)
 	return ret;
 }
 
-RT_EXPORT int open64(const char *path, int flags, ...)
+RT_EXPORT RT_HOT int open64(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	RT_MODE_ARG(flags, flags, mode);
@@ -90,7 +90,7 @@ RT_EXPORT int open64(const char *path, int flags, ...)
 	return ret;
 }
 
-RT_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+RT_EXPORT RT_HOT int openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	RT_MODE_ARG(flags, flags, mode);
@@ -100,7 +100,7 @@ RT_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	return ret;
 }
 
-RT_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+RT_EXPORT RT_HOT int openat64(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	RT_MODE_ARG(flags, flags, mode);
@@ -130,7 +130,7 @@ RT_EXPORT int creat64(const char *path, mode_t mode)
 	return ret;
 }
 
-RT_EXPORT int __open_2(const char *path, int flags)
+RT_EXPORT RT_HOT int __open_2(const char *path, int flags)
 {
 	RT_REAL(__open_2);
 	int ret = real___open_2 ? real___open_2(path, flags) : rt_raw_openat(AT_FDCWD, path, flags, 0);
@@ -138,7 +138,7 @@ RT_EXPORT int __open_2(const char *path, int flags)
 	return ret;
 }
 
-RT_EXPORT int __open64_2(const char *path, int flags)
+RT_EXPORT RT_HOT int __open64_2(const char *path, int flags)
 {
 	RT_REAL(__open64_2);
 	int ret = real___open64_2 ? real___open64_2(path, flags)
@@ -147,7 +147,7 @@ RT_EXPORT int __open64_2(const char *path, int flags)
 	return ret;
 }
 
-RT_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+RT_EXPORT RT_HOT int __openat_2(int dirfd, const char *path, int flags)
 {
 	RT_REAL(__openat_2);
 	int ret = real___openat_2 ? real___openat_2(dirfd, path, flags) : rt_raw_openat(dirfd, path, flags, 0);
@@ -155,7 +155,7 @@ RT_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 	return ret;
 }
 
-RT_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+RT_EXPORT RT_HOT int __openat64_2(int dirfd, const char *path, int flags)
 {
 	RT_REAL(__openat64_2);
 	int ret = real___openat64_2 ? real___openat64_2(dirfd, path, flags)
@@ -205,7 +205,7 @@ static void rt_rec_stream(uint16_t op, const char *path, const char *mode, FILE 
 		return ret; \
 	} while (0)
 
-RT_EXPORT FILE *fopen(const char *path, const char *mode)
+RT_EXPORT RT_HOT FILE *fopen(const char *path, const char *mode)
 {
 	RT_REAL(fopen);
 	if (!real_fopen)
@@ -215,7 +215,7 @@ RT_EXPORT FILE *fopen(const char *path, const char *mode)
 	return fp;
 }
 
-RT_EXPORT FILE *fopen64(const char *path, const char *mode)
+RT_EXPORT RT_HOT FILE *fopen64(const char *path, const char *mode)
 {
 	RT_REAL(fopen64);
 	if (!real_fopen64)
