@@ -49,7 +49,7 @@ $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_H
 	@mkdir -p $(BUILD)/ctest
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
 
-BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng
+BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng $(BUILD)/fiforeader
 BENCH_FLAGS ?= # extra restrack-bench flags, e.g. BENCH_FLAGS="-parts overhead -modes ring,lttng"
 
 bench: build $(BENCH_WORKLOADS) bench-ring ## The whole benchmark suite (< 10 min): overhead tables, scale figures, planner curve; plots into docs/
@@ -61,6 +61,10 @@ bench-quick: build $(BENCH_WORKLOADS) ## The suite reduced (< 1 min), a smoke te
 $(BUILD)/openloop: bench/workload/openloop.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -o $@ $<
+
+$(BUILD)/fiforeader: bench/workload/fiforeader.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 
 # The LTTng variant needs liblttng-ust-dev; without it the lttng mode is
 # skipped (the suite says so) rather than failing the build.

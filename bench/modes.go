@@ -26,6 +26,7 @@ type Env struct {
 	Dir           string // scratch directory (the caller removes it)
 	Workload      string // openloop
 	WorkloadLTTng string // openloop with the LTTng tracepoint; "" = not built
+	FIFOReader    string // fiforeader, the paper's tracker as a process
 	Shim          string // absolute path of librestrack.so
 	Collector     string // the collector binary
 	DrainInterval time.Duration
@@ -68,7 +69,7 @@ type Mode interface {
 // AllModes lists the modes in the order tables print them.
 func AllModes() []Mode {
 	return []Mode{
-		&noneMode{}, &fifoMode{}, &ringMode{}, &ebpfMode{}, &lttngMode{},
+		&noneMode{}, &fifoMode{}, &fifoCPUMode{}, &ringMode{}, &ebpfMode{}, &lttngMode{},
 		&straceMode{name: "strace"}, &straceMode{name: "strace-seccomp", seccomp: true},
 	}
 }
@@ -294,6 +295,120 @@ func (m *fifoMode) Close() error {
 	err := m.r.Close()
 	m.r = nil
 	return err
+}
+
+// ---------------------------------------------------------------- fifo-1cpu
+
+// fifoCPUMode is the paper's setting: the FIFO transport with its tracker a
+// process blocked in read(2), one record per read (fiforeader), and the
+// workload and the tracker on one CPU, as on the paper's single-CPU
+// machine, where every write wakes the tracker and it preempts the writer.
+// Two CPUs hide that cost (the fifo mode): the reader runs on the other.
+type fifoCPUMode struct {
+	env    *Env
+	path   string
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	ready  chan struct{}
+	counts Counts
+}
+
+// fifoCPU is the CPU the mode pins both processes to.
+const fifoCPU = 0
+
+func (m *fifoCPUMode) Name() string { return "fifo-1cpu" }
+
+// RunsTable: pinning two workers to one CPU would measure their queueing,
+// not the transport.
+func (m *fifoCPUMode) RunsTable(t Table) bool { return t.Workers == 1 }
+
+func (m *fifoCPUMode) Setup(ctx context.Context, env *Env) (string, error) {
+	m.env = env
+	if _, err := os.Stat(env.Shim); err != nil {
+		return "", skipf("shim %s not built (make shim): %v", env.Shim, err)
+	}
+	if env.FIFOReader == "" {
+		return "", skipf("fiforeader not built (make bench builds bench/workload/fiforeader.c)")
+	}
+	m.path = filepath.Join(env.Dir, "events-1cpu.fifo")
+	if err := fifo.Create(m.path); err != nil {
+		return "", err
+	}
+	m.cmd = exec.Command(env.FIFOReader, "-a", fmt.Sprint(fifoCPU), m.path)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	m.cmd.Stdout = pw
+	m.cmd.Stderr = &m.out
+	if err := m.cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return "", fmt.Errorf("start fiforeader: %w", err)
+	}
+	pw.Close()
+	// The reader prints "ready" once it holds the pipe open, then its
+	// record count when it exits.
+	m.ready = make(chan struct{})
+	lines := make(chan string, 2)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		pr.Close()
+	}()
+	select {
+	case l := <-lines:
+		if l != "ready" {
+			return "", fmt.Errorf("fiforeader: %q (stderr: %s)", l, m.out.String())
+		}
+	case <-time.After(5 * time.Second):
+		return "", fmt.Errorf("fiforeader did not open %s within 5 s (stderr: %s)", m.path, m.out.String())
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	go func() {
+		for l := range lines {
+			var n int64
+			if _, err := fmt.Sscan(l, &n); err == nil {
+				m.counts = Counts{Recorded: n, Lost: -1}
+			}
+		}
+		close(m.ready)
+	}()
+	return fmt.Sprintf("as fifo, but the reader is a process blocked in read(2), one record per read (fiforeader), and it and the workload run on CPU %d only (sched_setaffinity): the paper's single-CPU machine; single-worker tables only", fifoCPU), nil
+}
+
+func (m *fifoCPUMode) Begin() error { return nil }
+func (m *fifoCPUMode) End() error   { return nil }
+func (m *fifoCPUMode) Command(args []string, _ int) ([]string, []string) {
+	return append(append([]string{m.env.Workload}, args...), "-a", fmt.Sprint(fifoCPU)),
+		[]string{"LD_PRELOAD=" + m.env.Shim, "RESTRACK_MODE=fifo", "RESTRACK_FIFO=" + m.path}
+}
+
+// Counts is known once the reader has exited (Close).
+func (m *fifoCPUMode) Counts() Counts {
+	if m.cmd != nil {
+		return Counts{Recorded: -1, Lost: -1}
+	}
+	return m.counts
+}
+
+func (m *fifoCPUMode) Close() error {
+	if m.cmd == nil {
+		return nil
+	}
+	time.Sleep(100 * time.Millisecond) // let it empty the pipe
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	err := m.cmd.Wait()
+	<-m.ready
+	m.cmd = nil
+	if err != nil {
+		return fmt.Errorf("fiforeader: %w (stderr: %s)", err, m.out.String())
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------- ebpf

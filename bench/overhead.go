@@ -31,6 +31,9 @@ type Table struct {
 	Paper     bool `json:"paper"` // print the paper's figures beside it
 }
 
+// tableFilter is a mode that runs only some tables.
+type tableFilter interface{ RunsTable(Table) bool }
+
 // slowModes are the modes that take Table.SlowCalls.
 var slowModes = map[string]bool{"strace": true, "strace-seccomp": true}
 
@@ -184,6 +187,10 @@ func RunOverhead(ctx context.Context, cfg OverheadConfig) (*OverheadResult, erro
 			if tab.Cold && os.Geteuid() != 0 {
 				continue
 			}
+			if f, ok := m.(tableFilter); ok && !f.RunsTable(tab) {
+				results[t][mi].Skipped = "not run in this table: " + m.Name() + " runs single-worker tables only"
+				continue
+			}
 			calls := tab.Calls
 			if slowModes[m.Name()] {
 				calls = tab.SlowCalls
@@ -214,6 +221,9 @@ func RunOverhead(ctx context.Context, cfg OverheadConfig) (*OverheadResult, erro
 	closeAll(active)
 	active = nil
 	for i, m := range cfg.Modes {
+		if fm, ok := m.(*fifoCPUMode); ok && res.Modes[i].Skipped == "" {
+			res.Modes[i].Counts = fm.Counts()
+		}
 		if rm, ok := m.(*ringMode); ok && res.Modes[i].Skipped == "" {
 			res.CollectorRSSKiB = rm.RSSKiB
 			res.Modes[i].Counts = rm.Counts()

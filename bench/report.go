@@ -33,7 +33,7 @@ func WriteOverhead(w io.Writer, r *OverheadResult) {
 		fmt.Fprintln(tw, "mode\tmedian\tp99\tratio\tadded ns\treps\trep medians (min–max)\t")
 		for _, m := range t.Modes {
 			if m.Skipped != "" {
-				fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\tskipped\t\n", m.Mode)
+				fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\tnot run\t\n", m.Mode)
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.3f\t%+.0f\t%d\t%.0f–%.0f\t\n", m.Mode, m.PerCall.Median, m.PerCall.P99, m.Ratio, m.AddedNs, len(m.Reps), m.RepMedians.Min, m.RepMedians.Max)
@@ -72,7 +72,7 @@ func MarkdownOverhead(t TableResult) string {
 	fmt.Fprintf(&b, "| mode | median ns | p99 ns | ratio to none | added ns | rep medians (min–max) |\n|---|---:|---:|---:|---:|---|\n")
 	for _, m := range t.Modes {
 		if m.Skipped != "" {
-			fmt.Fprintf(&b, "| %s | skipped (see the modes) | | | | |\n", m.Mode)
+			fmt.Fprintf(&b, "| %s | not run (see the modes) | | | | |\n", m.Mode)
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.3f | %+.0f | %.0f–%.0f |\n", m.Mode, m.PerCall.Median, m.PerCall.P99, m.Ratio, m.AddedNs, m.RepMedians.Min, m.RepMedians.Max)

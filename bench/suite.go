@@ -59,7 +59,8 @@ func (o *Options) wants(part string) bool { return len(o.Parts) == 0 || slices.C
 // run. Tables are printed to o.Out as each part finishes.
 func Execute(ctx context.Context, o Options) (*Run, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "bench: "+format+"\n", args...) }
-	run := &Run{Schema: Schema, Started: time.Now().UTC(), Command: o.Command, Commit: o.Commit, Quick: o.Quick, Machine: machine(), LoadStart: loadAvg()}
+	start := time.Now() // keeps the monotonic reading UTC() would drop
+	run := &Run{Schema: Schema, Started: start.UTC(), Command: o.Command, Commit: o.Commit, Quick: o.Quick, Machine: machine(), LoadStart: loadAvg()}
 	if run.Commit == "" {
 		run.Commit = gitDescribe()
 	}
@@ -118,7 +119,7 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 		}
 	}
 	run.LoadEnd = loadAvg()
-	run.Seconds = time.Since(run.Started).Seconds()
+	run.Seconds = time.Since(start).Seconds()
 	run.Targets = CheckTargets(run)
 	fmt.Fprintln(o.Out)
 	WriteTargets(o.Out, run.Targets)
@@ -195,6 +196,9 @@ func newEnv(o Options, dir string, logf func(string, ...any)) (*Env, error) {
 	}
 	if p := filepath.Join(abs, "openloop-lttng"); fileExists(p) {
 		env.WorkloadLTTng = p
+	}
+	if p := filepath.Join(abs, "fiforeader"); fileExists(p) {
+		env.FIFOReader = p
 	}
 	return env, nil
 }

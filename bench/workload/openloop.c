@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@
 static const char *path;
 static const char *out;
 static long calls = 10000, warmup = 1000;
-static int use_fopen, drop_level, nthreads = 1, nprocs = 1;
+static int use_fopen, drop_level, nthreads = 1, nprocs = 1, cpu = -1;
 static int drop_fd = -1;
 static pthread_barrier_t barrier;
 
@@ -137,8 +138,9 @@ static void *run(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: openloop -p FILE -o OUT [-n CALLS] [-w WARMUP] [-f] [-c DROP] [-t THREADS | -P PROCS]\n"
+	fprintf(stderr, "usage: openloop -p FILE -o OUT [-n CALLS] [-w WARMUP] [-f] [-c DROP] [-t THREADS | -P PROCS] [-a CPU]\n"
 			"  -f        fopen/fclose instead of open/close\n"
+			"  -a CPU    run on that CPU only (with fiforeader -a: the paper's one-CPU machine)\n"
 			"  -c DROP   cold: write DROP (1-3) to /proc/sys/vm/drop_caches before each open (root)\n");
 	exit(2);
 }
@@ -146,7 +148,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "p:o:n:w:fc:t:P:")) != -1) {
+	while ((c = getopt(argc, argv, "p:o:n:w:fc:t:P:a:")) != -1) {
 		switch (c) {
 		case 'p': path = optarg; break;
 		case 'o': out = optarg; break;
@@ -156,6 +158,7 @@ int main(int argc, char **argv)
 		case 'c': drop_level = atoi(optarg); break;
 		case 't': nthreads = atoi(optarg); break;
 		case 'P': nprocs = atoi(optarg); break;
+		case 'a': cpu = atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -165,6 +168,13 @@ int main(int argc, char **argv)
 	if (drop_level && (nthreads > 1 || nprocs > 1)) {
 		fprintf(stderr, "openloop: cold runs take one worker: dropping caches under another worker's open would time the drop\n");
 		return 2;
+	}
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0)
+			die("sched_setaffinity");
 	}
 	if (drop_level) {
 		drop_fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
