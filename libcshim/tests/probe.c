@@ -40,8 +40,8 @@ int __openat64_2(int, const char *, int);
 static const char *self; /* this binary, absolute */
 static const char *dir;
 
-/* The value a record's result field must hold. */
-#define RES(ret) ((long)(ret) < 0 ? -(long)errno : (long)(ret))
+/* Runs one call and prints the value its record's result must hold: the
+ * return value, or -errno on failure. */
 #define CALL(op, expr)                                  \
 	do {                                            \
 		errno = 0;                              \
@@ -56,9 +56,7 @@ static const char *dir;
 		void *p_ = (void *)(ptr);                              \
 		int e_ = errno;                                        \
 		printf("CALL %s %ld errno=%d\n", op, p_ ? (long)(okval) : -(long)e_, p_ ? 0 : e_); \
-		last_ptr = p_;                                         \
 	} while (0)
-static void *last_ptr;
 
 /* Marks the end of a case's setup: the tests match records after it. */
 static void begin(void)
