@@ -15,8 +15,14 @@ import (
 // Plot files, under the plot directory; docs/bench.md embeds them.
 const (
 	OverheadPlot = "bench-overhead.png"
+	AddedPlot    = "bench-added.png"
 	PlannerPlot  = "bench-planner.png"
 )
+
+// addedModes are the modes the added-ns plot shows, for the warm tables
+// only: strace's tens of µs, and the µs of a cold or one-CPU FIFO, would
+// flatten the tens of ns that tell ring, LTTng and eBPF apart.
+var addedModes = map[string]bool{"fifo": true, "ring": true, "ebpf": true, "lttng": true}
 
 // The palette: one colour per table, dark enough for print.
 var plotColors = []color.Color{
@@ -44,6 +50,14 @@ func Plot(r *Run, dir string) ([]string, error) {
 		}
 		f := filepath.Join(dir, OverheadPlot)
 		if err := p.Save(9*vg.Inch, 5*vg.Inch, f); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		if p, err = addedPlot(r); err != nil {
+			return nil, err
+		}
+		f = filepath.Join(dir, AddedPlot)
+		if err := p.Save(9*vg.Inch, 4.5*vg.Inch, f); err != nil {
 			return nil, err
 		}
 		files = append(files, f)
@@ -116,6 +130,58 @@ func overheadPlot(r *Run) (*plot.Plot, error) {
 	// lowest median so no point sits on the axis.
 	p.Y.Max *= 30
 	p.Y.Min /= 1.5
+	return p, nil
+}
+
+// addedPlot draws, per tracer, the ns it adds to a call in each table
+// (the paired median over rounds), on a linear scale where tens of ns show.
+func addedPlot(r *Run) (*plot.Plot, error) {
+	o := r.Overhead
+	p := plot.New()
+	p.Title.Text = "warm tables: ns added per call over none (median of per-round differences)"
+	p.Y.Label.Text = "added ns per call"
+	var names []string
+	var idx []int
+	for i, m := range o.Modes {
+		if addedModes[m.Mode] && m.Skipped == "" {
+			names = append(names, m.Mode)
+			idx = append(idx, i)
+		}
+	}
+	if len(names) == 0 {
+		return p, nil
+	}
+	p.NominalX(names...)
+	w := vg.Points(14)
+	var warm []TableResult
+	var colors []color.Color
+	for ti, t := range o.Tables {
+		if !t.Table.Cold {
+			warm = append(warm, t)
+			colors = append(colors, plotColors[ti%len(plotColors)])
+		}
+	}
+	n := len(warm)
+	for ti, t := range warm {
+		vals := make(plotter.Values, len(idx))
+		for k, i := range idx {
+			if i < len(t.Modes) && t.Modes[i].PerCall.N > 0 {
+				vals[k] = t.Modes[i].AddedNs
+			}
+		}
+		b, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		b.Color = colors[ti] // the same colour per table as the other plot
+		b.LineStyle.Width = 0
+		b.Offset = vg.Length(float64(ti)-float64(n-1)/2) * w
+		p.Add(b)
+		p.Legend.Add(t.Table.Title, b)
+	}
+	p.Add(plotter.NewGrid())
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Max *= 1.6 // room for the legend
 	return p, nil
 }
 
