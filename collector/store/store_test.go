@@ -88,6 +88,9 @@ func TestTrace(t *testing.T) {
 	}
 	require.Len(t, got, 4)
 	host := got["/etc/hostname openat"]
+	require.NotZero(t, host.File, "accesses name their file by number")
+	assert.Equal(t, host.Path, tr.Files[host.File-1])
+	host.File = 0
 	assert.Equal(t, planner.Access{Proc: cat.Key, Path: "/etc/hostname", Op: "openat", Count: 3, Failures: 1, FirstNs: 2100, LastNs: 2600}, host)
 	assert.True(t, got["/tmp/out openat"].Write)
 	assert.True(t, got["/tmp/out rename"].Write, "a rename writes its source")
@@ -329,6 +332,8 @@ func TestUnfoldedAggregatesAreNeitherLostNorCountedTwice(t *testing.T) {
 		require.NoError(t, err)
 		got := map[string]planner.Access{}
 		for _, a := range tr.Accesses {
+			assert.Equal(t, a.Path, tr.Files[a.File-1], when)
+			a.File = 0
 			got[a.Path] = a
 		}
 		assert.Equal(t, want, got, when)
