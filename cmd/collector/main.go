@@ -65,6 +65,7 @@ func run(args []string) int {
 	err := collector.RunDaemon(ctx, collector.DaemonConfig{
 		Ring: *ringPath, RingSize: *ringSize, DrainInterval: *interval,
 		Store: *storeDir, StoreOptions: opts, Socket: *socket, MetricsAddr: *metrics,
+		Handlers: map[string]func(*collector.Collector) collector.Handler{"plan": planHandler(*storeDir)},
 		Ready: func(c *collector.Collector) {
 			fmt.Fprintf(os.Stderr, "collector: draining %s into %s every %v\n", *ringPath, *storeDir, *interval)
 		},
