@@ -232,9 +232,19 @@ func (c *Collector) Status(ctx context.Context) Status {
 	// the producers may have dropped more since the last commit.
 	if st, err := c.st.Stats(ctx); err == nil {
 		s.Store = &st
-		s.Dropped = st.Dropped + (sc.DroppedFull - c.lastFull.Load()) + (sc.DroppedTooBig - c.lastTooBig.Load())
+		s.Dropped = st.Dropped + since(sc.DroppedFull, c.lastFull.Load()) + since(sc.DroppedTooBig, c.lastTooBig.Load())
 	} else {
 		s.Dropped = sc.DroppedFull + sc.DroppedTooBig + s.Abandoned + s.Corrupted
 	}
 	return s
+}
+
+// since is how much a cumulative counter grew past its last committed
+// value (0 when the value belongs to another source, as with a source
+// multiplexing several).
+func since(now, committed uint64) uint64 {
+	if now < committed {
+		return 0
+	}
+	return now - committed
 }
