@@ -82,6 +82,7 @@ int rt_producer_attach(struct rt_producer *p, int fd)
 	p->nslots = hdr->data_size >> RT_SLOT_SHIFT;
 	p->map_len = (size_t)st.st_size;
 	p->full_wait_ns = hdr->full_wait_ns ? hdr->full_wait_ns : RT_DEFAULT_FULL_WAIT_NS;
+	p->high_water = p->nslots * RT_HIGH_WATER_PERCENT / 100;
 out:
 	errno = saved;
 	return rc;
@@ -128,7 +129,7 @@ static int consumer_alive(const struct rt_ring_header *hdr, uint64_t now)
 	return now < beat + RT_CONSUMER_STALE_NS;
 }
 
-static void ring_doorbell(struct rt_ring_header *hdr)
+__attribute__((noinline)) void rt_ring_doorbell(struct rt_ring_header *hdr)
 {
 	__atomic_fetch_add(&hdr->doorbell, 1, __ATOMIC_RELEASE);
 #ifdef __linux__
@@ -155,7 +156,7 @@ enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_
 {
 	struct rt_ring_header *hdr = p->hdr;
 	uint64_t len, k, t, h, wait_start = 0, now;
-	uint64_t high_water, backoff_ns = 1000;
+	uint64_t backoff_ns = 1000;
 	struct rt_record *rec;
 	uint64_t off;
 	int saved_errno;
@@ -171,17 +172,12 @@ enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_
 	k = (len + RT_SLOT_SIZE - 1) >> RT_SLOT_SHIFT;
 
 	saved_errno = errno;
-	t = __atomic_load_n(&hdr->tail, __ATOMIC_RELAXED);
 	for (;;) {
-		/* Acquire pairs with the consumer's release of head: its reads of
-		 * the slots it freed happen before our writes into them. */
-		h = __atomic_load_n(&hdr->head, __ATOMIC_ACQUIRE);
-		if (t - h <= p->nslots && t + k - h <= p->nslots) {
-			if (__atomic_compare_exchange_n(&hdr->tail, &t, t + k, 1, __ATOMIC_RELAXED,
-							__ATOMIC_RELAXED))
-				break;
-			continue; /* t reloaded by the failed CAS */
-		}
+		enum rt_reserve_result r = rt_reserve_once(p, k, &t, &h);
+		if (r == RT_RESERVE_OK)
+			break;
+		if (r == RT_RESERVE_RACE)
+			continue;
 		/* Full (or head ahead of tail by corruption: treated as full). */
 		now = rt_now_ns();
 		if (wait_start == 0) {
@@ -195,7 +191,6 @@ enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_
 		/* Sleep, not spin: on a full ring the consumer needs the CPU more
 		 * than we do. Exponential backoff from 1 µs to 256 µs. */
 		backoff_sleep(&backoff_ns, p->full_wait_ns - (now - wait_start), now);
-		t = __atomic_load_n(&hdr->tail, __ATOMIC_RELAXED);
 	}
 
 #ifdef RT_TEST_HOOKS
@@ -203,7 +198,7 @@ enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_
 		rt_test_after_reserve(t, (uint32_t)k);
 #endif
 
-	rec = (struct rt_record *)(p->data + ((t << RT_SLOT_SHIFT) & (p->data_size - 1)));
+	rec = rt_record_at(p, t);
 	rec->len = (uint32_t)len;
 	rec->type = ev->type;
 	rec->access = ev->access;
@@ -228,13 +223,7 @@ enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_
 		put_byte(p, off, 0);
 		off++;
 	}
-	/* Release: the whole record is visible before the consumer can match
-	 * the stamp (it loads the stamp with acquire). */
-	__atomic_store_n(&rec->stamp, rt_stamp(t), __ATOMIC_RELEASE);
-
-	high_water = p->nslots * RT_HIGH_WATER_PERCENT / 100;
-	if (t - h < high_water && t + k - h >= high_water)
-		ring_doorbell(hdr);
+	rt_publish(p, rec, t, h, k);
 	errno = saved_errno;
 	return RT_APPENDED;
 

@@ -36,6 +36,7 @@ struct rt_producer {
 	uint64_t nslots;
 	size_t map_len;
 	uint64_t full_wait_ns;      /* bounded wait on a full ring */
+	uint64_t high_water;        /* slots in use whose crossing rings the doorbell */
 };
 
 /* One record to append. Strings need not be NUL-terminated; their lengths
@@ -65,6 +66,50 @@ enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_
 
 /* CLOCK_MONOTONIC in ns (vDSO, async-signal-safe). */
 uint64_t rt_now_ns(void);
+
+/*
+ * The protocol's two steps, inline so a specialised caller (the shim's fast
+ * path for one-path records) shares them instead of restating them.
+ * rt_producer_append is reserve, fill, publish, plus waiting and dropping.
+ */
+enum rt_reserve_result { RT_RESERVE_OK, RT_RESERVE_FULL, RT_RESERVE_RACE };
+
+static inline struct rt_record *rt_record_at(const struct rt_producer *p, uint64_t pos)
+{
+	return (struct rt_record *)(p->data + ((pos << RT_SLOT_SHIFT) & (p->data_size - 1)));
+}
+
+/* One attempt to reserve k slots: FULL if they are not free now (or head
+ * and tail are inconsistent), RACE if another producer moved tail first. */
+static inline enum rt_reserve_result rt_reserve_once(struct rt_producer *p, uint64_t k, uint64_t *pos,
+						     uint64_t *head)
+{
+	uint64_t t = __atomic_load_n(&p->hdr->tail, __ATOMIC_RELAXED);
+	/* Acquire pairs with the consumer's release of head: its reads of the
+	 * slots it freed happen before our writes into them. */
+	uint64_t h = __atomic_load_n(&p->hdr->head, __ATOMIC_ACQUIRE);
+	if (t - h > p->nslots || t + k - h > p->nslots)
+		return RT_RESERVE_FULL;
+	if (!__atomic_compare_exchange_n(&p->hdr->tail, &t, t + k, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return RT_RESERVE_RACE;
+	*pos = t;
+	*head = h;
+	return RT_RESERVE_OK;
+}
+
+/* Increments the doorbell and wakes a consumer sleeping on it. */
+void rt_ring_doorbell(struct rt_ring_header *hdr);
+
+/* Publishes the filled record at pos (k slots, reserved when head was
+ * head): the stamp is stored last, with release order, so the consumer (which
+ * loads it with acquire) sees the whole record once it matches. */
+static inline void rt_publish(struct rt_producer *p, struct rt_record *rec, uint64_t pos, uint64_t head,
+			      uint64_t k)
+{
+	__atomic_store_n(&rec->stamp, rt_stamp(pos), __ATOMIC_RELEASE);
+	if (__builtin_expect(pos - head < p->high_water && pos + k - head >= p->high_water, 0))
+		rt_ring_doorbell(p->hdr);
+}
 
 #ifdef RT_TEST_HOOKS
 /* Test-only: called after a successful reservation, before publishing. */

@@ -51,7 +51,6 @@ static struct {
 	int ctor_done;         /* records before it carry RT_RF_PRE_INIT */
 	unsigned chunk_shift;  /* log2 of a prefault chunk of the ring's data */
 	uint64_t populated;    /* bit i: chunk i is mapped in this process */
-	uint64_t high_water;   /* slots in use that ring the doorbell */
 	int32_t pid, ppid;
 	uint64_t start_ns;
 	char self_path[RT_PATH_MAX]; /* this library, as the loader named it */
@@ -480,42 +479,26 @@ static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, c
 
 /*
  * The ring fast path for the common record (an event with one absolute
- * path). It follows ring_producer.c's protocol exactly — reserve by CAS on
- * tail after checking head, fill, publish with a release store of the stamp,
- * ring the doorbell on crossing the high-water mark — but specialised for
- * one string and without the errno juggling (nothing here can set errno):
+ * path). It uses ring_producer.h's own reserve and publish steps and fills
+ * the record itself, specialised for one string and without the errno
+ * juggling (nothing here can set errno before the rare doorbell):
  * after a system call the program's caches and branch predictors are cold,
  * and every instruction saved shows in the open's cost. Anything unusual (a
  * full ring, a lost CAS race, a huge path) goes to rt_producer_append, which
  * waits, retries, drops and counts. The Go consumer checks its records in
  * every shim test (threads, wrap-around of a small ring, full ring).
  */
-static __attribute__((noinline)) void rt_doorbell(struct rt_ring_header *hdr)
-{
-	__atomic_fetch_add(&hdr->doorbell, 1, __ATOMIC_RELEASE);
-#ifdef __linux__
-	if (hdr->flags & RT_HF_FUTEX_DOORBELL)
-		rt_sys3(SYS_futex, &hdr->doorbell, 1 /* FUTEX_WAKE */, 1);
-#endif
-}
-
 static inline int rt_ring_fast(const struct rt_event *ev)
 {
 	struct rt_producer *p = &g.prod;
-	struct rt_ring_header *hdr = p->hdr;
-	uint64_t l1 = ev->len[0], len = sizeof(struct rt_record) + l1 + 3, k, t, h, off, mask, hw;
+	uint64_t l1 = ev->len[0], len = sizeof(struct rt_record) + l1 + 3, k, t, h, off, mask;
 	struct rt_record *rec;
 	unsigned idx;
 
 	if (RT_UNLIKELY(l1 > 2 * RT_PATH_MAX))
 		return 0;
 	k = (len + RT_SLOT_SIZE - 1) >> RT_SLOT_SHIFT;
-	t = __atomic_load_n(&hdr->tail, __ATOMIC_RELAXED);
-	/* Acquire pairs with the consumer's release of head (as in the producer). */
-	h = __atomic_load_n(&hdr->head, __ATOMIC_ACQUIRE);
-	if (RT_UNLIKELY(t - h > p->nslots || t + k - h > p->nslots))
-		return 0;
-	if (RT_UNLIKELY(!__atomic_compare_exchange_n(&hdr->tail, &t, t + k, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)))
+	if (RT_UNLIKELY(rt_reserve_once(p, k, &t, &h) != RT_RESERVE_OK))
 		return 0;
 	mask = p->data_size - 1;
 	off = (t << RT_SLOT_SHIFT) & mask;
@@ -556,11 +539,7 @@ static inline int rt_ring_fast(const struct rt_event *ev)
 		for (uint64_t i = 0; i < l1 + 3; i++)
 			p->data[(off + i) & mask] = i < l1 ? (unsigned char)ev->str[0][i] : 0;
 	}
-	/* Release: the whole record is visible before the stamp matches. */
-	__atomic_store_n(&rec->stamp, rt_stamp(t), __ATOMIC_RELEASE);
-	hw = g.high_water;
-	if (RT_UNLIKELY(t - h < hw && t + k - h >= hw))
-		rt_doorbell(hdr);
+	rt_publish(p, rec, t, h, k);
 	return 1;
 }
 
@@ -1075,7 +1054,6 @@ static int rt_attach(void)
 		g.chunk_shift = 16;
 		while ((g.prod.data_size >> g.chunk_shift) > 64)
 			g.chunk_shift++;
-		g.high_water = g.prod.nslots * RT_HIGH_WATER_PERCENT / 100;
 		g.mode = RT_MODE_RING;
 		return 0;
 	}
