@@ -2,6 +2,8 @@ package ring
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -182,25 +184,47 @@ func (r *Reader) decode(b *Batch, pos, tail uint64, rh *RecordHeader) (uint64, b
 	if slots > tail-pos {
 		return 1, false
 	}
-	strBytes := uint64(rh.Len1) + uint64(rh.Len2) + uint64(rh.Len3) + 3
-	if recordHeaderSize+strBytes != l || (rh.Type != TypeEvent && rh.Type != TypeProc) || rh.Access > AccessWrite {
+	if !checkHeader(rh) {
 		return slots, false
 	}
+	strBytes := l - recordHeaderSize
 	if uint64(cap(b.buf)-len(b.buf)) < strBytes {
 		return 0, false
 	}
 	start := len(b.buf)
 	b.buf = b.buf[:start+int(strBytes)]
 	r.copyOut(b.buf[start:], (pos<<SlotShift)+recordHeaderSize)
-	s := b.buf[start:]
-	n1, n2, n3 := int(rh.Len1), int(rh.Len2), int(rh.Len3)
-	if s[n1] != 0 || s[n1+1+n2] != 0 || s[n1+1+n2+1+n3] != 0 ||
-		(rh.Type == TypeEvent && (bytes.IndexByte(s[:n1], 0) >= 0 || bytes.IndexByte(s[n1+1:n1+1+n2], 0) >= 0)) {
+	b.Records = append(b.Records, Record{})
+	rec := &b.Records[len(b.Records)-1]
+	if !fill(rec, rh, b.buf[start:]) {
+		b.Records = b.Records[:len(b.Records)-1]
 		b.buf = b.buf[:start]
 		return slots, false
 	}
-	b.Records = append(b.Records, Record{
-		Pos:     pos,
+	rec.Pos = pos
+	b.Bytes += l
+	return slots, true
+}
+
+// checkHeader validates what every transport must agree on: lengths that
+// add up within bounds, a known type and access class.
+func checkHeader(rh *RecordHeader) bool {
+	l := uint64(rh.Len)
+	return l >= recordHeaderSize+3 && l <= MaxRecordSize &&
+		recordHeaderSize+uint64(rh.Len1)+uint64(rh.Len2)+uint64(rh.Len3)+3 == l &&
+		(rh.Type == TypeEvent || rh.Type == TypeProc) && rh.Access <= AccessWrite
+}
+
+// fill sets rec from a checked header and its strings s (len(s) == Len-64),
+// aliasing s. It reports false when the terminators are not where the
+// lengths say, or a path holds a NUL.
+func fill(rec *Record, rh *RecordHeader, s []byte) bool {
+	n1, n2, n3 := int(rh.Len1), int(rh.Len2), int(rh.Len3)
+	if s[n1] != 0 || s[n1+1+n2] != 0 || s[n1+1+n2+1+n3] != 0 ||
+		(rh.Type == TypeEvent && (bytes.IndexByte(s[:n1], 0) >= 0 || bytes.IndexByte(s[n1+1:n1+1+n2], 0) >= 0)) {
+		return false
+	}
+	*rec = Record{
 		Type:    rh.Type,
 		Access:  rh.Access,
 		Op:      Op(rh.Op),
@@ -216,9 +240,35 @@ func (r *Reader) decode(b *Batch, pos, tail uint64, rh *RecordHeader) (uint64, b
 		Str1:    s[:n1:n1],
 		Str2:    s[n1+1 : n1+1+n2 : n1+1+n2],
 		Str3:    s[n1+1+n2+1 : n1+1+n2+1+n3 : n1+1+n2+1+n3],
-	})
-	b.Bytes += l
-	return slots, true
+	}
+	return true
+}
+
+// ErrCorruptRecord: bytes that are not one valid record.
+var ErrCorruptRecord = errors.New("corrupt record")
+
+// DecodeRecord decodes one record laid out contiguously in b — header, then
+// strings — as transports other than the ring carry it (the FIFO mode). It
+// applies the ring's own validation; rec's strings alias b.
+func DecodeRecord(b []byte, rec *Record) error {
+	if len(b) < recordHeaderSize+3 {
+		return fmt.Errorf("%w: %d bytes", ErrCorruptRecord, len(b))
+	}
+	le := binary.LittleEndian
+	rh := RecordHeader{
+		Len: le.Uint32(b[8:]), Type: b[12], Access: b[13], Op: le.Uint16(b[14:]),
+		TimeNs: le.Uint64(b[16:]), StartNs: le.Uint64(b[24:]),
+		PID: int32(le.Uint32(b[32:])), TID: int32(le.Uint32(b[36:])), PPID: int32(le.Uint32(b[40:])),
+		Result: int32(le.Uint32(b[44:])), Flags: le.Uint32(b[48:]), Mode: le.Uint32(b[52:]),
+		Len1: le.Uint16(b[56:]), Len2: le.Uint16(b[58:]), Len3: le.Uint16(b[60:]), RFlags: le.Uint16(b[62:]),
+	}
+	if int(rh.Len) != len(b) || !checkHeader(&rh) {
+		return fmt.Errorf("%w: length %d, type %d, access %d do not describe %d bytes", ErrCorruptRecord, rh.Len, rh.Type, rh.Access, len(b))
+	}
+	if !fill(rec, &rh, b[recordHeaderSize:]) {
+		return fmt.Errorf("%w: strings not NUL-terminated where their lengths say", ErrCorruptRecord)
+	}
+	return nil
 }
 
 // copyOut copies len(dst) bytes from free-running data offset off, wrapping.

@@ -13,7 +13,6 @@
 package fifo
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -103,36 +102,8 @@ func (r *Reader) Next(rec *ring.Record) error {
 // up, type and access are known, and the strings are NUL-terminated (event
 // paths contain no NUL).
 func Decode(b []byte, rec *ring.Record) error {
-	if len(b) < headerSize+3 {
-		return fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
-	}
-	le := binary.LittleEndian
-	h := ring.RecordHeader{
-		Len: le.Uint32(b[8:]), Type: b[12], Access: b[13], Op: le.Uint16(b[14:]),
-		TimeNs: le.Uint64(b[16:]), StartNs: le.Uint64(b[24:]),
-		PID: int32(le.Uint32(b[32:])), TID: int32(le.Uint32(b[36:])), PPID: int32(le.Uint32(b[40:])),
-		Result: int32(le.Uint32(b[44:])), Flags: le.Uint32(b[48:]), Mode: le.Uint32(b[52:]),
-		Len1: le.Uint16(b[56:]), Len2: le.Uint16(b[58:]), Len3: le.Uint16(b[60:]), RFlags: le.Uint16(b[62:]),
-	}
-	n1, n2, n3 := int(h.Len1), int(h.Len2), int(h.Len3)
-	if int(h.Len) != len(b) || headerSize+n1+n2+n3+3 != len(b) {
-		return fmt.Errorf("%w: length %d does not match its strings", ErrCorrupt, h.Len)
-	}
-	if (h.Type != ring.TypeEvent && h.Type != ring.TypeProc) || h.Access > ring.AccessWrite {
-		return fmt.Errorf("%w: type %d access %d", ErrCorrupt, h.Type, h.Access)
-	}
-	s := b[headerSize:]
-	if s[n1] != 0 || s[n1+1+n2] != 0 || s[n1+1+n2+1+n3] != 0 ||
-		(h.Type == ring.TypeEvent && (bytes.IndexByte(s[:n1], 0) >= 0 || bytes.IndexByte(s[n1+1:n1+1+n2], 0) >= 0)) {
-		return fmt.Errorf("%w: strings not NUL-terminated", ErrCorrupt)
-	}
-	*rec = ring.Record{
-		Type: h.Type, Access: h.Access, Op: ring.Op(h.Op), RFlags: h.RFlags,
-		TimeNs: h.TimeNs, StartNs: h.StartNs, PID: h.PID, TID: h.TID, PPID: h.PPID,
-		Result: h.Result, Flags: h.Flags, Mode: h.Mode,
-		Str1: s[:n1:n1],
-		Str2: s[n1+1 : n1+1+n2 : n1+1+n2],
-		Str3: s[n1+1+n2+1 : n1+1+n2+1+n3 : n1+1+n2+1+n3],
+	if err := ring.DecodeRecord(b, rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return nil
 }
