@@ -33,7 +33,14 @@ func WriteMarkdown(w io.Writer, r *Run) {
 			if m.Skipped != "" {
 				fmt.Fprintf(w, "- `%s`: skipped: %s\n", m.Mode, firstLine(m.Skipped))
 			} else {
-				fmt.Fprintf(w, "- `%s`: %s. Calls %d, recorded %s, lost %s.\n", m.Mode, m.How, m.Calls, count(m.Counts.Recorded), count(m.Counts.Lost))
+				fmt.Fprintf(w, "- `%s`: %s. Calls %d", m.Mode, m.How, m.Calls)
+				if m.Counts.Recorded >= 0 {
+					fmt.Fprintf(w, ", recorded %d", m.Counts.Recorded)
+				}
+				if m.Counts.Lost >= 0 {
+					fmt.Fprintf(w, ", lost %d", m.Counts.Lost)
+				}
+				fmt.Fprintln(w, ".")
 			}
 		}
 		fmt.Fprintln(w)
