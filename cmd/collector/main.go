@@ -15,6 +15,7 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/planner/serve"
 	"github.com/restrack/restrack/ring"
 )
 
@@ -65,7 +66,7 @@ func run(args []string) int {
 	err := collector.RunDaemon(ctx, collector.DaemonConfig{
 		Ring: *ringPath, RingSize: *ringSize, DrainInterval: *interval,
 		Store: *storeDir, StoreOptions: opts, Socket: *socket, MetricsAddr: *metrics,
-		Handlers: map[string]func(*collector.Collector) collector.Handler{"plan": planHandler(*storeDir)},
+		Handlers: serve.Handlers(), // plan and explain, answered from the store being written
 		Ready: func(c *collector.Collector) {
 			fmt.Fprintf(os.Stderr, "collector: draining %s into %s every %v\n", *ringPath, *storeDir, *interval)
 		},

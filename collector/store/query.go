@@ -46,7 +46,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter, fn func(*Event) error
 	}
 	// One read transaction: a consistent snapshot while the collector
 	// goes on committing.
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return s.dbError("read events from", err)
 	}
@@ -126,7 +126,7 @@ func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
 	if s.db == nil {
 		return nil, s.errClosed()
 	}
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, s.dbError("read trace from", err)
 	}
@@ -317,7 +317,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	if s.db == nil {
 		return st, s.errClosed()
 	}
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return st, s.dbError("read", err)
 	}
@@ -345,7 +345,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 // Check runs SQLite's integrity check (slow on a big store: it reads every
 // page). A non-nil error names what is wrong.
 func (s *Store) Check(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
+	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return s.dbError("check", err)
 	}

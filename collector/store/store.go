@@ -40,6 +40,12 @@ type Options struct {
 type Store struct {
 	dir    string
 	db     *sql.DB
+	// rdb serves the queries (Events, Trace, Stats). For a writer it is a
+	// separate pool of read-only connections: a long read (a plan over a
+	// big trace, an export) never holds the writer's one connection, so
+	// the collector keeps committing meanwhile (WAL readers see the last
+	// commit). For a reader it is db.
+	rdb *sql.DB
 	unlock func()
 	opts   Options
 	w      *writer // nil when read-only
@@ -98,8 +104,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.rdb = db
 	if !opts.ReadOnly {
 		s.w = newWriter(s)
+		if s.rdb, err = sql.Open("sqlite", dsn(dbPath, true)); err != nil {
+			s.rdb = nil
+			s.Close()
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
 		if err := s.startCheckpoints(dbPath); err != nil {
 			s.Close()
 			return nil, err
@@ -278,6 +290,10 @@ func (s *Store) Close() error {
 		s.stopCheckpoints()
 		s.stopCheckpoints = nil
 	}
+	if s.rdb != nil && s.rdb != s.db {
+		_ = s.rdb.Close()
+	}
+	s.rdb = nil
 	if s.db != nil {
 		if e := s.db.Close(); e != nil && err == nil {
 			err = fmt.Errorf("close store %s: %w", s.dir, e)
