@@ -209,3 +209,44 @@ func TestASecondDaemonOnTheSameSocketIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "already serving"), err.Error())
 }
+
+func TestResumeFollowsTheStoreOrSaysWhyItCannot(t *testing.T) {
+	ringPath := mustRing(t, ring.MinDataSize)
+	w, err := ring.OpenWriter(ringPath)
+	require.NoError(t, err)
+	defer w.Close()
+	for range 10 {
+		require.NoError(t, w.Append(&ring.Record{Type: ring.TypeEvent, Op: ring.OpOpen, Access: ring.AccessRead, PID: 1, Str1: []byte("/x")}))
+	}
+	tail := func() uint64 {
+		src, err := OpenRing(ringPath, ring.Options{})
+		require.NoError(t, err)
+		defer src.Close()
+		return src.Reader().Counters().Tail
+	}()
+	tests := []struct {
+		name    string
+		pos     uint64
+		wantErr string
+		cursor  uint64
+	}{
+		{"a position inside the ring is where reading goes on", 2, "", 2},
+		{"a position before the head starts at the head (2, released by the case above)", 0, "", 2},
+		{"a position past the tail belongs to another history", tail + 100, "not this ring's", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := OpenRing(ringPath, ring.Options{})
+			require.NoError(t, err)
+			defer src.Close()
+			err = src.Resume(tt.pos)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.cursor, src.Reader().Cursor())
+		})
+	}
+}

@@ -81,8 +81,15 @@ func (s *RingSource) Info() store.SourceInfo { return s.info }
 // Resume implements Source: records before pos are already in the store,
 // so they are skipped and their slots freed.
 func (s *RingSource) Resume(pos uint64) error {
-	if pos == s.r.Cursor() {
+	c := s.r.Counters()
+	switch {
+	case pos <= s.r.Cursor():
+		// Records up to the ring's head were released by a collector
+		// writing another store: they are not ours to read again.
 		return nil
+	case pos > c.Tail:
+		return fmt.Errorf("resume ring %s: the store has committed up to position %d but the ring ends at %d: "+
+			"this store's history is not this ring's; use another -store or a new -ring", s.info.Path, pos, c.Tail)
 	}
 	if err := s.r.Seek(pos); err != nil {
 		return fmt.Errorf("resume ring at the store's position: %w", err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -359,4 +361,47 @@ func TestUnfoldedAggregatesAreNeitherLostNorCountedTwice(t *testing.T) {
 	assert.Equal(t, int64(0), st.AccessDeltas, "closing folds every delta")
 	assert.Equal(t, int64(2), st.Accesses)
 	check(r, "after folding")
+}
+
+// Whatever bytes a damaged disk hands back, reading a store fails with an
+// error or succeeds; it never panics (design §10: corrupted store).
+func TestDamagedStoreNeverCrashesItsReaders(t *testing.T) {
+	src := t.TempDir()
+	s := mustOpen(t, src, Options{})
+	var recs []ring.Record
+	for i := range 2000 {
+		recs = append(recs, ev(int32(1+i%7), 1, uint64(i), ring.OpOpenat, uint8(1+i%2), 3, fmt.Sprintf("/data/f%d", i%300)))
+	}
+	mustCommit(t, s, 1, recs...)
+	require.NoError(t, s.Close())
+	clean, err := os.ReadFile(filepath.Join(src, DBName))
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 40 {
+		b := bytes.Clone(clean)
+		// Damage a run of bytes somewhere past the header (a bad header
+		// is the "not a SQLite database" case, tested above).
+		at := 100 + rng.IntN(len(b)-200)
+		for j := range 1 + rng.IntN(64) {
+			b[at+j] = byte(rng.Uint32())
+		}
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, DBName), b, 0o600))
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("damage %d at %d: panic %v", i, at, r)
+				}
+			}()
+			r, err := Open(dir, Options{ReadOnly: true})
+			if err != nil {
+				return
+			}
+			defer r.Close()
+			_, _ = r.Stats(context.Background())
+			_, _ = r.Trace(context.Background())
+			_ = r.Events(context.Background(), EventFilter{All: true}, func(*Event) error { return nil })
+		}()
+	}
 }
