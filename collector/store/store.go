@@ -35,17 +35,17 @@ type Options struct {
 	DiscardEvents bool
 }
 
-// Store is an open store directory. A writer (Commit) must be used from one
-// goroutine; queries may run concurrently with it.
+// Store is an open store directory. Commits are serialised (several
+// collectors may share one writer); queries run concurrently with them.
 type Store struct {
-	dir    string
-	db     *sql.DB
+	dir string
+	db  *sql.DB
 	// rdb serves the queries (Events, Trace, Stats). For a writer it is a
 	// separate pool of read-only connections: a long read (a plan over a
 	// big trace, an export) never holds the writer's one connection, so
 	// the collector keeps committing meanwhile (WAL readers see the last
 	// commit). For a reader it is db.
-	rdb *sql.DB
+	rdb    *sql.DB
 	unlock func()
 	opts   Options
 	w      *writer // nil when read-only
