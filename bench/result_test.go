@@ -25,9 +25,23 @@ func TestFinishComparesEachRoundWithNoneOfTheSameRound(t *testing.T) {
 	assert.Equal(t, 50.0, got[1].AddedNs)
 	assert.InDelta(t, 2050.0/2000.0, got[1].Ratio, 1e-12, "the median of 1.025, 1.0167, 1.025")
 	assert.InDelta(t, 2050.0/2000.0, got[1].PooledRatio, 1e-12)
+	assert.Zero(t, got[1].AddedMeanNs, "the reps carry no means here")
 	assert.Equal(t, 2000.0, got[0].RepMedians.Median, "the spread is over repetition medians")
 	assert.Zero(t, got[2].Ratio, "a skipped mode has no ratio")
 	assert.Nil(t, got[1].samples, "raw samples are not kept in the result")
+}
+
+func TestFinishComparesMeansRoundByRoundToo(t *testing.T) {
+	// A tracer with a rare 1 ms stall: the median does not move, the mean
+	// does — what a program pays in total.
+	ms := []ModeResult{
+		{Mode: "none", samples: []float64{2000}, Reps: []Rep{{Round: 0, Median: 2000, Mean: 2010}, {Round: 1, Median: 2000, Mean: 2010}}},
+		{Mode: "ring", samples: []float64{2050}, Reps: []Rep{{Round: 0, Median: 2050, Mean: 2160}, {Round: 1, Median: 2050, Mean: 2160}}},
+	}
+	got := finish(ms)
+	assert.Equal(t, 50.0, got[1].AddedNs)
+	assert.Equal(t, 150.0, got[1].AddedMeanNs)
+	assert.InDelta(t, 2160.0/2010.0, got[1].MeanRatio, 1e-12)
 }
 
 func TestFinishFallsBackToPooledMediansWhenRoundsDoNotPair(t *testing.T) {
