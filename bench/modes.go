@@ -274,13 +274,13 @@ func (m *fifoMode) Command(args []string, _ int) ([]string, []string) {
 		[]string{"LD_PRELOAD=" + m.env.Shim, "RESTRACK_MODE=fifo", "RESTRACK_FIFO=" + m.path}
 }
 
-// Counts reads the reader's count without a lock: it is only approximate
-// while records flow, exact after Close.
+// Counts is known once the reader goroutine has stopped (Close): reading
+// the count while it runs would race with it.
 func (m *fifoMode) Counts() Counts {
-	if m.r == nil {
-		return Counts{Recorded: m.n, Lost: -1}
+	if m.r != nil {
+		return Counts{Recorded: -1, Lost: -1}
 	}
-	return Counts{Recorded: int64(m.r.Records()), Lost: -1}
+	return Counts{Recorded: m.n, Lost: -1}
 }
 
 func (m *fifoMode) Close() error {
