@@ -5,7 +5,9 @@
 // command-line front; docs/bench.md holds the recorded results.
 //
 // Ratios are only ever computed between modes measured in one run: the
-// modes take turns repetition by repetition (Schedule), so drift in the
-// machine's speed (other tenants, thermal, page cache) hits every mode
-// alike instead of whichever happened to run last.
+// modes take turns round by round in a rotating order (Schedule), each turn
+// running one repetition of every table, and each mode is compared with the
+// untraced run of the same round; so drift in the machine's speed (other
+// tenants, thermal, page cache) hits every mode alike instead of whichever
+// happened to run last.
 package bench
