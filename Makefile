@@ -9,7 +9,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all build shim cmds test test-go test-c test-freebsd demo bench bench-quick bench-ring generate clean help
+.PHONY: all build shim cmds test test-go test-c test-freebsd test-freebsd-libc demo bench bench-quick bench-ring generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -29,9 +29,16 @@ $(addprefix $(BUILD)/,$(CMDS)): $(BUILD)/%: $(GO_SRCS)
 
 test: test-c test-go test-freebsd ## Run every test: C tests, Go tests with -race, FreeBSD cross-build
 
-test-freebsd: ## The Go side cross-builds and vets for FreeBSD
+test-freebsd: test-freebsd-libc ## The Go side cross-builds and vets for FreeBSD; the libc integration script's tests
 	GOOS=freebsd GOARCH=amd64 $(GO) build ./...
 	GOOS=freebsd GOARCH=amd64 $(GO) vet ./...
+
+# What of the FreeBSD drop-in libc can run on Linux: the scripts' syntax and
+# integrate.sh against a fake tree (docs/freebsd.md, "What was verified").
+test-freebsd-libc: ## FreeBSD libc integration: sh -n of the scripts, integrate.sh against a fake tree
+	sh -n libcshim/freebsd/integrate.sh
+	sh -n libcshim/freebsd/check.sh
+	CC=$(CC) sh libcshim/freebsd/integrate_test.sh
 
 test-go: build
 	$(GO) vet ./...

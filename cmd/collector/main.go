@@ -25,7 +25,7 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
-	ringPath := fs.String("ring", "/dev/shm/restrack-"+fmt.Sprint(os.Getuid())+".ring", "ring file (created owner-only if missing, resumed if present)")
+	ringPath := fs.String("ring", filepath.Join(defaultRingDir(), "restrack-"+fmt.Sprint(os.Getuid())+".ring"), "ring file (created owner-only if missing, resumed if present)")
 	ringSize := fs.Uint64("ring-size", ring.DefaultDataSize, "bytes of record slots in a new ring: a power of two, 64 KiB to 4 GiB")
 	interval := fs.Duration("drain-interval", collector.DefaultDrainInterval, "drain at least this often (sooner past the ring's high-water mark)")
 	storeDir := fs.String("store", "restrack-data", "store directory")

@@ -1,0 +1,156 @@
+#!/bin/sh
+# integrate_test.sh — what of integrate.sh can be tested without FreeBSD:
+# its checks of the source tree (against a fake tree that has only the lines
+# the script looks for, written here, not FreeBSD's files), the block it puts
+# into lib/libc/Makefile and takes out again, its refusal of trees that
+# differ, and the nm verification of a linked library (ELF objects built here
+# with cc that stand in for libc.so.7). Building libc itself needs FreeBSD.
+#
+# Usage: integrate_test.sh   (make test-freebsd runs it; exits non-zero on failure)
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SCRIPT=$HERE/integrate.sh
+CC=${CC:-cc}
+T=$(mktemp -d "${TMPDIR:-/tmp}/restrack-integrate.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+FAILS=0
+N=0
+
+ok() { N=$((N + 1)); echo "ok   $N $1"; }
+fail() { N=$((N + 1)); FAILS=$((FAILS + 1)); echo "FAIL $N $1" >&2; }
+
+# run NAME WANT_STATUS WANT_OUTPUT_PATTERN ARGS…: runs integrate.sh, checks
+# its exit status and that its output matches the pattern (grep -E).
+run() {
+	name=$1 want=$2 pat=$3
+	shift 3
+	set +e
+	out=$(sh "$SCRIPT" "$@" 2>&1)
+	st=$?
+	set -e
+	if [ "$st" -ne "$want" ]; then
+		fail "$name: exit $st, want $want; output: $out"
+	elif ! printf '%s\n' "$out" | grep -Eq -- "$pat"; then
+		fail "$name: output does not match /$pat/: $out"
+	else
+		ok "$name"
+	fi
+}
+
+# A fake source tree with just the lines integrate.sh checks.
+mktree() {
+	d=$1
+	mkdir -p "$d/lib/libc/sys" "$d/lib/libc/include" "$d/lib/libc/amd64"
+	cat >"$d/lib/libc/Makefile" <<'EOF'
+LIB=c
+SRCS+= a.c
+.include <bsd.lib.mk>
+
+CWARNFLAGS:= whatever
+EOF
+	printf '#pragma weak open\nint open(const char *p, int f, ...) { return __libc_interposing[INTERPOS_openat](); }\n' >"$d/lib/libc/sys/open.c"
+	printf '#pragma weak openat\nint openat(int d, const char *p, int f, ...) { return INTERPOS_SYS(openat, d, p, f, 0); }\n' >"$d/lib/libc/sys/openat.c"
+	printf '#pragma weak fork\npid_t fork(void) { return __libc_interposing[INTERPOS_fork](); }\n' >"$d/lib/libc/sys/fork.c"
+	printf 'extern interpos_func_t __libc_interposing[INTERPOS_MAX];\nenum { INTERPOS_fork, INTERPOS_openat };\nint __sys_openat(int, const char *, int, ...);\n' >"$d/lib/libc/include/libc_private.h"
+	printf '#define PSEUDO(x) ENTRY(__sys_x); .weak _x; .set _x,__sys_x\n' >"$d/lib/libc/amd64/SYS.h"
+}
+
+# --- the tree checks ---
+mktree "$T/good"
+run "a tree with the expected layout passes the check" 0 'has the expected libc layout' -c -s "$T/good" -m amd64
+cp "$T/good/lib/libc/Makefile" "$T/orig.mk"
+run "the check changes nothing" 0 '' -c -s "$T/good" -m amd64
+if cmp -s "$T/orig.mk" "$T/good/lib/libc/Makefile"; then ok "the Makefile is untouched after -c"; else fail "-c changed the Makefile"; fi
+
+run "a missing tree is refused with the flag to use" 1 'pass the FreeBSD source tree with -s' -c -s "$T/nothing" -m amd64
+
+mktree "$T/strong"
+printf 'int open(const char *p, int f, ...) { return __libc_interposing[INTERPOS_openat](); }\n' >"$T/strong/lib/libc/sys/open.c"
+run "a libc whose open is not weak is refused" 1 "open.c has no line matching '\^#pragma weak open\\$'" -c -s "$T/strong" -m amd64
+run "a refused tree is not changed" 1 'stopping without changing anything' -s "$T/strong" -m amd64
+if grep -q restrack "$T/strong/lib/libc/Makefile"; then fail "a refused tree got the block"; else ok "a refused tree has no block"; fi
+
+mktree "$T/noslot"
+printf '#pragma weak fork\npid_t fork(void) { return __sys_fork(); }\n' >"$T/noslot/lib/libc/sys/fork.c"
+run "a fork that bypasses the interposing slot is refused" 1 'fork.c has no line matching .INTERPOS_fork.' -c -s "$T/noslot" -m amd64
+
+mktree "$T/libsys"
+mkdir -p "$T/libsys/lib/libsys"
+run "a FreeBSD 15 tree (libsys) is refused with the reason" 1 'libsys exists: this is FreeBSD 15' -c -s "$T/libsys" -m amd64
+
+mktree "$T/twice"
+printf '.include <bsd.lib.mk>\n' >>"$T/twice/lib/libc/Makefile"
+run "a Makefile that includes bsd.lib.mk twice is refused" 1 'includes bsd.lib.mk 2 times' -c -s "$T/twice" -m amd64
+
+run "a wrong MACHINE_ARCH names the flag" 1 'SYS.h is missing|-m ARCH' -c -s "$T/good" -m riscv64
+
+# --- inserting and removing the block ---
+run "-i inserts the block" 0 'now includes .*/libcshim/freebsd/libc.mk' -i -s "$T/good" -m amd64
+mk=$T/good/lib/libc/Makefile
+if awk '/^# restrack: begin/ { b = NR } /^\.include <bsd\.lib\.mk>/ { i = NR } END { exit !(b && i == b + 4) }' "$mk"; then
+	ok "the block sits just before .include <bsd.lib.mk>"
+else
+	fail "block placement: $(cat "$mk")"
+fi
+if grep -qx "RESTRACK_SHIM=	$(cd "$HERE/.." && pwd)" "$mk" && grep -qx ".include \"$HERE/libc.mk\"" "$mk"; then
+	ok "the block names the libcshim directory and libc.mk by absolute path"
+else
+	fail "block content: $(cat "$mk")"
+fi
+run "-i again is idempotent" 0 'now includes' -i -s "$T/good" -m amd64
+if [ "$(grep -c '^# restrack: begin' "$mk")" -eq 1 ]; then ok "one block after two runs"; else fail "blocks: $(grep -c '^# restrack: begin' "$mk")"; fi
+if cmp -s "$T/orig.mk" "$mk.restrack-orig"; then ok "the original Makefile is kept beside it"; else fail "the .restrack-orig copy differs from the original"; fi
+run "-u removes the block" 0 'removed the restrack block' -u -s "$T/good"
+if cmp -s "$T/orig.mk" "$mk"; then ok "after -u the Makefile is byte for byte the original"; else fail "after -u: $(diff "$T/orig.mk" "$mk")"; fi
+run "-u on a clean tree says there is nothing to do" 0 'nothing to remove' -u -s "$T/good"
+
+# --- make fragment: the includes it needs exist where it says ---
+if grep -q '^RESTRACK_SRCS=.*ring_producer.c.*shim_core.c.*rt_hooks_freebsd.c' "$HERE/libc.mk" &&
+	[ -f "$HERE/../ring_producer.c" ] && [ -f "$HERE/../shim_core.c" ] && [ -f "$HERE/rt_hooks_freebsd.c" ]; then
+	ok "every source libc.mk adds exists"
+else
+	fail "libc.mk names a source that does not exist"
+fi
+
+# --- nm verification on real ELF objects ---
+cat >"$T/hook.c" <<'EOF'
+#define ALIAS(f) extern __typeof__(f) __restrack_##f __attribute__((alias(#f), visibility("hidden")));
+int open(const char *p, int f, ...) { (void)p; return f + 1; }
+int openat(int d, const char *p, int f, ...) { (void)p; return d + f + 2; }
+int _open(const char *p, int f, ...) { (void)p; return f + 3; }
+int _openat(int d, const char *p, int f, ...) { (void)p; return d + f + 4; }
+#ifdef LIBC_WINS
+/* fork as libc's own would be: the hidden alias points at the hook, the exported fork elsewhere */
+static int hook_fork(void) { return 5; }
+extern __typeof__(hook_fork) __restrack_fork __attribute__((alias("hook_fork"), visibility("hidden")));
+int fork(void) { return 6; }
+#else
+int fork(void) { return 5; }
+ALIAS(fork)
+#endif
+ALIAS(open) ALIAS(openat) ALIAS(_open) ALIAS(_openat)
+EOF
+if "$CC" -shared -fPIC -o "$T/libhooked.so" "$T/hook.c" 2>"$T/cc.err" &&
+	"$CC" -shared -fPIC -DLIBC_WINS -o "$T/libwon.so" "$T/hook.c" 2>>"$T/cc.err"; then
+	for nm in nm llvm-nm; do
+		command -v "$nm" >/dev/null 2>&1 || { echo "skip nm checks with $nm: not installed"; continue; }
+		NM=$nm run "$nm: a library whose symbols are the hook's passes -v" 0 'are restrack.s hook' -v "$T/libhooked.so"
+		NM=$nm run "$nm: a library where libc's fork won is refused" 1 'fork at .* is not the hook' -v "$T/libwon.so"
+	done
+	cp "$T/libhooked.so" "$T/libstripped.so"
+	if strip "$T/libstripped.so" 2>/dev/null; then
+		run "a stripped library cannot be verified and says why" 1 'stripped' -v "$T/libstripped.so"
+	fi
+	printf 'int f(void) { return 0; }\n' >"$T/plain.c"
+	"$CC" -shared -fPIC -o "$T/libplain.so" "$T/plain.c"
+	run "a library without the hook is refused" 1 'no __restrack_open symbol' -v "$T/libplain.so"
+else
+	fail "cannot build the stand-in libraries with $CC: $(cat "$T/cc.err")"
+fi
+
+run "-v on a missing file says so" 1 'does not exist' -v "$T/none.so"
+run "an unknown flag prints the usage" 2 'Usage: integrate.sh' -x
+
+echo "integrate_test.sh: $N checks, $FAILS failed"
+[ "$FAILS" -eq 0 ]

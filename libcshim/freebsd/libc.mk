@@ -1,0 +1,24 @@
+# restrack's addition to FreeBSD's lib/libc/Makefile.
+#
+# integrate.sh inserts an .include of this file just before the Makefile's
+# `.include <bsd.lib.mk>`, with RESTRACK_SHIM set to the libcshim directory.
+# It adds the hook's sources to libc's own SRCS: their strong definitions of
+# open, openat, _open, _openat and fork replace libc's weak ones when
+# libc.so.7 is linked (docs/freebsd.md explains the choice). No libc source
+# file is changed or replaced.
+
+.if !defined(RESTRACK_SHIM) || !exists(${RESTRACK_SHIM}/shim_core.c)
+.error restrack: RESTRACK_SHIM must name the libcshim directory (run libcshim/freebsd/integrate.sh)
+.endif
+
+.PATH: ${RESTRACK_SHIM} ${RESTRACK_SHIM}/freebsd
+
+# Object names follow the basenames: none of these exists in libc.
+RESTRACK_SRCS=	ring_producer.c shim_core.c rt_hooks_freebsd.c
+SRCS+=		${RESTRACK_SRCS}
+
+# bsd.sys.mk adds CFLAGS.<source file> to that file's compile only, so the
+# rest of libc is built exactly as before.
+.for _f in ${RESTRACK_SRCS}
+CFLAGS.${_f}+=	-DRT_LIBC_BUILD -std=gnu11 -I${RESTRACK_SHIM}
+.endfor
