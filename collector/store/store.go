@@ -76,7 +76,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 	} else {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create store directory %s: %w", dir, err)
+			return nil, fmt.Errorf("create store directory %s: %w (choose a store directory you can write)", dir, err)
 		}
 		unlock, err := lockDir(dir)
 		if err != nil {
