@@ -196,6 +196,9 @@ func (c Counters) Dropped() uint64 { return c.DroppedFullRecords + c.DroppedTooB
 
 func (m *mapping) counters() Counters {
 	h := m.hdr
+	if h == nil {
+		return Counters{}
+	}
 	c := Counters{
 		RingID:               h.RingID,
 		DataSize:             m.dataSize,

@@ -39,6 +39,7 @@ type Reader struct {
 	// lastAbandoned is one past the last slot skipped as abandoned, so that a
 	// run of skipped slots counts as one abandoned record.
 	lastAbandoned uint64
+	pending       counts // published to the header at Release
 }
 
 // Open maps an existing ring and validates its header. The reader resumes at
@@ -96,6 +97,12 @@ func (r *Reader) Seek(pos uint64) error {
 
 // Release frees every slot before pos (a Batch.End) for producers. Call it
 // once the records are safe elsewhere.
+//
+// The header's consumer counters (consumed, abandoned, corrupted) move here,
+// not at Drain: a consumer killed between the two leaves the records to its
+// successor, which must not count them a second time. They are published
+// when everything drained so far is released, as a collector does after
+// each commit.
 func (r *Reader) Release(pos uint64) {
 	if pos > r.cursor {
 		pos = r.cursor
@@ -104,6 +111,9 @@ func (r *Reader) Release(pos uint64) {
 	// (which loads head with acquire) reuses them.
 	if pos > atomic.LoadUint64(&r.m.hdr.Head) {
 		atomic.StoreUint64(&r.m.hdr.Head, pos)
+	}
+	if pos == r.cursor {
+		r.publishCounters()
 	}
 }
 
@@ -170,7 +180,8 @@ func (r *Reader) Drain(b *Batch) {
 	}
 	r.cursor = pos
 	b.End = pos
-	r.publishCounters(b)
+	r.pending.add(b)
+	atomic.StoreUint64(&r.m.hdr.HeartbeatNs, monotonicNs())
 }
 
 // decode validates the record at pos and appends it to b. It returns the
@@ -297,19 +308,35 @@ func (r *Reader) countAbandoned(b *Batch, pos uint64) {
 	r.lastAbandoned = pos + 1
 }
 
-func (r *Reader) publishCounters(b *Batch) {
-	h := r.m.hdr
-	if n := uint64(len(b.Records)); n > 0 {
-		atomic.AddUint64(&h.ConsumedRecords, n)
-		atomic.AddUint64(&h.ConsumedBytes, b.Bytes)
+// counts are consumer counters drained but not yet released.
+type counts struct {
+	consumed, consumedBytes   uint64
+	abandoned, abandonedBytes uint64
+	corrupted, corruptedBytes uint64
+}
+
+func (c *counts) add(b *Batch) {
+	c.consumed += uint64(len(b.Records))
+	c.consumedBytes += b.Bytes
+	c.abandoned += b.Abandoned
+	c.abandonedBytes += b.AbandonedBytes
+	c.corrupted += b.Corrupted
+	c.corruptedBytes += b.CorruptedBytes
+}
+
+func (r *Reader) publishCounters() {
+	h, c := r.m.hdr, r.pending
+	for _, f := range []struct {
+		dst *uint64
+		n   uint64
+	}{
+		{&h.ConsumedRecords, c.consumed}, {&h.ConsumedBytes, c.consumedBytes},
+		{&h.AbandonedRecords, c.abandoned}, {&h.AbandonedBytes, c.abandonedBytes},
+		{&h.CorruptedRecords, c.corrupted}, {&h.CorruptedBytes, c.corruptedBytes},
+	} {
+		if f.n > 0 {
+			atomic.AddUint64(f.dst, f.n)
+		}
 	}
-	if b.Abandoned > 0 || b.AbandonedBytes > 0 {
-		atomic.AddUint64(&h.AbandonedRecords, b.Abandoned)
-		atomic.AddUint64(&h.AbandonedBytes, b.AbandonedBytes)
-	}
-	if b.Corrupted > 0 {
-		atomic.AddUint64(&h.CorruptedRecords, b.Corrupted)
-		atomic.AddUint64(&h.CorruptedBytes, b.CorruptedBytes)
-	}
-	atomic.StoreUint64(&h.HeartbeatNs, monotonicNs())
+	r.pending = counts{}
 }

@@ -108,6 +108,30 @@ func TestANewReaderResumesAtHeadAndRereadsWhatWasNotReleased(t *testing.T) {
 	assert.Error(t, r2b.Seek(0), "seeking backwards past the cursor is refused")
 }
 
+func TestHeaderCountersCountRecordsOnceAcrossAConsumerKilledBeforeReleasing(t *testing.T) {
+	path := mustCreate(t, Config{DataSize: MinDataSize})
+	w := mustWriter(t, path)
+	for i := 0; i < 5; i++ {
+		require.NoError(t, w.Append(event("/f", int32(i))))
+	}
+	first, err := Open(path, Options{})
+	require.NoError(t, err)
+	b := NewBatch(2, 0)
+	first.Drain(b)
+	first.Release(b.End) // two records committed and released
+	first.Drain(b)       // two more drained, then the consumer dies
+	assert.Equal(t, uint64(2), first.Counters().ConsumedRecords)
+	require.NoError(t, first.Close())
+	assert.Equal(t, Counters{}, first.Counters(), "a closed reader has no ring to report on")
+
+	second := mustOpen(t, path, Options{})
+	all := NewBatch(16, 0)
+	second.Drain(all)
+	require.Len(t, all.Records, 3, "the successor re-reads the two unreleased records and the fifth")
+	second.Release(all.End)
+	assert.Equal(t, uint64(5), second.Counters().ConsumedRecords, "each record counted once")
+}
+
 func TestAFullRingWithNoConsumerDropsAtOnceAndCountsRecordsAndBytes(t *testing.T) {
 	path := mustCreate(t, Config{DataSize: MinDataSize, FullWait: time.Second})
 	w := mustWriter(t, path)
@@ -167,6 +191,8 @@ func TestAProducerParkedAfterReservingIsSkippedAfterTheTimeoutAndCounted(t *test
 	assert.Equal(t, "/after", string(b.Records[0].Str1))
 	assert.Equal(t, uint64(1), b.Abandoned, "two skipped slots are one abandoned record")
 	assert.Equal(t, uint64(2*SlotSize), b.AbandonedBytes)
+	assert.Zero(t, r.Counters().AbandonedRecords, "header counters wait for the release")
+	r.Release(b.End)
 	assert.Equal(t, uint64(1), r.Counters().AbandonedRecords)
 	close(release)
 	<-parkedDone
@@ -254,6 +280,7 @@ func TestCorruptedRecordsAreSkippedCountedAndDoNotHideTheirNeighbours(t *testing
 				for _, rec := range b.Records {
 					got = append(got, rec.Result)
 				}
+				r.Release(b.End)
 				time.Sleep(time.Millisecond)
 			}
 			assert.Equal(t, []int32{1, 3}, got)
