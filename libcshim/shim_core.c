@@ -12,6 +12,12 @@
  * every case the traced program sees exactly what it would see without the
  * shim: the hot path never allocates, locks, prints or aborts, and preserves
  * errno.
+ *
+ * Platforms: Linux, and FreeBSD (docs/freebsd.md), whose differences sit in
+ * the blocks marked "platform:" below — raw system calls, the thread id, the
+ * cwd, an fd's path, and the process's start time, executable and argv
+ * (/proc on Linux, sysctl and fcntl(F_KINFO) on FreeBSD). RT_LIBC_BUILD is
+ * FreeBSD's drop-in libc build, where this file is linked into libc itself.
  */
 #undef _FORTIFY_SOURCE
 #include "shim.h"
@@ -23,10 +29,17 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/auxv.h>
+#endif
+#ifdef __FreeBSD__ /* platform: sysctl(3) and kinfo_* for the process's identity */
+#include <sys/sysctl.h>
+#include <sys/time.h>
+#include <sys/user.h>
+#endif
 
 #include "ring_producer.h"
 
@@ -70,7 +83,17 @@ static char rt_env_saved[RT_NENV][RT_PATH_MAX + 32];
 
 long rt_sys(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
-#if defined(__x86_64__)
+#if defined(__FreeBSD__)
+	/* platform: FreeBSD's kernel reports errors in the carry flag, and its
+	 * libc has __syscall(2), which neither build hooks (in the drop-in
+	 * libc it is libc's own stub). Converted to the -errno convention. */
+	int saved = errno;
+	long ret = (long)__syscall((quad_t)nr, a1, a2, a3, a4, a5, a6);
+	if (ret == -1)
+		ret = -errno;
+	errno = saved;
+	return ret;
+#elif defined(__x86_64__)
 	long ret;
 	register long r10 __asm__("r10") = a4;
 	register long r8 __asm__("r8") = a5;
@@ -134,14 +157,7 @@ static char *rt_stpcpy(char *d, const char *s)
 	return d + n;
 }
 
-/* "/proc/self/fd/N" into buf (≥ 32 bytes). */
-static void rt_fd_link(char *buf, int fd)
-{
-	char *p = rt_stpcpy(buf, "/proc/self/fd/");
-	p = rt_utoa(p, (uint64_t)(unsigned)fd);
-	*p = 0;
-}
-
+#ifndef __FreeBSD__ /* platform: the /proc readers; FreeBSD asks sysctl(3) and fcntl(2) */
 /* readlink via a raw syscall; NUL-terminates. Returns the length or -1. */
 static long rt_readlink(const char *path, char *buf, size_t cap)
 {
@@ -151,7 +167,40 @@ static long rt_readlink(const char *path, char *buf, size_t cap)
 	buf[n] = 0;
 	return n;
 }
+#endif
 
+/* The path fd refers to, NUL-terminated in buf (cap bytes). Returns its
+ * length or -1. Not necessarily absolute ("socket:[…]" on Linux). */
+static long rt_fd_path(int fd, char *buf, size_t cap)
+{
+#if defined(__FreeBSD__)
+	/* platform: fcntl(F_KINFO) (FreeBSD 13.1+); no /proc needed. */
+#ifdef F_KINFO
+	struct kinfo_file kf;
+	size_t n;
+	kf.kf_structsize = sizeof(kf);
+	if (rt_sys3(SYS_fcntl, fd, F_KINFO, &kf) < 0)
+		return -1;
+	n = strnlen(kf.kf_path, sizeof(kf.kf_path));
+	if (n == 0 || n >= cap)
+		return -1;
+	__builtin_memcpy(buf, kf.kf_path, n);
+	buf[n] = 0;
+	return (long)n;
+#else
+	(void)fd, (void)buf, (void)cap;
+	return -1;
+#endif
+#else
+	char link[32];
+	char *p = rt_stpcpy(link, "/proc/self/fd/");
+	p = rt_utoa(p, (uint64_t)(unsigned)fd);
+	*p = 0;
+	return rt_readlink(link, buf, cap);
+#endif
+}
+
+#ifndef __FreeBSD__
 /* Reads a whole small file (raw syscalls). Returns bytes read or -1. */
 static long rt_read_file(const char *path, char *buf, size_t cap)
 {
@@ -170,6 +219,7 @@ static long rt_read_file(const char *path, char *buf, size_t cap)
 	rt_sys1(SYS_close, fd);
 	return total;
 }
+#endif /* !__FreeBSD__ */
 
 static const char *rt_getenv(const char *name)
 {
@@ -265,7 +315,12 @@ static long rt_cwd_get(char *out)
 			}
 		}
 	}
+#ifdef __FreeBSD__
+	/* platform: FreeBSD's __getcwd returns 0, not the length. */
+	n = rt_sys2(SYS___getcwd, out, RT_PATH_MAX + 1) == 0 ? 1 : -1;
+#else
 	n = rt_sys2(SYS_getcwd, out, RT_PATH_MAX + 1);
+#endif
 	if (n <= 0 || out[0] != '/')
 		return -1; /* error, or "(unreachable)/…" */
 	n = (long)rt_strlen(out);
@@ -299,7 +354,6 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 {
 	size_t plen, blen;
 	long n;
-	char link[32];
 
 	if (path == NULL) {
 		*rflags |= RT_RF_UNRESOLVED;
@@ -316,8 +370,7 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 	if (dirfd == AT_FDCWD) {
 		n = rt_cwd_get(buf);
 	} else {
-		rt_fd_link(link, dirfd);
-		n = rt_readlink(link, buf, RT_PATH_MAX + 1);
+		n = rt_fd_path(dirfd, buf, RT_PATH_MAX + 1);
 		if (n > 0 && buf[0] != '/')
 			n = -1; /* not a directory in the tree (socket:[…], anon_inode:…) */
 	}
@@ -356,11 +409,25 @@ unresolved:
 /* ------------------------------------------------------------------ */
 /* transports                                                          */
 
+/* The kernel's id of the calling thread. */
+static inline int32_t rt_kernel_tid(void)
+{
+#ifdef __FreeBSD__
+	/* platform: thr_self(2); FreeBSD's thread ids start above PID_MAX and
+	 * fit in 32 bits. */
+	long id = 0;
+	rt_sys1(SYS_thr_self, &id);
+	return (int32_t)id;
+#else
+	return (int32_t)rt_sys0(SYS_gettid);
+#endif
+}
+
 static inline __attribute__((always_inline)) int32_t rt_gettid(void)
 {
 	int32_t t = rt_tid;
 	if (RT_UNLIKELY(t == 0)) {
-		t = (int32_t)rt_sys0(SYS_gettid);
+		t = rt_kernel_tid();
 		rt_tid = t;
 	}
 	return t;
@@ -434,6 +501,10 @@ static void rt_fifo_write(const struct rt_event *ev)
  * process pays for one chunk, not for the whole ring. Kernels without
  * MADV_POPULATE_WRITE (< 5.14) answer EINVAL and the pages fault as before.
  */
+#if !defined(__linux__) && !defined(RT_NO_PREFAULT)
+#define RT_NO_PREFAULT /* platform: MADV_POPULATE_WRITE is Linux's */
+#endif
+#ifndef RT_NO_PREFAULT
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -451,6 +522,7 @@ static inline void rt_prefault(void)
 	if (RT_UNLIKELY(!(__atomic_load_n(&g.populated, __ATOMIC_RELAXED) & (UINT64_C(1) << idx))))
 		rt_prefault_chunk(idx);
 }
+#endif /* RT_NO_PREFAULT */
 
 static void rt_send(struct rt_event *ev)
 {
@@ -659,6 +731,80 @@ void rt_emit_fresh(const struct rt_call *c)
 	errno = saved;
 }
 
+#ifdef __FreeBSD__
+/* platform: the process's identity from sysctl(3), FreeBSD having no /proc
+ * by default. Each preserves errno. */
+
+/* ppid and start time from kern.proc.pid.<pid>. start_ns is ki_start minus
+ * kern.boottime: the kernel stores the start as uptime and adds the boot
+ * time when the sysctl is read, so the difference is the same whenever the
+ * process is asked (ns, at µs precision). */
+static int rt_read_stat(int32_t *ppid, uint64_t *start_ns)
+{
+	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)rt_sys0(SYS_getpid)};
+	int bmib[2] = {CTL_KERN, KERN_BOOTTIME};
+	struct kinfo_proc kp;
+	struct timeval boot;
+	size_t len = sizeof(kp), blen = sizeof(boot);
+	uint64_t st, b;
+	int saved = errno, ret = -1;
+
+	if (sysctl(mib, 4, &kp, &len, NULL, 0) == 0 && len == sizeof(kp)) {
+		*ppid = (int32_t)kp.ki_ppid;
+		st = (uint64_t)kp.ki_start.tv_sec * 1000000u + (uint64_t)kp.ki_start.tv_usec;
+		if (sysctl(bmib, 2, &boot, &blen, NULL, 0) == 0 && blen == sizeof(boot)) {
+			b = (uint64_t)boot.tv_sec * 1000000u + (uint64_t)boot.tv_usec;
+			if (st >= b)
+				st -= b;
+		}
+		*start_ns = st * 1000u;
+		ret = 0;
+	}
+	errno = saved;
+	return ret;
+}
+
+/* The executable (kern.proc.pathname), NUL-terminated. Length or -1. */
+static long rt_self_exe(char *buf, size_t cap)
+{
+	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1};
+	size_t len = cap;
+	int saved = errno;
+	long n = -1;
+	if (sysctl(mib, 4, buf, &len, NULL, 0) == 0 && len > 1 && len <= cap) {
+		buf[len - 1] = 0; /* len counts the NUL */
+		n = (long)len - 1;
+	}
+	errno = saved;
+	return n;
+}
+
+/* argv, NUL-separated like Linux's /proc/self/cmdline (kern.proc.args).
+ * A buffer too small gets what fits (ENOMEM): the caller cuts to whole
+ * arguments anyway. Bytes or -1. */
+static long rt_self_argv(char *buf, size_t cap)
+{
+	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_ARGS, -1};
+	size_t len = cap;
+	int saved = errno, r;
+	long n = -1;
+	r = sysctl(mib, 4, buf, &len, NULL, 0);
+	if ((r == 0 || errno == ENOMEM) && len <= cap)
+		n = (long)len;
+	errno = saved;
+	return n;
+}
+#else
+static long rt_self_exe(char *buf, size_t cap)
+{
+	return rt_readlink("/proc/self/exe", buf, cap);
+}
+
+static long rt_self_argv(char *buf, size_t cap)
+{
+	return rt_read_file("/proc/self/cmdline", buf, cap);
+}
+
 /* Parses /proc/self/stat: ppid (field 4) and starttime (field 22). */
 static int rt_read_stat(int32_t *ppid, uint64_t *start_ns)
 {
@@ -704,6 +850,7 @@ static int rt_read_stat(int32_t *ppid, uint64_t *start_ns)
 	}
 	return -1;
 }
+#endif /* __FreeBSD__ */
 
 static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, const char *s2, uint32_t l2,
 			 uint16_t rflags, int fresh)
@@ -715,7 +862,7 @@ static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, c
 		/* An exec hook: maybe in a vfork child, which shares the
 		 * parent's memory and thread-locals. */
 		ev.pid = (int32_t)rt_sys0(SYS_getpid);
-		ev.tid = (int32_t)rt_sys0(SYS_gettid);
+		ev.tid = rt_kernel_tid();
 		if (ev.pid != g.pid)
 			rt_read_stat(&ev.ppid, &ev.start_ns);
 	}
@@ -734,15 +881,12 @@ static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, c
 
 void rt_emit_fd(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_t result, int fd)
 {
-	char link[32];
 	char buf[RT_PATH_MAX + 1];
 	int saved = errno;
 	struct rt_call c = {.op = op, .access = access, .flags = flags, .mode = mode, .result = result};
 	long n = -1;
-	if (fd >= 0) {
-		rt_fd_link(link, fd);
-		n = rt_readlink(link, buf, sizeof(buf));
-	}
+	if (fd >= 0)
+		n = rt_fd_path(fd, buf, sizeof(buf));
 	if (n < 0) {
 		c.rflags |= RT_RF_UNRESOLVED;
 		buf[0] = 0;
@@ -785,7 +929,7 @@ static void rt_emit_proc(uint16_t op)
 		goto out;
 	}
 	rt_fill_identity(&ev);
-	exe_len = rt_readlink("/proc/self/exe", rt_pbuf.exe, sizeof(rt_pbuf.exe));
+	exe_len = rt_self_exe(rt_pbuf.exe, sizeof(rt_pbuf.exe));
 	if (exe_len < 0)
 		exe_len = 0;
 	cwd_len = rt_cwd_get(rt_pbuf.cwd);
@@ -793,7 +937,7 @@ static void rt_emit_proc(uint16_t op)
 		cwd_len = 0;
 	room = (long)(g.mode == RT_MODE_FIFO ? PIPE_BUF : RT_MAX_RECORD_SIZE) - (long)sizeof(struct rt_record) -
 	       exe_len - cwd_len - 3;
-	argv_len = rt_read_file("/proc/self/cmdline", rt_pbuf.argv, sizeof(rt_pbuf.argv));
+	argv_len = rt_self_argv(rt_pbuf.argv, sizeof(rt_pbuf.argv));
 	if (argv_len < 0)
 		argv_len = 0;
 	if (argv_len > 0 && rt_pbuf.argv[argv_len - 1] == 0)
@@ -845,10 +989,12 @@ void rt_after_fork_child(void)
 	errno = saved;
 }
 
+#ifndef RT_LIBC_BUILD
 static void rt_atfork_child(void)
 {
 	rt_after_fork_child();
 }
+#endif
 
 /* ------------------------------------------------------------------ */
 /* exec support                                                        */
@@ -1129,11 +1275,18 @@ __attribute__((constructor)) static void rt_constructor(void)
 	/* From here on records are made by (or after) the constructor. */
 	__atomic_store_n(&g.ctor_done, 1, __ATOMIC_RELEASE);
 	rt_lazy_init();
+	/* platform: in FreeBSD's drop-in libc the real functions are libc's own
+	 * (nothing for dlsym(RTLD_NEXT) to find) and fork is hooked directly,
+	 * libc's pthread_atfork being a stub in programs without libthr. */
+#ifndef RT_LIBC_BUILD
 	rt_in_shim++;
 	rt_resolve_all();
 	rt_in_shim--;
+#endif
 	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) == RT_ST_READY) {
+#ifndef RT_LIBC_BUILD
 		pthread_atfork(NULL, NULL, rt_atfork_child);
+#endif
 		/* The libraries the loader mapped before we ran are reads too. */
 		dl_iterate_phdr(rt_loaded_cb, NULL);
 	}

@@ -36,6 +36,7 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifdef RT_LIBC_BUILD
