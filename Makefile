@@ -9,7 +9,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all build shim cmds test test-go test-c test-freebsd test-freebsd-libc demo bench bench-quick bench-ring generate clean help
+.PHONY: all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo bench bench-quick bench-ring generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -29,7 +29,7 @@ $(addprefix $(BUILD)/,$(CMDS)): $(BUILD)/%: $(GO_SRCS)
 
 test: test-c test-go test-freebsd ## Run every test: C tests, Go tests with -race, FreeBSD cross-build
 
-test-freebsd: test-freebsd-libc ## The Go side cross-builds and vets for FreeBSD; the libc integration script's tests
+test-freebsd: test-freebsd-libc shim-freebsd-syntax ## The Go side cross-builds and vets for FreeBSD; the libc integration script's tests
 	GOOS=freebsd GOARCH=amd64 $(GO) build ./...
 	GOOS=freebsd GOARCH=amd64 $(GO) vet ./...
 
@@ -39,6 +39,19 @@ test-freebsd-libc: ## FreeBSD libc integration: sh -n of the scripts, integrate.
 	sh -n libcshim/freebsd/integrate.sh
 	sh -n libcshim/freebsd/check.sh
 	CC=$(CC) sh libcshim/freebsd/integrate_test.sh
+
+# The FreeBSD shim sources (preload and libc builds) parsed and type-checked
+# by clang for a FreeBSD target against stand-in headers that declare only
+# what the code uses (libcshim/freebsd/syntax/include): it catches a broken
+# ifdef, a typo or a Linux-only name in the FreeBSD path, not a difference
+# from FreeBSD's real headers, which are not on this machine.
+FREEBSD_SYNTAX := clang --target=x86_64-unknown-freebsd14 -ffreestanding -nostdlibinc -isystem libcshim/freebsd/syntax/include -Ilibcshim -std=gnu11 -fsyntax-only -Wall -Wextra -Werror
+FREEBSD_SHIM_SRCS := libcshim/ring_producer.c libcshim/shim_core.c libcshim/freebsd/rt_hooks_freebsd.c
+
+shim-freebsd-syntax: ## FreeBSD shim sources type-check for a FreeBSD target (stand-in headers, not FreeBSD's)
+	@command -v clang >/dev/null || { echo "shim-freebsd-syntax: needs clang"; exit 1; }
+	$(FREEBSD_SYNTAX) $(FREEBSD_SHIM_SRCS)
+	$(FREEBSD_SYNTAX) -DRT_LIBC_BUILD $(FREEBSD_SHIM_SRCS)
 
 test-go: build
 	$(GO) vet ./...

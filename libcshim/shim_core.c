@@ -36,9 +36,10 @@
 #include <sys/auxv.h>
 #endif
 #ifdef __FreeBSD__ /* platform: sysctl(3) and kinfo_* for the process's identity */
+#include <sys/param.h> /* sys/user.h needs it first */
+#include <sys/user.h>
 #include <sys/sysctl.h>
 #include <sys/time.h>
-#include <sys/user.h>
 #endif
 
 #include "ring_producer.h"

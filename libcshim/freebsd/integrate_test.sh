@@ -98,6 +98,47 @@ if grep -qx "RESTRACK_SHIM=	$(cd "$HERE/.." && pwd)" "$mk" && grep -qx ".include
 else
 	fail "block content: $(cat "$mk")"
 fi
+# BSD make reads the integrated Makefile: our sources join libc's SRCS with
+# their own CFLAGS, libc's files keep theirs. sys.mk and bsd.lib.mk are
+# empty stand-ins (FreeBSD's bsd.sys.mk is what applies CFLAGS.<file>).
+BMAKE=${BMAKE:-bmake}
+if command -v "$BMAKE" >/dev/null 2>&1; then
+	mkdir -p "$T/mk"
+	: >"$T/mk/sys.mk"
+	: >"$T/mk/bsd.lib.mk"
+	v() { "$BMAKE" -m "$T/mk" -C "$T/good/lib/libc" -V "$1" 2>&1; }
+	if [ "$(v '${SRCS}')" = "a.c ring_producer.c shim_core.c rt_hooks_freebsd.c" ]; then
+		ok "bmake: the hook's sources are added to libc's SRCS"
+	else
+		fail "bmake: SRCS is '$(v '${SRCS}')'"
+	fi
+	shimdir=$(cd "$HERE/.." && pwd)
+	if [ "$(v '${CFLAGS.shim_core.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir" ] &&
+		[ "$(v '${CFLAGS.rt_hooks_freebsd.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir" ] &&
+		[ -z "$(v '${CFLAGS.a.c}')" ]; then
+		ok "bmake: only the hook's files get -DRT_LIBC_BUILD"
+	else
+		fail "bmake: CFLAGS.shim_core.c='$(v '${CFLAGS.shim_core.c}')' CFLAGS.a.c='$(v '${CFLAGS.a.c}')'"
+	fi
+	if v '${.PATH}' | grep -q "$shimdir/freebsd"; then ok "bmake: .PATH reaches libcshim/freebsd"; else fail "bmake: .PATH is $(v '${.PATH}')"; fi
+	printf '.include "%s"\n' "$HERE/libc.mk" >"$T/nodef.mk"
+	if out=$("$BMAKE" -m "$T/mk" -f "$T/nodef.mk" -V '${SRCS}' 2>&1); then
+		fail "bmake: libc.mk without RESTRACK_SHIM was accepted: $out"
+	elif printf '%s' "$out" | grep -q 'RESTRACK_SHIM must name the libcshim directory'; then
+		ok "bmake: libc.mk without RESTRACK_SHIM stops with a message"
+	else
+		fail "bmake: libc.mk without RESTRACK_SHIM: $out"
+	fi
+	pre=$("$BMAKE" -n -m "$T/mk" -C "$HERE" CC=cc 2>&1)
+	case $pre in
+	*"-o librestrack.so $shimdir/ring_producer.c $shimdir/shim_core.c $shimdir/freebsd/rt_hooks_freebsd.c"*)
+		ok "bmake: the preload Makefile compiles the three sources by absolute path" ;;
+	*) fail "bmake -n of the preload Makefile: $pre" ;;
+	esac
+else
+	echo "skip the BSD make checks: $BMAKE is not installed (apt-get install bmake)"
+fi
+
 run "-i again is idempotent" 0 'now includes' -i -s "$T/good" -m amd64
 if [ "$(grep -c '^# restrack: begin' "$mk")" -eq 1 ]; then ok "one block after two runs"; else fail "blocks: $(grep -c '^# restrack: begin' "$mk")"; fi
 if cmp -s "$T/orig.mk" "$mk.restrack-orig"; then ok "the original Makefile is kept beside it"; else fail "the .restrack-orig copy differs from the original"; fi
