@@ -99,6 +99,7 @@ check_tree() {
 	need "$LIBC/include/libc_private.h" 'INTERPOS_openat' "the openat slot"
 	need "$LIBC/include/libc_private.h" 'INTERPOS_fork' "the fork slot"
 	need "$LIBC/include/libc_private.h" '__sys_openat(' "the plain system call behind _open/_openat"
+	need "$LIBC/include/libc_private.h" 'INTERPOS_nanosleep' "nanosleep is interposed, so _nanosleep is the plain call the ring's wait uses"
 	need "$LIBC/$ARCH/SYS.h" '\.weak' "system call stubs define _NAME as a weak alias (-m ARCH if $ARCH is wrong)"
 }
 

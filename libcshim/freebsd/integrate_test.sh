@@ -52,7 +52,7 @@ EOF
 	printf '#pragma weak open\nint open(const char *p, int f, ...) { return __libc_interposing[INTERPOS_openat](); }\n' >"$d/lib/libc/sys/open.c"
 	printf '#pragma weak openat\nint openat(int d, const char *p, int f, ...) { return INTERPOS_SYS(openat, d, p, f, 0); }\n' >"$d/lib/libc/sys/openat.c"
 	printf '#pragma weak fork\npid_t fork(void) { return __libc_interposing[INTERPOS_fork](); }\n' >"$d/lib/libc/sys/fork.c"
-	printf 'extern interpos_func_t __libc_interposing[INTERPOS_MAX];\nenum { INTERPOS_fork, INTERPOS_openat };\nint __sys_openat(int, const char *, int, ...);\n' >"$d/lib/libc/include/libc_private.h"
+	printf 'extern interpos_func_t __libc_interposing[INTERPOS_MAX];\nenum { INTERPOS_fork, INTERPOS_nanosleep, INTERPOS_openat };\nint __sys_openat(int, const char *, int, ...);\n' >"$d/lib/libc/include/libc_private.h"
 	printf '#define PSEUDO(x) ENTRY(__sys_x); .weak _x; .set _x,__sys_x\n' >"$d/lib/libc/amd64/SYS.h"
 }
 
@@ -115,6 +115,7 @@ if command -v "$BMAKE" >/dev/null 2>&1; then
 	shimdir=$(cd "$HERE/.." && pwd)
 	if [ "$(v '${CFLAGS.shim_core.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir" ] &&
 		[ "$(v '${CFLAGS.rt_hooks_freebsd.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir" ] &&
+		[ "$(v '${CFLAGS.ring_producer.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir -Dnanosleep=_nanosleep" ] &&
 		[ -z "$(v '${CFLAGS.a.c}')" ]; then
 		ok "bmake: only the hook's files get -DRT_LIBC_BUILD"
 	else

@@ -22,3 +22,9 @@ SRCS+=		${RESTRACK_SRCS}
 .for _f in ${RESTRACK_SRCS}
 CFLAGS.${_f}+=	-DRT_LIBC_BUILD -std=gnu11 -I${RESTRACK_SHIM}
 .endfor
+
+# The producer's bounded wait on a full ring must not become a cancellation
+# point inside fopen or open: in libc, nanosleep goes through libthr's slot,
+# _nanosleep is the plain system call (libc's own code gets the same
+# renaming from namespace.h).
+CFLAGS.ring_producer.c+=	-Dnanosleep=_nanosleep
