@@ -14,7 +14,9 @@
 #   verify   nm: open, openat, _open, _openat and fork of the linked libc are
 #            the hook's (same address as its hidden __restrack_* aliases),
 #            and exported;
-#   install  PREFIX/libc.so.7.
+#   install  PREFIX/libc.so.7, then remove the block again, so that a later
+#            buildworld or `make install` in lib/libc builds the system's own
+#            libc, not this one.
 #
 # Usage: integrate.sh [-s SRCDIR] [-p PREFIX] [-m MACHINE_ARCH] [-j N] [-c | -i | -u | -v LIB]
 #   -s SRCDIR  FreeBSD source tree (default /usr/src), matching the running system
@@ -199,6 +201,7 @@ else
 fi
 install -d "$PREFIX"
 install -m 444 "$LIB" "$PREFIX/libc.so.7"
+remove_block
 cat <<EOF
 integrate.sh: installed $PREFIX/libc.so.7
   one command:  env LD_LIBRARY_PATH=$PREFIX RESTRACK_RING=/path/to/ring CMD

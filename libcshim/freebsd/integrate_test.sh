@@ -180,6 +180,25 @@ if "$CC" -shared -fPIC -o "$T/libhooked.so" "$T/hook.c" 2>"$T/cc.err" &&
 		NM=$nm run "$nm: a library whose symbols are the hook's passes -v" 0 'are restrack.s hook' -v "$T/libhooked.so"
 		NM=$nm run "$nm: a library where libc's fork won is refused" 1 'fork at .* is not the hook' -v "$T/libwon.so"
 	done
+	# The whole run with a stand-in make whose "build" produces one of the
+	# libraries above: verified, installed, and the tree left as found; or
+	# refused and nothing installed.
+	printf '%s\n' '#!/bin/sh' 'case "$*" in' '*-V*) echo "$FAKE_OBJ" ;;' \
+		'*all*) mkdir -p "$FAKE_OBJ" && cp "$FAKE_LIB" "$FAKE_OBJ/libc.so.7.full" && cp "$FAKE_LIB" "$FAKE_OBJ/libc.so.7" ;;' \
+		'esac' >"$T/fakemake"
+	chmod +x "$T/fakemake"
+	mktree "$T/full"
+	cp "$T/full/lib/libc/Makefile" "$T/full.orig"
+	MAKE=$T/fakemake FAKE_OBJ=$T/obj1 FAKE_LIB=$T/libhooked.so run "a full run builds, verifies and installs" 0 "installed $T/prefix1/libc.so.7" -s "$T/full" -m amd64 -p "$T/prefix1"
+	if [ -f "$T/prefix1/libc.so.7" ] && cmp -s "$T/full.orig" "$T/full/lib/libc/Makefile"; then
+		ok "after a full run the libc is in the prefix and the Makefile is the original"
+	else
+		fail "after a full run: prefix $(ls "$T/prefix1" 2>&1); Makefile diff: $(diff "$T/full.orig" "$T/full/lib/libc/Makefile")"
+	fi
+	MAKE=$T/fakemake FAKE_OBJ=$T/obj2 FAKE_LIB=$T/libwon.so run "a full run whose libc is not hooked installs nothing" 1 'do not install this libc' -s "$T/full" -m amd64 -p "$T/prefix2"
+	if [ ! -e "$T/prefix2/libc.so.7" ]; then ok "nothing installed after a failed verification"; else fail "a libc that failed verification was installed"; fi
+	sh "$SCRIPT" -u -s "$T/full" >/dev/null
+
 	cp "$T/libhooked.so" "$T/libstripped.so"
 	if strip "$T/libstripped.so" 2>/dev/null; then
 		run "a stripped library cannot be verified and says why" 1 'stripped' -v "$T/libstripped.so"
