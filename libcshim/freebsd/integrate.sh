@@ -74,11 +74,12 @@ shift $((OPTIND - 1))
 LIBC=$SRC/lib/libc
 MK=$LIBC/Makefile
 
-# need FILE PATTERN WHY: FILE must contain a line matching the basic regular
-# expression PATTERN, else the tree is not the one the hook was written for.
+# need FILE PATTERN WHY: FILE must contain a line matching the extended
+# regular expression PATTERN, else the tree is not the one the hook was
+# written for.
 need() {
 	[ -f "$1" ] || die "$1 is missing: $SRC is not a FreeBSD source tree with the expected libc (-s SRCDIR)"
-	grep -q -e "$2" "$1" || die "$1 has no line matching '$2' ($3): this tree's libc differs from the layout the hook was written against (FreeBSD 12-14, docs/freebsd.md); stopping without changing anything"
+	grep -Eq -e "$2" "$1" || die "$1 has no line matching '$2' ($3): this tree's libc differs from the layout the hook was written against (FreeBSD 12-14, docs/freebsd.md); stopping without changing anything"
 }
 
 check_tree() {
@@ -92,17 +93,17 @@ check_tree() {
 	n=$(grep -c '^\.include <bsd\.lib\.mk>' "$MK")
 	[ "$n" -eq 1 ] || die "$MK includes bsd.lib.mk $n times; expected once"
 	need "$LIBC/sys/open.c" '^#pragma weak open$' "libc's open must be weak for the hook's to replace it"
-	need "$LIBC/sys/open.c" 'INTERPOS_openat' "open goes through the interposing slot of openat"
+	need "$LIBC/sys/open.c" 'INTERPOS.*openat' "open goes through the interposing slot of openat"
 	need "$LIBC/sys/openat.c" '^#pragma weak openat$' "libc's openat must be weak"
 	need "$LIBC/sys/openat.c" 'INTERPOS.*openat' "openat goes through the interposing slot"
 	need "$LIBC/sys/fork.c" '^#pragma weak fork$' "libc's fork must be weak"
-	need "$LIBC/sys/fork.c" 'INTERPOS_fork' "fork goes through the interposing slot"
+	need "$LIBC/sys/fork.c" 'INTERPOS.*fork' "fork goes through the interposing slot"
 	need "$LIBC/include/libc_private.h" '__libc_interposing\[' "the slot table the hook calls through"
 	need "$LIBC/include/libc_private.h" 'INTERPOS_openat' "the openat slot"
 	need "$LIBC/include/libc_private.h" 'INTERPOS_fork' "the fork slot"
-	need "$LIBC/include/libc_private.h" '__sys_openat(' "the plain system call behind _open/_openat"
+	need "$LIBC/include/libc_private.h" '__sys_openat\(' "the plain system call behind _open/_openat"
 	need "$LIBC/include/libc_private.h" 'INTERPOS_nanosleep' "nanosleep is interposed, so _nanosleep is the plain call the ring's wait uses"
-	need "$LIBC/$ARCH/SYS.h" '\.weak' "system call stubs define _NAME as a weak alias (-m ARCH if $ARCH is wrong)"
+	need "$LIBC/$ARCH/SYS.h" '\.weak|WEAK_REFERENCE' "system call stubs define _NAME as a weak alias (-m ARCH if $ARCH is wrong)"
 }
 
 # The Makefile without our block (whether or not it had one).
