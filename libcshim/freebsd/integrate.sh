@@ -145,10 +145,21 @@ remove_block() {
 	echo "integrate.sh: removed the restrack block from $MK"
 }
 
-# addr_of LIB NAME: the addresses nm shows for NAME (also NAME@VERSION and
-# NAME@@VERSION), one a line.
+# addr_of LIB NAME: the addresses nm shows for NAME and NAME@@VERSION (the
+# definition binaries link against), one a line. NAME@VERSION, a compat
+# version kept for old binaries (openat@FBSD_1.1), is not among them.
 addr_of() {
-	"$NM" "$1" | awk -v n="$2" 'NF == 3 { s = $3; sub(/@.*/, "", s); if (s == n && $2 != "U" && $2 != "w") print $1 }' | sort -u
+	"$NM" "$1" | awk -v n="$2" 'NF == 3 && $2 != "U" && $2 != "w" {
+		s = $3
+		if (s ~ /@@/) sub(/@@.*/, "", s)
+		else if (s ~ /@/) next
+		if (s == n) print $1
+	}' | sort -u
+}
+
+# compat_of LIB NAME: NAME@VERSION entries (compat versions), "ADDR NAME@VERSION".
+compat_of() {
+	"$NM" "$1" | awk -v n="$2" 'NF == 3 && $2 != "U" && $3 !~ /@@/ && index($3, n "@") == 1 { print $1, $3 }' | sort -u
 }
 
 verify_lib() {
@@ -164,6 +175,9 @@ verify_lib() {
 		[ -n "$got" ] || die "$lib: $s is not defined"
 		for a in $got; do
 			[ "$a" = "$want" ] || die "$lib: $s at $a is not the hook (at $want): libc's weak definition won or the tree differs; do not install this libc"
+		done
+		compat_of "$lib" "$s" | while read -r a v; do
+			[ "$a" = "$want" ] || echo "integrate.sh: note: $v (a compat version for old binaries) is libc's own, not hooked"
 		done
 	done
 	for s in open openat fork; do

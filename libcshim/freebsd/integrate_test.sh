@@ -174,14 +174,22 @@ int fork(void) { return 6; }
 int fork(void) { return 5; }
 ALIAS(fork)
 #endif
+#ifdef COMPAT
+/* like libc's openat@FBSD_1.1: an old version that stays libc's own */
+int old_openat(int d, const char *p, int f, ...) { (void)p; return d + f + 9; }
+__asm__(".symver old_openat, openat@FBSD_1.1");
+#endif
 ALIAS(open) ALIAS(openat) ALIAS(_open) ALIAS(_openat)
 EOF
 if "$CC" -shared -fPIC -o "$T/libhooked.so" "$T/hook.c" 2>"$T/cc.err" &&
-	"$CC" -shared -fPIC -DLIBC_WINS -o "$T/libwon.so" "$T/hook.c" 2>>"$T/cc.err"; then
+	"$CC" -shared -fPIC -DLIBC_WINS -o "$T/libwon.so" "$T/hook.c" 2>>"$T/cc.err" &&
+	printf 'FBSD_1.0 { global: open; fork; _open; _openat; local: *; };\nFBSD_1.1 { };\nFBSD_1.2 { global: openat; } FBSD_1.1;\n' >"$T/v.map" &&
+	"$CC" -shared -fPIC -DCOMPAT -Wl,--version-script="$T/v.map" -o "$T/libcompat.so" "$T/hook.c" 2>>"$T/cc.err"; then
 	for nm in nm llvm-nm; do
 		command -v "$nm" >/dev/null 2>&1 || { echo "skip nm checks with $nm: not installed"; continue; }
 		NM=$nm run "$nm: a library whose symbols are the hook's passes -v" 0 'are restrack.s hook' -v "$T/libhooked.so"
 		NM=$nm run "$nm: a library where libc's fork won is refused" 1 'fork at .* is not the hook' -v "$T/libwon.so"
+		NM=$nm run "$nm: a compat openat@FBSD_1.1 of libc's own passes, with a note" 0 'note: openat@FBSD_1.1 .* not hooked' -v "$T/libcompat.so"
 	done
 	# The whole run with a stand-in make whose "build" produces one of the
 	# libraries above: verified, installed, and the tree left as found; or
