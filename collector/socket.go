@@ -170,12 +170,16 @@ func Query(ctx context.Context, path, cmd string, args, out any) error {
 			return fmt.Errorf("encode %s request: %w", cmd, err)
 		}
 	}
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return fmt.Errorf("send %s request to %s: %w", cmd, path, err)
-	}
+	sendErr := json.NewEncoder(conn).Encode(req)
+	// A collector that refuses us (another uid) answers and hangs up before
+	// reading: our write may then fail with EPIPE while its answer waits in
+	// our receive buffer. Read it either way; it says why.
 	var resp Response
 	dec := json.NewDecoder(bufio.NewReader(conn))
 	if err := dec.Decode(&resp); err != nil {
+		if sendErr != nil {
+			return fmt.Errorf("send %s request to %s: %w", cmd, path, sendErr)
+		}
 		return fmt.Errorf("read %s answer from %s: %w", cmd, path, err)
 	}
 	if !resp.OK {
