@@ -124,11 +124,13 @@ func CheckTargets(r *Run) []Target {
 	return ts
 }
 
+// ratioString gives the median's ratio, which the targets judge, and the
+// mean's, the paper's statistic, beside it.
 func ratioString(m *ModeResult) string {
 	if m == nil {
 		return ""
 	}
-	return fmt.Sprintf("%.3f (%+.0f ns)", m.Ratio, m.AddedNs)
+	return fmt.Sprintf("%.3f (%+.0f ns); mean %.3f", m.Ratio, m.AddedNs, m.MeanRatio)
 }
 
 // WriteTargets prints the targets, met or missed.
