@@ -52,6 +52,7 @@ shim-freebsd-syntax: ## FreeBSD shim sources type-check for a FreeBSD target (st
 	@command -v clang >/dev/null || { echo "shim-freebsd-syntax: needs clang"; exit 1; }
 	$(FREEBSD_SYNTAX) $(FREEBSD_SHIM_SRCS)
 	$(FREEBSD_SYNTAX) -DRT_LIBC_BUILD $(FREEBSD_SHIM_SRCS)
+	$(FREEBSD_SYNTAX) -DRT_LIBC_BUILD -DRT_NO_NS_HOOKS libcshim/freebsd/rt_hooks_freebsd.c
 
 test-go: build
 	$(GO) vet ./...

@@ -11,8 +11,10 @@
 #
 # Cases: cat (open through the public wrapper), a C program that uses fopen
 # (libc's internal _open), open() from a second thread (libthr's
-# cancellation wrapper in the interposing slot), and a forked child (the
-# child's own pid). The C cases need cc; without it they are skipped, said so.
+# cancellation wrapper in the interposing slot), a forked child (the child's
+# own pid), and mkdir and rename (the namespace hooks, which integrate.sh
+# leaves out of some trees, saying so). The C cases need cc; without it they
+# are skipped, said so.
 set -eu
 
 BIN=
@@ -69,6 +71,7 @@ if command -v cc >/dev/null 2>&1; then
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 static char dir[512];
@@ -98,6 +101,12 @@ int main(int argc, char **argv) {
 		_exit(0);
 	}
 	waitpid(pid, NULL, 0);
+	snprintf(p, sizeof p, "%s/newdir", dir);
+	mkdir(p, 0755);
+	char q[600];
+	snprintf(p, sizeof p, "%s/stdio.txt", dir);
+	snprintf(q, sizeof q, "%s/renamed.txt", dir);
+	rename(p, q);
 	printf("%d\n", (int)pid);
 	return 0;
 }
@@ -129,6 +138,8 @@ if [ -n "$HAVE_CC" ]; then
 	expect "fopen (libc's internal _open) is recorded" "$T/stdio.txt"
 	expect "open() in a second thread (libthr's slot) is recorded" "$T/thread.txt"
 	expect "the forked child's open is recorded under the child's pid" "$T/child.txt" "$CHILD"
+	expect "mkdir is recorded (namespace hooks)" "$T/newdir"
+	expect "rename is recorded with its new name (namespace hooks)" "$T/renamed.txt"
 fi
 if [ "$FAILS" -ne 0 ]; then
 	echo "check.sh: $FAILS failed; all events:"

@@ -8,6 +8,10 @@
 #            open, openat and fork are weak and call the __libc_interposing
 #            slot, _open/_openat are weak aliases of system call stubs,
 #            libc_private.h declares what the hook uses;
+#            The namespace hooks (rename, unlink, mkdir… NS_HOOKED below) are
+#            built only if each of those system calls is a generated stub
+#            (listed in sys/sys/syscall.mk, no C or MD wrapper), whose NAME is
+#            a weak alias; otherwise they are left out, with a note;
 #   insert   one marked block in lib/libc/Makefile that includes
 #            libcshim/freebsd/libc.mk (replaced if already there; -u removes it);
 #   build    make obj all in lib/libc;
@@ -43,6 +47,8 @@ SHIM=$(cd "$HERE/.." && pwd)
 BEGIN_MARK='# restrack: begin (libcshim/freebsd/integrate.sh; remove with integrate.sh -u)'
 END_MARK='# restrack: end'
 HOOKED='open openat _open _openat fork'
+NS_HOOKED='rename renameat link linkat symlink symlinkat unlink unlinkat rmdir mkdir mkdirat'
+RESTRACK_CFLAGS=
 
 die() {
 	echo "integrate.sh: $*" >&2
@@ -104,6 +110,27 @@ check_tree() {
 	need "$LIBC/include/libc_private.h" '__sys_openat\(' "the plain system call behind _open/_openat"
 	need "$LIBC/include/libc_private.h" 'INTERPOS_nanosleep' "nanosleep is interposed, so _nanosleep is the plain call the ring's wait uses"
 	need "$LIBC/$ARCH/SYS.h" '\.weak|WEAK_REFERENCE' "system call stubs define _NAME as a weak alias (-m ARCH if $ARCH is wrong)"
+	if why=$(ns_unsupported); then
+		RESTRACK_CFLAGS=-DRT_NO_NS_HOOKS
+		echo "integrate.sh: note: the namespace hooks ($NS_HOOKED) are left out: $why; open, openat and fork are still hooked"
+	fi
+}
+
+# ns_unsupported prints why the namespace hooks cannot replace this tree's
+# wrappers (and succeeds), or fails when every one is a generated stub.
+ns_unsupported() {
+	mk=$SRC/sys/sys/syscall.mk
+	[ -f "$mk" ] || { echo "$mk is missing"; return 0; }
+	for x in $NS_HOOKED; do
+		grep -Eq "(^|[[:space:]])$x\.o([[:space:]]|\\\\|\$)" "$mk" || { echo "$x.o is not in $mk"; return 0; }
+		for f in "$LIBC/sys/$x.c" "$LIBC/$ARCH/sys/$x.S" "$LIBC/$ARCH/sys/$x.c"; do
+			[ ! -e "$f" ] || { echo "$f wraps $x"; return 0; }
+		done
+		for f in "$LIBC/sys/Makefile.inc" "$LIBC/$ARCH/sys/Makefile.inc"; do
+			[ ! -f "$f" ] || ! grep -Eq "(^|[^[:alnum:]_])$x\.o" "$f" || { echo "$f names $x.o (NOASM or a wrapper)"; return 0; }
+		done
+	done
+	return 1
 }
 
 # The Makefile without our block (whether or not it had one).
@@ -117,10 +144,11 @@ strip_block() {
 
 insert_block() {
 	tmp=$MK.restrack-tmp
-	strip_block "$MK" | awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v shim="$SHIM" -v mk="$HERE/libc.mk" '
+	strip_block "$MK" | awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v shim="$SHIM" -v mk="$HERE/libc.mk" -v cflags="$RESTRACK_CFLAGS" '
 		/^\.include <bsd\.lib\.mk>/ && !done {
 			print b
 			print "RESTRACK_SHIM=\t" shim
+			if (cflags != "") print "RESTRACK_CFLAGS=\t" cflags
 			print ".include \"" mk "\""
 			print e
 			done = 1
@@ -168,7 +196,11 @@ verify_lib() {
 	"$NM" "$lib" >/dev/null 2>&1 || die "$NM cannot read $lib"
 	"$NM" "$lib" 2>/dev/null | grep -q ' __restrack_open$' ||
 		die "$lib has no __restrack_open symbol: either the hook was not linked in or the library is stripped (verify libc.so.7.full, or build with WITH_DEBUG_FILES / STRIP=)"
-	for s in $HOOKED; do
+	hooked=$HOOKED
+	if "$NM" "$lib" 2>/dev/null | grep -q ' __restrack_rename$'; then
+		hooked="$HOOKED $NS_HOOKED"
+	fi
+	for s in $hooked; do
 		want=$(addr_of "$lib" "__restrack_$s")
 		got=$(addr_of "$lib" "$s")
 		[ -n "$want" ] || die "$lib: __restrack_$s is missing"
@@ -184,7 +216,7 @@ verify_lib() {
 		"$NM" -D "$lib" | awk -v n="$s" '{ x = $NF; sub(/@.*/, "", x); if (x == n && $(NF-1) ~ /^[TW]$/) f = 1 } END { exit !f }' ||
 			die "$lib does not export $s"
 	done
-	echo "integrate.sh: $lib: $HOOKED are restrack's hook"
+	echo "integrate.sh: $lib: $hooked are restrack's hook"
 }
 
 case $ACTION in

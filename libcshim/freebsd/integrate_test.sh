@@ -54,13 +54,30 @@ EOF
 	printf '#pragma weak fork\npid_t fork(void) { return __libc_interposing[INTERPOS_fork](); }\n' >"$d/lib/libc/sys/fork.c"
 	printf 'extern interpos_func_t __libc_interposing[INTERPOS_MAX];\nenum { INTERPOS_fork, INTERPOS_nanosleep, INTERPOS_openat };\nint __sys_openat(int, const char *, int, ...);\n' >"$d/lib/libc/include/libc_private.h"
 	printf '#define PSEUDO(x) ENTRY(__sys_x); .weak _x; .set _x,__sys_x\n' >"$d/lib/libc/amd64/SYS.h"
-	mkdir -p "$d/lib/libc/aarch64"
+	mkdir -p "$d/lib/libc/aarch64" "$d/sys/sys"
+	printf 'MIASM =  \\\n\tsyscall.o \\\n' >"$d/sys/sys/syscall.mk"
+	for x in rename renameat link linkat symlink symlinkat unlink unlinkat rmdir mkdir mkdirat; do
+		printf '\t%s.o \\\n' "$x" >>"$d/sys/sys/syscall.mk"
+	done
+	printf '\tlast.o\n' >>"$d/sys/sys/syscall.mk"
 	printf '#define PSEUDO(x) ENTRY(__sys_x); WEAK_REFERENCE(__sys_x, _x);\n' >"$d/lib/libc/aarch64/SYS.h"
 }
 
 # --- the tree checks ---
 mktree "$T/good"
 run "a tree with the expected layout passes the check" 0 'has the expected libc layout' -c -s "$T/good" -m amd64
+set +e
+out=$(sh "$SCRIPT" -c -s "$T/good" -m amd64 2>&1)
+set -e
+case $out in *"left out"*) fail "a tree whose namespace calls are generated stubs got a note: $out" ;; *) ok "generated namespace stubs: no note, the namespace hooks are built" ;; esac
+
+mktree "$T/wrapped"
+printf 'int unlink(const char *p) { return unlinkat(AT_FDCWD, p, 0); }\n' >"$T/wrapped/lib/libc/sys/unlink.c"
+run "a C wrapper for unlink leaves the namespace hooks out, with the reason" 0 'namespace hooks .* are left out: .*lib/libc/sys/unlink.c wraps unlink' -i -s "$T/wrapped" -m amd64
+if grep -qx 'RESTRACK_CFLAGS=	-DRT_NO_NS_HOOKS' "$T/wrapped/lib/libc/Makefile"; then ok "the block then builds with -DRT_NO_NS_HOOKS"; else fail "block: $(cat "$T/wrapped/lib/libc/Makefile")"; fi
+mktree "$T/nomi"
+sed -i.bak '/rmdir.o/d' "$T/nomi/sys/sys/syscall.mk"
+run "a namespace call missing from syscall.mk leaves the hooks out" 0 'left out: rmdir.o is not in' -c -s "$T/nomi" -m amd64
 cp "$T/good/lib/libc/Makefile" "$T/orig.mk"
 run "the check changes nothing" 0 '' -c -s "$T/good" -m amd64
 if cmp -s "$T/orig.mk" "$T/good/lib/libc/Makefile"; then ok "the Makefile is untouched after -c"; else fail "-c changed the Makefile"; fi
@@ -116,6 +133,12 @@ if command -v "$BMAKE" >/dev/null 2>&1; then
 		fail "bmake: SRCS is '$(v '${SRCS}')'"
 	fi
 	shimdir=$(cd "$HERE/.." && pwd)
+	vw() { "$BMAKE" -m "$T/mk" -C "$T/wrapped/lib/libc" -V "$1" 2>&1; }
+	if [ "$(vw '${CFLAGS.rt_hooks_freebsd.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir -DRT_NO_NS_HOOKS" ]; then
+		ok "bmake: RESTRACK_CFLAGS reaches the hook's files"
+	else
+		fail "bmake: wrapped tree CFLAGS.rt_hooks_freebsd.c='$(vw '${CFLAGS.rt_hooks_freebsd.c}')'"
+	fi
 	if [ "$(v '${CFLAGS.shim_core.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir" ] &&
 		[ "$(v '${CFLAGS.rt_hooks_freebsd.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir" ] &&
 		[ "$(v '${CFLAGS.ring_producer.c}')" = "-DRT_LIBC_BUILD -std=gnu11 -I$shimdir -Dnanosleep=_nanosleep" ] &&
@@ -180,9 +203,25 @@ int old_openat(int d, const char *p, int f, ...) { (void)p; return d + f + 9; }
 __asm__(".symver old_openat, openat@FBSD_1.1");
 #endif
 ALIAS(open) ALIAS(openat) ALIAS(_open) ALIAS(_openat)
+#ifdef NS
+int rename(const char *o, const char *n) { (void)o; (void)n; return 10; }
+ALIAS(rename)
+#ifdef NS_LIBC_WINS
+static int hook_unlink(const char *p) { (void)p; return 11; }
+extern __typeof__(hook_unlink) __restrack_unlink __attribute__((alias("hook_unlink"), visibility("hidden")));
+int unlink(const char *p) { (void)p; return 12; }
+#else
+int unlink(const char *p) { (void)p; return 11; }
+ALIAS(unlink)
+#endif
+#define NSFN(f) int f(void) { return 13; } ALIAS(f)
+NSFN(renameat) NSFN(link) NSFN(linkat) NSFN(symlink) NSFN(symlinkat) NSFN(unlinkat) NSFN(rmdir) NSFN(mkdir) NSFN(mkdirat)
+#endif
 EOF
 if "$CC" -shared -fPIC -o "$T/libhooked.so" "$T/hook.c" 2>"$T/cc.err" &&
 	"$CC" -shared -fPIC -DLIBC_WINS -o "$T/libwon.so" "$T/hook.c" 2>>"$T/cc.err" &&
+	"$CC" -shared -fPIC -DNS -o "$T/libns.so" "$T/hook.c" 2>>"$T/cc.err" &&
+	"$CC" -shared -fPIC -DNS -DNS_LIBC_WINS -o "$T/libnswon.so" "$T/hook.c" 2>>"$T/cc.err" &&
 	printf 'FBSD_1.0 { global: open; fork; _open; _openat; local: *; };\nFBSD_1.1 { };\nFBSD_1.2 { global: openat; } FBSD_1.1;\n' >"$T/v.map" &&
 	"$CC" -shared -fPIC -DCOMPAT -Wl,--version-script="$T/v.map" -o "$T/libcompat.so" "$T/hook.c" 2>>"$T/cc.err"; then
 	for nm in nm llvm-nm; do
@@ -190,6 +229,8 @@ if "$CC" -shared -fPIC -o "$T/libhooked.so" "$T/hook.c" 2>"$T/cc.err" &&
 		NM=$nm run "$nm: a library whose symbols are the hook's passes -v" 0 'are restrack.s hook' -v "$T/libhooked.so"
 		NM=$nm run "$nm: a library where libc's fork won is refused" 1 'fork at .* is not the hook' -v "$T/libwon.so"
 		NM=$nm run "$nm: a compat openat@FBSD_1.1 of libc's own passes, with a note" 0 'note: openat@FBSD_1.1 .* not hooked' -v "$T/libcompat.so"
+		NM=$nm run "$nm: with the namespace hooks in, they are checked too" 0 'fork rename renameat .* mkdirat are restrack.s hook' -v "$T/libns.so"
+		NM=$nm run "$nm: a namespace call where libc's won is refused" 1 'unlink at .* is not the hook' -v "$T/libnswon.so"
 	done
 	# The whole run with a stand-in make whose "build" produces one of the
 	# libraries above: verified, installed, and the tree left as found; or

@@ -3,7 +3,8 @@
 # integrate.sh inserts an .include of this file just before the Makefile's
 # `.include <bsd.lib.mk>`, with RESTRACK_SHIM set to the libcshim directory.
 # It adds the hook's sources to libc's own SRCS: their strong definitions of
-# open, openat, _open, _openat and fork replace libc's weak ones when
+# open, openat, _open, _openat, fork and the namespace calls (rename,
+# unlink, mkdir…) replace libc's weak ones when
 # libc.so.7 is linked (docs/freebsd.md explains the choice). No libc source
 # file is changed or replaced.
 
@@ -22,6 +23,14 @@ SRCS+=		${RESTRACK_SRCS}
 .for _f in ${RESTRACK_SRCS}
 CFLAGS.${_f}+=	-DRT_LIBC_BUILD -std=gnu11 -I${RESTRACK_SHIM}
 .endfor
+
+# integrate.sh sets RESTRACK_CFLAGS=-DRT_NO_NS_HOOKS when this tree's rename,
+# unlink, mkdir… are not the generated weak stubs the namespace hooks replace.
+.if defined(RESTRACK_CFLAGS) && !empty(RESTRACK_CFLAGS)
+.for _f in ${RESTRACK_SRCS}
+CFLAGS.${_f}+=	${RESTRACK_CFLAGS}
+.endfor
+.endif
 
 # The producer's bounded wait on a full ring must not become a cancellation
 # point inside fopen or open: in libc, nanosleep goes through libthr's slot,

@@ -13,7 +13,13 @@
  *                    (not cancellation points), as they were;
  *      fork          (weak in lib/libc/sys/fork.c), to refresh the process
  *                    identity in the child: libc's pthread_atfork is a stub
- *                    in programs without libthr.
+ *                    in programs without libthr;
+ *      rename, renameat, link, linkat, symlink, symlinkat, unlink, unlinkat,
+ *      rmdir, mkdir, mkdirat  plain system calls, whose generated stubs make
+ *                    NAME a weak alias of __sys_NAME; the hooks call
+ *                    __sys_NAME. integrate.sh builds them only when the tree
+ *                    generates every one of them that way, else defines
+ *                    RT_NO_NS_HOOKS.
  *    The hook does not sit in the interposing slot itself: libthr replaces
  *    the slots of cancellation points with its own functions, which call
  *    __sys_openat directly, so a slot hook would miss threaded programs;
@@ -36,6 +42,8 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -166,3 +174,65 @@ RT_EXPORT pid_t fork(void)
 #ifdef RT_LIBC_BUILD
 extern __typeof__(fork) __restrack_fork __attribute__((alias("fork"), visibility("hidden")));
 #endif
+
+#ifndef RT_NO_NS_HOOKS
+/* ---- namespace changes: the same records as the Linux hooks ---- */
+
+#ifdef RT_LIBC_BUILD
+/* The system call stubs behind the weak aliases this file replaces. */
+#define RT_NS_SYSCALL(name) extern __typeof__(name) __sys_##name;
+RT_NS_SYSCALL(rename) RT_NS_SYSCALL(renameat) RT_NS_SYSCALL(link) RT_NS_SYSCALL(linkat)
+RT_NS_SYSCALL(symlink) RT_NS_SYSCALL(symlinkat) RT_NS_SYSCALL(unlink) RT_NS_SYSCALL(unlinkat)
+RT_NS_SYSCALL(rmdir) RT_NS_SYSCALL(mkdir) RT_NS_SYSCALL(mkdirat)
+#define RT_NEXT_DECL(name) __typeof__(&name) next_ = __sys_##name
+#define RT_NEXT_MISSING 0
+#define RT_NS_ALIAS(name) \
+	extern __typeof__(name) __restrack_##name __attribute__((alias(#name), visibility("hidden")));
+#else
+#define RT_NEXT_DECL(name) __typeof__(&name) next_ = (__typeof__(&name))rt_real_get(RT_SYM_##name)
+#define RT_NEXT_MISSING (next_ == NULL)
+#define RT_NS_ALIAS(name)
+#endif
+
+static void rt_rec_ns(uint16_t op, int result, uint32_t flags, uint32_t mode, int d1, const char *p1, int d2,
+		      const char *p2, int raw2)
+{
+	struct rt_call c = {.op = op, .access = RT_ACCESS_WRITE, .result = result, .flags = flags, .mode = mode,
+			    .dirfd1 = d1, .path1 = p1, .dirfd2 = d2, .path2 = p2, .path2_raw = raw2};
+	rt_emit(&c);
+}
+
+/* name(params) calls the next name(args) and records op with str1 =
+ * (d1, p1), str2 = (d2, p2) (NULL: none; raw2: p2 stored as given). */
+#define RT_NS_HOOK(name, OP, params, args, flags, mode, d1, p1, d2, p2, raw2)                         \
+	RT_EXPORT int name params                                                                    \
+	{                                                                                            \
+		RT_NEXT_DECL(name);                                                                  \
+		if (RT_NEXT_MISSING) {                                                               \
+			errno = ENOSYS;                                                              \
+			return -1;                                                                   \
+		}                                                                                    \
+		int ret = next_ args;                                                                \
+		if (rt_active())                                                                     \
+			rt_rec_ns(RT_OP_##OP, rt_result(ret, errno), (uint32_t)(flags), (uint32_t)(mode), \
+				  d1, p1, d2, p2, raw2);                                             \
+		return ret;                                                                          \
+	}                                                                                            \
+	RT_NS_ALIAS(name)
+
+RT_NS_HOOK(rename, RENAME, (const char *o, const char *n), (o, n), 0, 0, AT_FDCWD, o, AT_FDCWD, n, 0)
+RT_NS_HOOK(renameat, RENAMEAT, (int od, const char *o, int nd, const char *n), (od, o, nd, n), 0, 0, od, o, nd, n,
+	   0)
+RT_NS_HOOK(link, LINK, (const char *o, const char *n), (o, n), 0, 0, AT_FDCWD, o, AT_FDCWD, n, 0)
+RT_NS_HOOK(linkat, LINKAT, (int od, const char *o, int nd, const char *n, int fl), (od, o, nd, n, fl), fl, 0, od,
+	   o, nd, n, 0)
+/* symlink(target, linkpath): str1 is the link created, str2 the target as
+ * stored (content, resolved by the kernel at lookup), as on Linux. */
+RT_NS_HOOK(symlink, SYMLINK, (const char *t, const char *l), (t, l), 0, 0, AT_FDCWD, l, AT_FDCWD, t, 1)
+RT_NS_HOOK(symlinkat, SYMLINKAT, (const char *t, int nd, const char *l), (t, nd, l), 0, 0, nd, l, AT_FDCWD, t, 1)
+RT_NS_HOOK(unlink, UNLINK, (const char *p), (p), 0, 0, AT_FDCWD, p, AT_FDCWD, NULL, 0)
+RT_NS_HOOK(unlinkat, UNLINKAT, (int d, const char *p, int fl), (d, p, fl), fl, 0, d, p, AT_FDCWD, NULL, 0)
+RT_NS_HOOK(rmdir, RMDIR, (const char *p), (p), 0, 0, AT_FDCWD, p, AT_FDCWD, NULL, 0)
+RT_NS_HOOK(mkdir, MKDIR, (const char *p, mode_t m), (p, m), 0, m, AT_FDCWD, p, AT_FDCWD, NULL, 0)
+RT_NS_HOOK(mkdirat, MKDIRAT, (int d, const char *p, mode_t m), (d, p, m), 0, m, d, p, AT_FDCWD, NULL, 0)
+#endif /* RT_NO_NS_HOOKS */

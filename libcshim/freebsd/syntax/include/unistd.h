@@ -7,3 +7,10 @@
 off_t __syscall(quad_t, ...);
 pid_t fork(void);
 pid_t getpid(void);
+int link(const char *, const char *);
+int linkat(int, const char *, int, const char *, int);
+int symlink(const char *, const char *);
+int symlinkat(const char *, int, const char *);
+int unlink(const char *);
+int unlinkat(int, const char *, int);
+int rmdir(const char *);

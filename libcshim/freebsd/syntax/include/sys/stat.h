@@ -8,3 +8,5 @@ struct stat {
 	off_t st_size;
 };
 int fstat(int, struct stat *);
+int mkdir(const char *, mode_t);
+int mkdirat(int, const char *, mode_t);
