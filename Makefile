@@ -45,14 +45,17 @@ test-freebsd-libc: ## FreeBSD libc integration: sh -n of the scripts, integrate.
 # what the code uses (libcshim/freebsd/syntax/include): it catches a broken
 # ifdef, a typo or a Linux-only name in the FreeBSD path, not a difference
 # from FreeBSD's real headers, which are not on this machine.
-FREEBSD_SYNTAX := clang --target=x86_64-unknown-freebsd14 -ffreestanding -nostdlibinc -isystem libcshim/freebsd/syntax/include -Ilibcshim -std=gnu11 -fsyntax-only -Wall -Wextra -Werror
+FREEBSD_SYNTAX = clang --target=$$FREEBSD_TARGET -ffreestanding -nostdlibinc -isystem libcshim/freebsd/syntax/include -Ilibcshim -std=gnu11 -fsyntax-only -Wall -Wextra -Werror
 FREEBSD_SHIM_SRCS := libcshim/ring_producer.c libcshim/shim_core.c libcshim/freebsd/rt_hooks_freebsd.c
 
 shim-freebsd-syntax: ## FreeBSD shim sources type-check for a FreeBSD target (stand-in headers, not FreeBSD's)
 	@command -v clang >/dev/null || { echo "shim-freebsd-syntax: needs clang"; exit 1; }
-	$(FREEBSD_SYNTAX) $(FREEBSD_SHIM_SRCS)
-	$(FREEBSD_SYNTAX) -DRT_LIBC_BUILD $(FREEBSD_SHIM_SRCS)
-	$(FREEBSD_SYNTAX) -DRT_LIBC_BUILD -DRT_NO_NS_HOOKS libcshim/freebsd/rt_hooks_freebsd.c
+	@set -e; for FREEBSD_TARGET in x86_64-unknown-freebsd14 aarch64-unknown-freebsd14; do \
+		echo "== $$FREEBSD_TARGET"; \
+		$(FREEBSD_SYNTAX) $(FREEBSD_SHIM_SRCS); \
+		$(FREEBSD_SYNTAX) -DRT_LIBC_BUILD $(FREEBSD_SHIM_SRCS); \
+		$(FREEBSD_SYNTAX) -DRT_LIBC_BUILD -DRT_NO_NS_HOOKS libcshim/freebsd/rt_hooks_freebsd.c; \
+	done
 
 test-go: build
 	$(GO) vet ./...

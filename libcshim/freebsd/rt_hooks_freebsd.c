@@ -38,6 +38,7 @@
 #error "rt_hooks_freebsd.c is FreeBSD's; the Linux hooks are libcshim/shim_hooks_*.c"
 #endif
 
+#undef _FORTIFY_SOURCE
 #include "shim.h"
 
 #include <fcntl.h>
