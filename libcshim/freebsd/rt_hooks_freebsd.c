@@ -1,6 +1,9 @@
 /*
- * rt_hooks_freebsd.c — the FreeBSD hooks: the open path and fork, in two
- * builds from this one file (docs/freebsd.md).
+ * rt_hooks_freebsd.c — the FreeBSD hooks: the open path, fork and the
+ * namespace changes, in two builds from this one file (docs/freebsd.md). The
+ * Linux hook files are not used on FreeBSD: they are built around glibc's
+ * names (open64, __open_2, O_TMPFILE, openat2, clone…) and around
+ * dlsym(RTLD_NEXT), which finds nothing from inside libc.
  *
  *  - RT_LIBC_BUILD: compiled into libc itself (integrate.sh). The strong
  *    definitions here replace libc's weak ones at link time:
@@ -27,7 +30,7 @@
  *  - otherwise: the LD_PRELOAD build for FreeBSD's rtld (Makefile here),
  *    finding the real functions with dlsym(RTLD_NEXT) like the Linux shim.
  *    libc's internal _open calls (fopen, opendir…) bypass the dynamic
- *    symbol open, so this build sees only the program's own open/openat.
+ *    symbol open, so this build sees only the program's own calls.
  *
  * Producer: these hooks in the traced program's threads. Consumer: the
  * collector via rt_emit* (shim_core.c) and the ring. Every hook calls the
