@@ -237,8 +237,10 @@ echo "integrate.sh: $SRC has the expected libc layout"
 insert_block
 [ "$ACTION" = insert ] && exit 0
 
-"$MAKE" -C "$LIBC" obj
-"$MAKE" -C "$LIBC" -j "$JOBS" all || die "building libc failed; the block is still in $MK (integrate.sh -u removes it)"
+# From here a failure leaves the block in, for a look at the build; say so.
+trap 'st=$?; [ $st -eq 0 ] || echo "integrate.sh: the restrack block is still in $MK (integrate.sh -u removes it)" >&2' EXIT
+"$MAKE" -C "$LIBC" obj || die "make obj in $LIBC failed"
+"$MAKE" -C "$LIBC" -j "$JOBS" all || die "building libc failed"
 OBJ=$("$MAKE" -C "$LIBC" -V .OBJDIR)
 LIB=$OBJ/libc.so.7
 if [ -f "$OBJ/libc.so.7.full" ]; then
@@ -249,6 +251,11 @@ fi
 install -d "$PREFIX"
 install -m 444 "$LIB" "$PREFIX/libc.so.7"
 remove_block
+# The objdir's libraries contain the hook and are newer than every object: a
+# later make in lib/libc would take them as up to date (and `make install`
+# would install them as the system libc). Remove them so it relinks.
+rm -f "$OBJ/libc.so.7" "$OBJ/libc.so.7.full" "$OBJ/libc.so.7.debug" "$OBJ/libc.a" "$OBJ/libc_pic.a"
+trap - EXIT
 cat <<EOF
 integrate.sh: installed $PREFIX/libc.so.7
   one command:  env LD_LIBRARY_PATH=$PREFIX RESTRACK_RING=/path/to/ring CMD

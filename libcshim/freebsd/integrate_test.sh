@@ -242,13 +242,15 @@ if "$CC" -shared -fPIC -o "$T/libhooked.so" "$T/hook.c" 2>"$T/cc.err" &&
 	mktree "$T/full"
 	cp "$T/full/lib/libc/Makefile" "$T/full.orig"
 	MAKE=$T/fakemake FAKE_OBJ=$T/obj1 FAKE_LIB=$T/libhooked.so run "a full run builds, verifies and installs" 0 "installed $T/prefix1/libc.so.7" -s "$T/full" -m amd64 -p "$T/prefix1"
-	if [ -f "$T/prefix1/libc.so.7" ] && cmp -s "$T/full.orig" "$T/full/lib/libc/Makefile"; then
-		ok "after a full run the libc is in the prefix and the Makefile is the original"
+	if [ -f "$T/prefix1/libc.so.7" ] && cmp -s "$T/full.orig" "$T/full/lib/libc/Makefile" &&
+		[ ! -e "$T/obj1/libc.so.7" ] && [ ! -e "$T/obj1/libc.so.7.full" ]; then
+		ok "after a full run the libc is in the prefix, the Makefile is the original, the objdir's hooked libc is gone"
 	else
 		fail "after a full run: prefix $(ls "$T/prefix1" 2>&1); Makefile diff: $(diff "$T/full.orig" "$T/full/lib/libc/Makefile")"
 	fi
 	MAKE=$T/fakemake FAKE_OBJ=$T/obj2 FAKE_LIB=$T/libwon.so run "a full run whose libc is not hooked installs nothing" 1 'do not install this libc' -s "$T/full" -m amd64 -p "$T/prefix2"
 	if [ ! -e "$T/prefix2/libc.so.7" ]; then ok "nothing installed after a failed verification"; else fail "a libc that failed verification was installed"; fi
+	MAKE=$T/fakemake FAKE_OBJ=$T/obj3 FAKE_LIB=$T/libwon.so run "after a failed run it says the block is still in" 1 'block is still in .*integrate.sh -u removes it' -s "$T/full" -m amd64 -p "$T/prefix2"
 	sh "$SCRIPT" -u -s "$T/full" >/dev/null
 
 	cp "$T/libhooked.so" "$T/libstripped.so"
