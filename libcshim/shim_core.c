@@ -765,10 +765,11 @@ static int rt_read_stat(int32_t *ppid, uint64_t *start_ns)
 	return ret;
 }
 
-/* The executable (kern.proc.pathname), NUL-terminated. Length or -1. */
+/* The executable (kern.proc.pathname), NUL-terminated. Length or -1. The
+ * mibs name the pid: kern.proc.args has no -1 for "this process". */
 static long rt_self_exe(char *buf, size_t cap)
 {
-	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1};
+	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, (int)rt_sys0(SYS_getpid)};
 	size_t len = cap;
 	int saved = errno;
 	long n = -1;
@@ -785,7 +786,7 @@ static long rt_self_exe(char *buf, size_t cap)
  * arguments anyway. Bytes or -1. */
 static long rt_self_argv(char *buf, size_t cap)
 {
-	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_ARGS, -1};
+	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_ARGS, (int)rt_sys0(SYS_getpid)};
 	size_t len = cap;
 	int saved = errno, r;
 	long n = -1;
