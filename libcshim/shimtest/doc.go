@@ -7,5 +7,9 @@
 // identity. Transparency tests run the same program with and without the
 // shim and require identical behaviour.
 //
+// The tests are Linux's (build tag linux): they build the Linux shim and
+// expect its entry points. The FreeBSD hooks are tested on FreeBSD by
+// libcshim/freebsd/check.sh (docs/freebsd.md).
+//
 // The package has no non-test code; this file exists for its documentation.
 package shimtest
