@@ -14,6 +14,9 @@ packages=(
   strace           # benchmark column and shim comparisons
   liblttng-ust-dev lttng-tools  # LTTng-UST benchmark column
   python3 tar      # real programs the shim tests trace
+  bmake            # reads the FreeBSD libc make fragments in integrate_test.sh
+  clang llvm       # FreeBSD type-check of the shim; rebuilding and checking the eBPF object
+  libbpf-dev       # BPF headers for that check
 )
 missing=()
 for p in "${packages[@]}"; do
