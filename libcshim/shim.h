@@ -96,7 +96,8 @@ static inline int rt_active(void)
 	X(mknod) X(mknodat) X(mkfifo) X(mkfifoat) X(truncate) X(truncate64) X(syscall)    \
 	X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn)     \
 	X(posix_spawnp) X(fork) X(clone) X(system) X(popen) X(chdir) X(fchdir) X(bind)    \
-	X(connect) X(shm_open) X(shm_unlink) X(mq_open) X(mq_unlink) X(dlopen) X(vfork)
+	X(connect) X(shm_open) X(shm_unlink) X(mq_open) X(mq_unlink) X(dlopen) X(vfork)    \
+	X(exit) X(_exit) X(_Exit)
 
 enum rt_sym {
 #define RT_SYM_ENUM(n) RT_SYM_##n,
@@ -180,6 +181,8 @@ void rt_cwd_invalidate(void) RT_HIDDEN;
  * records PROC_FORK. Called from the atfork handler, the fork hook and the
  * clone wrapper. */
 void rt_after_fork_child(void) RT_HIDDEN;
+/* Records this process's end (once; not for a vfork child). */
+void rt_note_exit(int status) RT_HIDDEN;
 
 /* Prepares envp for an exec: re-inserts LD_PRELOAD and RESTRACK_* if
  * missing and adds the exec marker. out must hold rt_env_count(envp) +

@@ -963,6 +963,37 @@ out:
 	errno = saved;
 }
 
+/*
+ * One PROC_EXIT record per process, so plans can say a process has ended:
+ * from exit(), _exit() or _Exit() (result = the status passed), or from the
+ * destructor when main returns (glibc then calls exit internally, past our
+ * hook: result 0, the status being unknown to us). A process killed by a
+ * signal leaves no exit record.
+ */
+static int rt_exit_noted;
+
+void rt_note_exit(int status)
+{
+	if (!rt_active())
+		return;
+	int saved = errno;
+	/* A vfork child shares our memory and still carries its parent's
+	 * identity: its _exit must neither speak for the parent nor set the
+	 * parent's flag. */
+	if ((int32_t)rt_sys0(SYS_getpid) == g.pid && !__atomic_exchange_n(&rt_exit_noted, 1, __ATOMIC_RELAXED)) {
+		struct rt_event ev = {.type = RT_TYPE_PROC, .access = RT_ACCESS_NONE, .op = RT_OP_PROC_EXIT,
+				      .result = status};
+		rt_fill_identity(&ev);
+		rt_send(&ev);
+	}
+	errno = saved;
+}
+
+__attribute__((destructor)) static void rt_destructor(void)
+{
+	rt_note_exit(0);
+}
+
 void rt_after_fork_child(void)
 {
 	int32_t pid;
@@ -983,6 +1014,7 @@ void rt_after_fork_child(void)
 	__atomic_store_n(&rt_cwd.lock, 0, __ATOMIC_RELAXED);
 	/* fork does not copy the page tables of shared file mappings. */
 	__atomic_store_n(&g.populated, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&rt_exit_noted, 0, __ATOMIC_RELAXED); /* the parent's flag is not ours */
 	g.pid = pid;
 	rt_tid = 0;
 	g.ppid = (int32_t)rt_sys0(SYS_getppid);

@@ -278,6 +278,41 @@ RT_EXPORT int execle(const char *path, const char *arg, ...)
 	return rt_do_exec(&x);
 }
 
+/* ---- exit ---- */
+
+/* The exit hooks record the status, then leave through the real function
+ * (or the raw system call if it cannot be found: a traced program must
+ * exit exactly when it asks to). */
+RT_EXPORT void exit(int status)
+{
+	rt_note_exit(status);
+	RT_REAL(exit);
+	if (real_exit)
+		real_exit(status);
+	rt_sys1(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+RT_EXPORT void _exit(int status)
+{
+	rt_note_exit(status);
+	RT_REAL(_exit);
+	if (real__exit)
+		real__exit(status);
+	rt_sys1(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+RT_EXPORT void _Exit(int status)
+{
+	rt_note_exit(status);
+	RT_REAL(_Exit);
+	if (real__Exit)
+		real__Exit(status);
+	rt_sys1(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
 /* ---- fork, vfork, clone ---- */
 
 RT_EXPORT pid_t fork(void)

@@ -304,3 +304,28 @@ func TestTheNextImageSeesTheContractVariablesButNotTheExecMarker(t *testing.T) {
 	evs := te.drain()
 	assert.NotEmpty(t, requireProc(t, evs, int32(res.pid), "proc_exec"))
 }
+
+func TestEachProcessRecordsOneExitWithItsStatusAndAVforkChildNeverSpeaksForItsParent(t *testing.T) {
+	te := newTrace(t, ring.Config{})
+	res := te.run(probe(t), "exits", te.dir)
+	require.NoError(t, res.err)
+	var pids [5]int32
+	_, err := fmt.Sscanf(res.stdout[strings.Index(res.stdout, "EXITS"):], "EXITS %d %d %d %d %d", &pids[0], &pids[1], &pids[2], &pids[3], &pids[4])
+	require.NoError(t, err, res.stdout)
+	assert.Equal(t, 5, strings.Count(res.stdout, "STATUS"), res.stdout)
+	assert.Contains(t, res.stdout, "STATUS 3\nSTATUS 4\nSTATUS 5\nSTATUS 0\nSTATUS 6\n", "the hooks exit exactly as asked")
+	evs := te.drain()
+	exits := func(pid int32) []event {
+		return filter(procsOf(evs, pid), func(e event) bool { return e.Op == "proc_exit" })
+	}
+	for i, want := range []int32{3, 4, 5, 0} {
+		got := exits(pids[i])
+		require.Len(t, got, 1, "child %d (pid %d):\n%s", i, pids[i], dump(procsOf(evs, pids[i])))
+		assert.Equal(t, want, got[0].Result, "exit status of child %d", i)
+	}
+	parent := exits(int32(res.pid))
+	require.Len(t, parent, 1, "the vfork child's _exit is not the parent's:\n%s", dump(procsOf(evs, int32(res.pid))))
+	all := filter(evs, func(e event) bool { return e.PID == int32(res.pid) })
+	assert.Equal(t, "proc_exit", all[len(all)-1].Op, "the parent's exit is its last record")
+	assert.Empty(t, exits(pids[4]), "a vfork child carries its parent's identity: it records no exit")
+}

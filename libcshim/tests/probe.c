@@ -417,6 +417,33 @@ static int c_vfork(void)
 	return 0;
 }
 
+/* Children leaving by every door: exit, _exit, _Exit, a return from main,
+ * and a vfork child's _exit (whose exit is not the parent's). */
+static int c_exits(void)
+{
+	pid_t p[4];
+	for (int i = 0; i < 4; i++) {
+		p[i] = fork();
+		if (p[i] == 0) {
+			if (i == 0)
+				exit(3);
+			if (i == 1)
+				_exit(4);
+			if (i == 2)
+				_Exit(5);
+			return 0; /* i == 3: back through main */
+		}
+	}
+	pid_t v = vfork();
+	if (v == 0)
+		_exit(6);
+	printf("EXITS %d %d %d %d %d\n", p[0], p[1], p[2], p[3], v);
+	for (int i = 0; i < 4; i++)
+		printf("STATUS %d\n", waitchild(p[i]));
+	printf("STATUS %d\n", waitchild(v));
+	return 0;
+}
+
 static char clone_stack[256 * 1024] __attribute__((aligned(16)));
 static int clone_fn(void *arg)
 {
@@ -748,6 +775,8 @@ int main(int argc, char **argv)
 		return c_vfork();
 	if (!strcmp(c, "clone"))
 		return c_clone();
+	if (!strcmp(c, "exits"))
+		return c_exits();
 	if (!strcmp(c, "shell"))
 		return c_shell();
 	if (!strcmp(c, "clearenv"))
