@@ -199,22 +199,7 @@ enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_
 #endif
 
 	rec = rt_record_at(p, t);
-	rec->len = (uint32_t)len;
-	rec->type = ev->type;
-	rec->access = ev->access;
-	rec->op = ev->op;
-	rec->time_ns = ev->time_ns ? ev->time_ns : rt_now_ns();
-	rec->start_ns = ev->start_ns;
-	rec->pid = ev->pid;
-	rec->tid = ev->tid;
-	rec->ppid = ev->ppid;
-	rec->result = ev->result;
-	rec->flags = ev->flags;
-	rec->mode = ev->mode;
-	rec->len1 = (uint16_t)ev->len[0];
-	rec->len2 = (uint16_t)ev->len[1];
-	rec->len3 = (uint16_t)ev->len[2];
-	rec->rflags = ev->rflags;
+	rt_fill_header(rec, ev, (uint32_t)len, ev->time_ns ? ev->time_ns : rt_now_ns());
 	off = (t << RT_SLOT_SHIFT) + sizeof(struct rt_record);
 	for (int i = 0; i < 3; i++) {
 		if (ev->len[i])

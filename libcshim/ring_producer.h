@@ -97,6 +97,27 @@ static inline enum rt_reserve_result rt_reserve_once(struct rt_producer *p, uint
 	return RT_RESERVE_OK;
 }
 
+/* Writes every header field but the stamp (the publication, done last). */
+static inline void rt_fill_header(struct rt_record *r, const struct rt_event *ev, uint32_t len, uint64_t time_ns)
+{
+	r->len = len;
+	r->type = ev->type;
+	r->access = ev->access;
+	r->op = ev->op;
+	r->time_ns = time_ns;
+	r->start_ns = ev->start_ns;
+	r->pid = ev->pid;
+	r->tid = ev->tid;
+	r->ppid = ev->ppid;
+	r->result = ev->result;
+	r->flags = ev->flags;
+	r->mode = ev->mode;
+	r->len1 = (uint16_t)ev->len[0];
+	r->len2 = (uint16_t)ev->len[1];
+	r->len3 = (uint16_t)ev->len[2];
+	r->rflags = ev->rflags;
+}
+
 /* Increments the doorbell and wakes a consumer sleeping on it. */
 void rt_ring_doorbell(struct rt_ring_header *hdr);
 

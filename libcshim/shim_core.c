@@ -449,22 +449,7 @@ static void rt_fifo_write(const struct rt_event *ev)
 	if (fd < 0 || len > sizeof(buf))
 		return;
 	__builtin_memset(r, 0, sizeof(*r));
-	r->len = (uint32_t)len;
-	r->type = ev->type;
-	r->access = ev->access;
-	r->op = ev->op;
-	r->time_ns = ev->time_ns ? ev->time_ns : rt_now_ns();
-	r->start_ns = ev->start_ns;
-	r->pid = ev->pid;
-	r->tid = ev->tid;
-	r->ppid = ev->ppid;
-	r->result = ev->result;
-	r->flags = ev->flags;
-	r->mode = ev->mode;
-	r->len1 = (uint16_t)ev->len[0];
-	r->len2 = (uint16_t)ev->len[1];
-	r->len3 = (uint16_t)ev->len[2];
-	r->rflags = ev->rflags;
+	rt_fill_header(r, ev, (uint32_t)len, ev->time_ns ? ev->time_ns : rt_now_ns());
 	p = buf + sizeof(*r);
 	for (int i = 0; i < 3; i++) {
 		if (ev->len[i])
@@ -583,25 +568,10 @@ static inline int rt_ring_fast(const struct rt_event *ev)
 	(void)idx;
 #endif
 	rec = (struct rt_record *)(p->data + off);
-	rec->len = (uint32_t)len;
-	rec->type = ev->type;
-	rec->access = ev->access;
-	rec->op = ev->op;
 	/* ~25 ns of the record's cost: the vDSO's rdtsc and its scaling. */
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	rec->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	rec->start_ns = ev->start_ns;
-	rec->pid = ev->pid;
-	rec->tid = ev->tid;
-	rec->ppid = ev->ppid;
-	rec->result = ev->result;
-	rec->flags = ev->flags;
-	rec->mode = ev->mode;
-	rec->len1 = (uint16_t)l1;
-	rec->len2 = 0;
-	rec->len3 = 0;
-	rec->rflags = ev->rflags;
+	rt_fill_header(rec, ev, (uint32_t)len, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 	off += sizeof(struct rt_record);
 	if (RT_LIKELY(off + l1 + 3 <= p->data_size)) {
 		unsigned char *d = p->data + off;
