@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,15 +29,8 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			"AP PID (or why it stays behind). Takes the same flags as restrack plan.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "restrack explain: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseNoArgs(fs, args); !ok {
+		return code
 	}
 	if (*file == "") == (*pid == "") {
 		fmt.Fprintln(stderr, "restrack explain: give exactly one of --file PATH and --pid PID")

@@ -5,6 +5,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -51,4 +53,21 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(cmd.run(os.Args[2:]))
+}
+
+// parseNoArgs parses a subcommand's flags when it takes no positional
+// arguments. ok is false when the caller must return code: 0 after -h, 2
+// after a bad flag or a stray argument (the message is already printed).
+func parseNoArgs(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, false
+	}
+	return 0, true
 }

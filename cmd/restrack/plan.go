@@ -139,15 +139,8 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 			"descendants), which files move, and which move with a copy left behind.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "restrack plan: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseNoArgs(fs, args); !ok {
+		return code
 	}
 	if *asJSON && *asDOT {
 		fmt.Fprintln(stderr, "restrack plan: --json and --dot exclude each other")
