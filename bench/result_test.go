@@ -116,7 +116,7 @@ func TestCheckTargetsSaysMetMissedOrNotMeasured(t *testing.T) {
 		ts[tg.Name] = tg
 	}
 	assert.True(t, ts["warm ring added ns per open"].Met)
-	assert.Equal(t, "+40 ns", ts["warm ring added ns per open"].Got)
+	assert.Equal(t, "+40.0 ns", ts["warm ring added ns per open"].Got)
 	assert.True(t, ts["warm ring ratio"].Met)
 	assert.True(t, ts["warm ring adds less than lttng"].Met)
 	assert.False(t, ts["warm ring adds less than ebpf"].Known, "a skipped mode cannot meet or miss")

@@ -48,7 +48,7 @@ func CheckTargets(r *Run) []Target {
 			if ring == nil {
 				return ""
 			}
-			return fmt.Sprintf("%+.0f ns", ring.AddedNs)
+			return fmt.Sprintf("%+.1f ns", ring.AddedNs) // a budget's edge needs the decimal
 		}())
 	add("warm ring ratio", "≤ 1.03", ring != nil, ring != nil && ring.Ratio <= 1.03, ratioString(ring))
 	// The same budget on the mean: rare slow calls (a page population,
