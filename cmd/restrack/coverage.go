@@ -209,12 +209,8 @@ func runCoverage(args []string, stdout, stderr io.Writer) int {
 			"also saw. The store must hold a run with both: restrack run --mode ring+ebpf.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "restrack coverage: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseNoArgs(fs, args); !ok {
+		return code
 	}
 	rep, err := loadCoverage(*dir)
 	if err != nil {
