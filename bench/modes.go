@@ -16,6 +16,7 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/ebpf"
+	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/ring"
 	"github.com/restrack/restrack/ring/fifo"
 )
@@ -150,7 +151,7 @@ func (m *ringMode) Counts() Counts {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var st collector.Status
-		if err := collector.Query(ctx, m.sock, "status", nil, &st); err == nil {
+		if err := usock.Query(ctx, m.sock, "status", nil, &st); err == nil {
 			m.last = st
 		}
 	}
@@ -189,7 +190,7 @@ func startCollector(ctx context.Context, bin, ringPath string, size uint64, inte
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		qctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := collector.Query(qctx, sock, "status", nil, nil)
+		err := usock.Query(qctx, sock, "status", nil, nil)
 		cancel()
 		if err == nil {
 			hwmWatches.Store(cmd, watchHWM(cmd.Process.Pid))

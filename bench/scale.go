@@ -15,6 +15,7 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/ring"
 )
 
@@ -296,7 +297,7 @@ func producerRun(ctx context.Context, env *Env, procs int, size uint64, interval
 	// store then says what was received and what the producers dropped.
 	var s collector.Status
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_ = collector.Query(qctx, sock, "status", nil, &s)
+	_ = usock.Query(qctx, sock, "status", nil, &s)
 	cancel()
 	rss, err := stopCollector(cmd)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/ring"
 )
 
@@ -183,10 +183,10 @@ func TestSocketAnswersStatusToItsOwnUser(t *testing.T) {
 	}()
 	<-ready
 	var st Status
-	require.NoError(t, Query(context.Background(), sock, "status", nil, &st))
+	require.NoError(t, usock.Query(context.Background(), sock, "status", nil, &st))
 	assert.Equal(t, os.Getpid(), st.PID)
 	assert.Equal(t, "ring", st.Source)
-	err := Query(context.Background(), sock, "nonsense", nil, nil)
+	err := usock.Query(context.Background(), sock, "nonsense", nil, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown command "nonsense"`)
 	fi, err := os.Stat(sock)
@@ -196,18 +196,6 @@ func TestSocketAnswersStatusToItsOwnUser(t *testing.T) {
 	require.NoError(t, <-done)
 	_, err = os.Stat(sock)
 	assert.True(t, os.IsNotExist(err), "the socket is removed on exit")
-}
-
-func TestASecondDaemonOnTheSameSocketIsRefused(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "c.sock")
-	srv, err := Listen(sock)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = srv.Serve(ctx) }()
-	_, err = Listen(sock)
-	require.Error(t, err)
-	assert.True(t, strings.Contains(err.Error(), "already serving"), err.Error())
 }
 
 func TestResumeFollowsTheStoreOrSaysWhyItCannot(t *testing.T) {

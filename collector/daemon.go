@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/ring"
 )
 
@@ -23,8 +24,9 @@ type DaemonConfig struct {
 	Socket        string // unix socket for status and plan queries; "" = none
 	MetricsAddr   string // host:port serving /metrics; "" = none
 	Logf          func(format string, args ...any)
-	// Handlers are extra socket commands (the planner's "plan").
-	Handlers map[string]func(*Collector) Handler
+	// Handlers are extra socket commands (planner/serve's "plan" and
+	// "explain"), made from the store the daemon writes.
+	Handlers map[string]func(*store.Store) usock.Handler
 	// Ready, when set, is called once the collector is draining.
 	Ready func(*Collector)
 }
@@ -95,13 +97,13 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) (err error) {
 		wg.Wait()
 	}()
 	if cfg.Socket != "" {
-		srv, err := Listen(cfg.Socket)
+		srv, err := usock.Listen(cfg.Socket)
 		if err != nil {
 			return err
 		}
 		srv.Handle("status", func(ctx context.Context, _ json.RawMessage) (any, error) { return c.Status(ctx), nil })
 		for name, mk := range cfg.Handlers {
-			srv.Handle(name, mk(c))
+			srv.Handle(name, mk(st))
 		}
 		wg.Add(1)
 		go func() {

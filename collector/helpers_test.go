@@ -28,10 +28,6 @@ func TestMain(m *testing.M) {
 		os.Exit(helperWriter(os.Args[len(os.Args)-3:]))
 	case "loader":
 		os.Exit(helperLoader(os.Args[len(os.Args)-5:]))
-	case "query":
-		err := Query(context.Background(), os.Args[len(os.Args)-1], "status", nil, nil)
-		fmt.Println(err)
-		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

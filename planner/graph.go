@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/restrack/restrack/trace"
 )
 
 // graph is the bipartite process↔file graph of one trace, in compressed
@@ -261,9 +263,8 @@ func (g *graph) addProc(k ProcKey, p *Process) int32 {
 }
 
 // resolveParents links each process to its traced parent. The store gives
-// Parent; when it could not, the latest incarnation of PPID that started no
-// later than the child is the parent (a pid is not reused while its holder
-// lives, so that incarnation is the one that forked).
+// Parent; when it could not (a parent seen only through its accesses), the
+// trace package's rule picks it among every incarnation of PPID.
 func (g *graph) resolveParents() {
 	for _, list := range g.byPID {
 		sort.Slice(list, func(a, b int) bool { return g.procs[list[a]].key.StartNs < g.procs[list[b]].key.StartNs })
@@ -283,11 +284,9 @@ func (g *graph) resolveParents() {
 			continue
 		}
 		cands := g.byPID[pn.p.PPID]
-		for c := len(cands) - 1; c >= 0; c-- {
-			if j := cands[c]; j != int32(i) && g.procs[j].key.StartNs <= pn.key.StartNs {
-				pn.parent = j
-				break
-			}
+		if c := trace.ParentAmong(len(cands), func(c int) uint64 { return g.procs[cands[c]].key.StartNs },
+			func(c int) bool { return cands[c] == int32(i) }, pn.key); c >= 0 {
+			pn.parent = cands[c]
 		}
 	}
 }

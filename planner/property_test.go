@@ -68,7 +68,7 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 
 		moving := map[ProcKey]bool{}
 		for _, p := range pl.MoveProcesses {
-			moving[ProcKey{p.PID, p.StartNs}] = true
+			moving[ProcKey{PID: p.PID, StartNs: p.StartNs}] = true
 		}
 		type use struct{ moving, staying, written bool }
 		uses := map[string]*use{}

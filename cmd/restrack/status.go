@@ -13,6 +13,7 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/internal/usock"
 )
 
 func init() {
@@ -52,7 +53,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		sock = filepath.Join(*storeDir, "collector.sock")
 	}
 	var live collector.Status
-	err := collector.Query(ctx, sock, "status", nil, &live)
+	err := usock.Query(ctx, sock, "status", nil, &live)
 	switch {
 	case err == nil:
 		return printStatus(stdout, stderr, *asJSON, live, statusLines(live))

@@ -6,10 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 
-	"github.com/restrack/restrack/planner"
 	"github.com/restrack/restrack/ring"
+	"github.com/restrack/restrack/trace"
 )
 
 // Event is one stored raw event.
@@ -122,7 +121,7 @@ func (s *Store) legacyEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn 
 // Trace loads everything the planner needs: every process with its parent
 // resolved, every aggregated access, and the number of records lost. It
 // reads the aggregates only, never the raw events.
-func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
+func (s *Store) Trace(ctx context.Context) (*trace.Trace, error) {
 	if s.db == nil {
 		return nil, s.errClosed()
 	}
@@ -133,21 +132,21 @@ func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
 	// One read transaction: processes, accesses and drops from one snapshot.
 	defer func() { _ = tx.Rollback() }()
 
-	t := &planner.Trace{}
+	t := &trace.Trace{}
 	rows, err := tx.QueryContext(ctx, procSelect+" ORDER BY id")
 	if err != nil {
 		return nil, s.dbError("read trace from", err)
 	}
-	byID := map[int64]planner.ProcKey{}
+	byID := map[int64]trace.ProcKey{}
 	for rows.Next() {
 		k, e, err := scanProc(rows)
 		if err != nil {
 			rows.Close()
 			return nil, s.dbError("read trace from", err)
 		}
-		key := planner.ProcKey{PID: k.pid, StartNs: k.start}
+		key := trace.ProcKey{PID: k.pid, StartNs: k.start}
 		byID[e.id] = key
-		t.Processes = append(t.Processes, planner.Process{
+		t.Processes = append(t.Processes, trace.Process{
 			Key: key, PPID: e.ppid, Exe: e.exe, Argv: splitArgv(e.argv), Cwd: e.cwd,
 			FirstNs: e.first, LastNs: e.last, Exited: e.exited,
 		})
@@ -155,7 +154,7 @@ func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
 	if err := rows.Close(); err != nil {
 		return nil, s.dbError("read trace from", err)
 	}
-	resolveParents(t.Processes)
+	trace.ResolveParents(t.Processes)
 
 	// Aggregates the writer has not folded yet are added to the folded
 	// ones: the trace is complete up to the last commit.
@@ -196,7 +195,7 @@ func (s *Store) Trace(ctx context.Context) (*planner.Trace, error) {
 			return fmt.Errorf("access of process %d names unknown file %d", procID, fileID)
 		}
 		f := fileIdx[fileID]
-		t.Accesses = append(t.Accesses, planner.Access{Proc: byID[procID], Path: t.Files[f-1], File: f, Op: op.String(), Write: write,
+		t.Accesses = append(t.Accesses, trace.Access{Proc: byID[procID], Path: t.Files[f-1], File: f, Op: op.String(), Write: write,
 			Count: v.count, Failures: v.failures, FirstNs: v.first, LastNs: v.last})
 		return nil
 	}
@@ -250,27 +249,6 @@ func splitArgv(b []byte) []string {
 		out[i] = string(p)
 	}
 	return out
-}
-
-// resolveParents sets each process's Parent: the traced process with pid ==
-// PPID that started last no later than the child (pids are reused; a parent
-// cannot start after its child). Unknown parents stay zero.
-func resolveParents(ps []planner.Process) {
-	byPID := map[int32][]planner.ProcKey{}
-	for _, p := range ps {
-		byPID[p.Key.PID] = append(byPID[p.Key.PID], p.Key)
-	}
-	for _, ks := range byPID {
-		sort.Slice(ks, func(i, j int) bool { return ks[i].StartNs < ks[j].StartNs })
-	}
-	for i := range ps {
-		ks := byPID[ps[i].PPID]
-		// Index of the first candidate starting after the child.
-		j := sort.Search(len(ks), func(j int) bool { return ks[j].StartNs > ps[i].Key.StartNs })
-		if j > 0 && ks[j-1] != ps[i].Key {
-			ps[i].Parent = ks[j-1]
-		}
-	}
 }
 
 // Lost counts records that never reached the store, by cause.

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/restrack/restrack/planner"
 	"github.com/restrack/restrack/ring"
+	"github.com/restrack/restrack/trace"
 )
 
 func mustOpen(tb testing.TB, dir string, opts Options) *Store {
@@ -74,8 +74,8 @@ func TestTrace(t *testing.T) {
 
 	require.Len(t, tr.Processes, 2)
 	sh, cat := tr.Processes[0], tr.Processes[1]
-	assert.Equal(t, planner.ProcKey{PID: 100, StartNs: 1000}, sh.Key)
-	assert.Equal(t, planner.ProcKey{}, sh.Parent, "an untraced parent stays zero")
+	assert.Equal(t, trace.ProcKey{PID: 100, StartNs: 1000}, sh.Key)
+	assert.Equal(t, trace.ProcKey{}, sh.Parent, "an untraced parent stays zero")
 	assert.Equal(t, []string{"sh", "-c", "cat x"}, sh.Argv)
 	assert.Equal(t, sh.Key, cat.Parent)
 	assert.Equal(t, "/bin/cat", cat.Exe)
@@ -84,7 +84,7 @@ func TestTrace(t *testing.T) {
 	assert.Equal(t, uint64(2000), cat.FirstNs)
 	assert.Equal(t, uint64(2700), cat.LastNs)
 
-	got := map[string]planner.Access{}
+	got := map[string]trace.Access{}
 	for _, a := range tr.Accesses {
 		got[a.Path+" "+a.Op] = a
 	}
@@ -93,7 +93,7 @@ func TestTrace(t *testing.T) {
 	require.NotZero(t, host.File, "accesses name their file by number")
 	assert.Equal(t, host.Path, tr.Files[host.File-1])
 	host.File = 0
-	assert.Equal(t, planner.Access{Proc: cat.Key, Path: "/etc/hostname", Op: "openat", Count: 3, Failures: 1, FirstNs: 2100, LastNs: 2600}, host)
+	assert.Equal(t, trace.Access{Proc: cat.Key, Path: "/etc/hostname", Op: "openat", Count: 3, Failures: 1, FirstNs: 2100, LastNs: 2600}, host)
 	assert.True(t, got["/tmp/out openat"].Write)
 	assert.True(t, got["/tmp/out rename"].Write, "a rename writes its source")
 	assert.True(t, got["/tmp/final rename"].Write, "and its target")
@@ -105,44 +105,6 @@ func TestTrace(t *testing.T) {
 	_, ok, err = s.Resume(context.Background(), 43)
 	require.NoError(t, err)
 	assert.False(t, ok, "another ring is unknown")
-}
-
-func TestResolveParents(t *testing.T) {
-	k := func(pid int32, start uint64) planner.ProcKey { return planner.ProcKey{PID: pid, StartNs: start} }
-	tests := []struct {
-		name   string
-		procs  []planner.Process
-		parent map[planner.ProcKey]planner.ProcKey
-	}{
-		{
-			name: "a reused pid resolves to the incarnation that started last before the child",
-			procs: []planner.Process{
-				{Key: k(10, 100)}, {Key: k(10, 500)}, {Key: k(10, 900)},
-				{Key: k(20, 600), PPID: 10},
-			},
-			parent: map[planner.ProcKey]planner.ProcKey{k(20, 600): k(10, 500)},
-		},
-		{
-			name:   "a parent that started after the child is not its parent",
-			procs:  []planner.Process{{Key: k(10, 700)}, {Key: k(20, 600), PPID: 10}},
-			parent: map[planner.ProcKey]planner.ProcKey{k(20, 600): {}},
-		},
-		{
-			name:   "a process is never its own parent",
-			procs:  []planner.Process{{Key: k(10, 700), PPID: 10}},
-			parent: map[planner.ProcKey]planner.ProcKey{k(10, 700): {}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resolveParents(tt.procs)
-			for _, p := range tt.procs {
-				if want, ok := tt.parent[p.Key]; ok {
-					assert.Equal(t, want, p.Parent, "parent of %v", p.Key)
-				}
-			}
-		})
-	}
 }
 
 func TestEventsRoundTripAnyPathBytes(t *testing.T) {
@@ -325,14 +287,14 @@ func TestUnfoldedAggregatesAreNeitherLostNorCountedTwice(t *testing.T) {
 	s := mustOpen(t, dir, Options{})
 	mustCommit(t, s, 1, ev(1, 1, 1, ring.OpOpen, ring.AccessRead, 3, "/x"), ev(1, 1, 2, ring.OpOpen, ring.AccessRead, 3, "/x"))
 	mustCommit(t, s, 2, ev(1, 1, 3, ring.OpOpen, ring.AccessRead, -13, "/x"), ev(1, 1, 4, ring.OpOpen, ring.AccessWrite, 3, "/y"))
-	want := map[string]planner.Access{
-		"/x": {Proc: planner.ProcKey{PID: 1, StartNs: 1}, Path: "/x", Op: "open", Count: 2, Failures: 1, FirstNs: 1, LastNs: 3},
-		"/y": {Proc: planner.ProcKey{PID: 1, StartNs: 1}, Path: "/y", Op: "open", Write: true, Count: 1, FirstNs: 4, LastNs: 4},
+	want := map[string]trace.Access{
+		"/x": {Proc: trace.ProcKey{PID: 1, StartNs: 1}, Path: "/x", Op: "open", Count: 2, Failures: 1, FirstNs: 1, LastNs: 3},
+		"/y": {Proc: trace.ProcKey{PID: 1, StartNs: 1}, Path: "/y", Op: "open", Write: true, Count: 1, FirstNs: 4, LastNs: 4},
 	}
 	check := func(st *Store, when string) {
 		tr, err := st.Trace(context.Background())
 		require.NoError(t, err)
-		got := map[string]planner.Access{}
+		got := map[string]trace.Access{}
 		for _, a := range tr.Accesses {
 			assert.Equal(t, a.Path, tr.Files[a.File-1], when)
 			a.File = 0
@@ -352,7 +314,7 @@ func TestUnfoldedAggregatesAreNeitherLostNorCountedTwice(t *testing.T) {
 	c := mustOpen(t, crash, Options{})
 	check(c, "after a crash")
 	mustCommit(t, c, 3, ev(1, 1, 5, ring.OpOpen, ring.AccessRead, 3, "/x"))
-	want["/x"] = planner.Access{Proc: planner.ProcKey{PID: 1, StartNs: 1}, Path: "/x", Op: "open", Count: 3, Failures: 1, FirstNs: 1, LastNs: 5}
+	want["/x"] = trace.Access{Proc: trace.ProcKey{PID: 1, StartNs: 1}, Path: "/x", Op: "open", Count: 3, Failures: 1, FirstNs: 1, LastNs: 5}
 	check(c, "after the next commit")
 	require.NoError(t, c.Close())
 	r := mustOpen(t, crash, Options{ReadOnly: true})

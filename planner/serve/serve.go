@@ -2,8 +2,9 @@
 // (design §4), from the store the daemon is writing, so an orchestrator can
 // ask for a migration plan without stopping the trace.
 //
-// It lives apart from package planner because it needs the store and the
-// collector, which themselves import planner.
+// It lives apart from package planner because it needs the store, which is
+// upstream of the planner; it plugs into the collector's socket through
+// internal/usock without importing the collector.
 package serve
 
 import (
@@ -12,18 +13,15 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/planner"
 )
 
 // Handlers are the socket commands "plan" and "explain", for
 // collector.DaemonConfig.Handlers.
-func Handlers() map[string]func(*collector.Collector) collector.Handler {
-	return map[string]func(*collector.Collector) collector.Handler{
-		"plan":    func(c *collector.Collector) collector.Handler { return Plan(c.Store()) },
-		"explain": func(c *collector.Collector) collector.Handler { return Explain(c.Store()) },
-	}
+func Handlers() map[string]func(*store.Store) usock.Handler {
+	return map[string]func(*store.Store) usock.Handler{"plan": Plan, "explain": Explain}
 }
 
 // PlanArgs are the arguments of "plan", the socket twin of restrack plan's
@@ -51,7 +49,7 @@ type ExplainResult struct {
 }
 
 // Plan answers "plan" with the plan's JSON object (restrack plan --json).
-func Plan(st *store.Store) collector.Handler {
+func Plan(st *store.Store) usock.Handler {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var args PlanArgs
 		if err := decode(raw, &args); err != nil {
@@ -63,7 +61,7 @@ func Plan(st *store.Store) collector.Handler {
 }
 
 // Explain answers "explain" with an ExplainResult.
-func Explain(st *store.Store) collector.Handler {
+func Explain(st *store.Store) usock.Handler {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var args ExplainArgs
 		if err := decode(raw, &args); err != nil {

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/planner"
 	"github.com/restrack/restrack/ring"
 )
@@ -44,7 +44,7 @@ func mustServe(tb testing.TB) string {
 	sockDir, err := os.MkdirTemp("", "rtserve")
 	require.NoError(tb, err)
 	tb.Cleanup(func() { os.RemoveAll(sockDir) })
-	srv, err := collector.Listen(filepath.Join(sockDir, "s"))
+	srv, err := usock.Listen(filepath.Join(sockDir, "s"))
 	require.NoError(tb, err)
 	srv.Handle("plan", Plan(st))
 	srv.Handle("explain", Explain(st))
@@ -62,7 +62,7 @@ func TestSocketCommands(t *testing.T) {
 
 	t.Run("plan answers with the plan restrack plan --json prints", func(t *testing.T) {
 		var pl planner.Plan
-		require.NoError(t, collector.Query(ctx, sock, "plan", PlanArgs{AP: "300"}, &pl))
+		require.NoError(t, usock.Query(ctx, sock, "plan", PlanArgs{AP: "300"}, &pl))
 		require.Len(t, pl.APs, 2)
 		assert.Equal(t, int32(200), pl.APs[1].Root)
 		require.Len(t, pl.MoveFiles, 1)
@@ -70,7 +70,7 @@ func TestSocketCommands(t *testing.T) {
 	})
 	t.Run("explain answers with the chain", func(t *testing.T) {
 		var res ExplainResult
-		require.NoError(t, collector.Query(ctx, sock, "explain", ExplainArgs{PlanArgs: PlanArgs{AP: "300"}, PID: "200"}, &res))
+		require.NoError(t, usock.Query(ctx, sock, "explain", ExplainArgs{PlanArgs: PlanArgs{AP: "300"}, PID: "200"}, &res))
 		assert.Equal(t, []string{
 			"process 200 (service) moves: it is the root of AP 200.",
 			"AP 200 moves because it writes /srv/service.log, which AP 300 (moving) reads.",
@@ -89,7 +89,7 @@ func TestSocketCommands(t *testing.T) {
 		{"a bad ignore rule is an error", "plan", PlanArgs{AP: "300", Ignore: []string{"a/b"}}, "ignore rule"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := collector.Query(ctx, sock, tt.cmd, tt.args, nil)
+			err := usock.Query(ctx, sock, tt.cmd, tt.args, nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.err)
 		})

@@ -1,4 +1,4 @@
-package collector
+package usock
 
 import (
 	"net"
@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerUID is the uid of the process at the other end (SO_PEERCRED: taken by
+// PeerUID is the uid of the process at the other end (SO_PEERCRED: taken by
 // the kernel at connect time, so the peer cannot lie about it).
-func peerUID(c *net.UnixConn) (int, error) {
+func PeerUID(c *net.UnixConn) (int, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return -1, err

@@ -1,4 +1,4 @@
-package collector
+package usock
 
 import (
 	"net"
@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerUID is the uid of the process at the other end (LOCAL_PEERCRED).
-func peerUID(c *net.UnixConn) (int, error) {
+// PeerUID is the uid of the process at the other end (LOCAL_PEERCRED).
+func PeerUID(c *net.UnixConn) (int, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return -1, err

@@ -1,4 +1,8 @@
-package collector
+// Package usock serves and asks JSON requests on a unix socket restricted to
+// the server's own uid. It is neutral ground: the collector serves "status"
+// with it and the planner's "plan" and "explain" handlers plug into it,
+// without the planner importing the collector.
+package usock
 
 import (
 	"bufio"
@@ -76,7 +80,7 @@ func Listen(path string) (*Server, error) {
 }
 
 // Handle registers (or replaces) the handler of a command: "status" is the
-// collector's; the planner registers "plan" and "explain".
+// collector's; planner/serve provides "plan" and "explain".
 func (s *Server) Handle(cmd string, h Handler) {
 	s.mu.Lock()
 	s.handlers[cmd] = h
@@ -116,7 +120,7 @@ func (s *Server) Close() error { return s.ln.Close() }
 func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	defer conn.Close()
 	enc := json.NewEncoder(conn)
-	uid, err := peerUID(conn)
+	uid, err := PeerUID(conn)
 	if err != nil || uid != os.Getuid() {
 		msg := fmt.Sprintf("permission denied: this collector serves only uid %d", os.Getuid())
 		if err != nil {

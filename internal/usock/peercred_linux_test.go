@@ -1,4 +1,4 @@
-package collector
+package usock
 
 import (
 	"context"
@@ -23,12 +23,12 @@ func TestSocketRefusesAnotherUser(t *testing.T) {
 		t.Skip("needs root to run a client as another user")
 	}
 	// Not t.TempDir: its parent is private to this user.
-	dir, err := os.MkdirTemp("", "restrack-peercred-")
+	dir, err := os.MkdirTemp("", "restrack-usock-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755))
 	// The test binary, copied where the other user can run it.
-	bin := filepath.Join(dir, "collector.test")
+	bin := filepath.Join(dir, "usock.test")
 	in, err := os.Open(os.Args[0])
 	require.NoError(t, err)
 	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
