@@ -72,6 +72,9 @@ func (pl *Plan) ExplainFile(path string) ([]string, error) {
 	if g.files[f].ignored {
 		return []string{fmt.Sprintf("%s is ignored: the ignore rules (%v) say the host provides it, so it creates no dependency.", qp, pl.IgnoreRules)}, nil
 	}
+	if g.files[f].hostSocket {
+		return []string{fmt.Sprintf("%s is a socket the host provides: %s.", qp, pl.hostSocket(f).Reason)}, nil
+	}
 	moving, staying, written := pl.fileUsers(f)
 	if pl.first[f] < 0 {
 		return []string{fmt.Sprintf("%s stays: no moving process uses it (it is used by %s).", qp, apList(staying))}, nil

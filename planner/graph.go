@@ -41,6 +41,13 @@ type procNode struct {
 type fileNode struct {
 	path    string
 	ignored bool
+	// An AF_UNIX socket path (someone bound or connected to it): it ties a
+	// client to the server that bound it, never clients to each other.
+	socket bool
+	bound  bool // a traced process bound it
+	// hostSocket: a socket no traced process bound, or one under a host
+	// daemons' directory — the host provides it, it ties nobody.
+	hostSocket bool
 }
 
 // edge is one aggregated access that succeeded at least once.
@@ -184,7 +191,12 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 			fi = g.addFile(a.Path, rules)
 			g.byPath[a.Path] = fi
 		}
-		edges = append(edges, edge{proc: pi, file: fi, write: a.Write || isIPC(a.Op)})
+		edges = append(edges, edge{proc: pi, file: fi, write: g.edgeWrites(fi, a)})
+	}
+	for f := range g.files {
+		if fn := &g.files[f]; fn.socket && !fn.ignored {
+			fn.hostSocket = !fn.bound || rules.HostSocket(fn.path)
+		}
 	}
 
 	g.resolveParents()
@@ -242,12 +254,28 @@ func (g *graph) file(path string) (int32, bool) {
 	return f, ok
 }
 
+// edgeWrites is the access class of an edge. For an AF_UNIX socket the
+// server that binds it writes and a client that connects reads, whatever
+// the shim recorded: the closure then pulls a client's server (a reader
+// pulls writers) but never one client through another.
+func (g *graph) edgeWrites(f int32, a *Access) bool {
+	switch a.Op {
+	case "bind":
+		g.files[f].socket, g.files[f].bound = true, true
+		return true
+	case "connect":
+		g.files[f].socket = true
+		return false
+	}
+	return a.Write || isIPC(a.Op)
+}
+
 // isIPC: these ops make a path an inter-process channel. Whoever else
 // opens it talks to this process, so sharing it is write-sharing whatever
 // the open flags. (A switch, not a map: it runs once per access.)
 func isIPC(op string) bool {
 	switch op {
-	case "bind", "connect", "mkfifo", "mkfifoat", "mknod", "mknodat",
+	case "mkfifo", "mkfifoat", "mknod", "mknodat",
 		"shm_open", "mq_open", "shm_unlink", "mq_unlink":
 		return true
 	}

@@ -38,11 +38,19 @@ var DefaultIgnore = []string{
 // /dev, and sharing them is write-sharing (Model 2), never host furniture.
 var DefaultKeep = []string{"/dev/shm", "/dev/mqueue"}
 
+// DefaultHostSockets are the directories where host daemons (D-Bus,
+// journald, the X server, nscd…) put their AF_UNIX sockets. A socket under
+// one of them is the host's, even when a traced process bound it: clients
+// that connect to it are tied to nobody, and the plan lists it as a socket
+// the target host must provide. `--keep PATH` makes one an application's.
+var DefaultHostSockets = []string{"/run", "/var/run", "/tmp/.X11-unix"}
+
 // Rules decide which paths the planner ignores. A keep rule beats an ignore
 // rule, so `--keep /usr/lib/myapp` rescues one directory from a default.
 type Rules struct {
-	ignore []rule
-	keep   []rule
+	ignore   []rule
+	keep     []rule
+	hostSock []rule // socket paths only: host daemons' sockets
 	// Sources says where the rules came from, for the plan's header.
 	Sources []string
 }
@@ -105,6 +113,9 @@ func NewRules(defaults bool) *Rules {
 		}
 		for _, p := range DefaultKeep {
 			r.keep = append(r.keep, mustRule(p))
+		}
+		for _, p := range DefaultHostSockets {
+			r.hostSock = append(r.hostSock, mustRule(p))
 		}
 		r.Sources = append(r.Sources, "defaults")
 	}
@@ -196,4 +207,22 @@ func (r *Rules) Ignored(p string) bool {
 		}
 	}
 	return true
+}
+
+// HostSocket reports whether the AF_UNIX socket at p belongs to the host (a
+// daemon's socket under /run…) rather than to an application.
+func (r *Rules) HostSocket(p string) bool {
+	if r == nil || !matchAny(r.hostSock, p) {
+		return false
+	}
+	return !matchAny(r.keep, p)
+}
+
+func matchAny(rules []rule, p string) bool {
+	for _, x := range rules {
+		if x.match(p) {
+			return true
+		}
+	}
+	return false
 }

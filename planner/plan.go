@@ -29,6 +29,7 @@ type Plan struct {
 	CopyFiles     []CopyFile     `json:"copy_files"`
 	IgnoredFiles  []string       `json:"ignored_files"`
 	IgnoreRules   []string       `json:"ignore_rules"`
+	HostSockets   []HostSocket   `json:"host_sockets"`
 	Failed        []FailedAccess `json:"failed,omitempty"`
 	DroppedEvents uint64         `json:"dropped_events"`
 	Incomplete    bool           `json:"incomplete"`
@@ -102,6 +103,18 @@ type CopyFile struct {
 	ForPIDs    []int32 `json:"for_pids"` // root pids of the staying APs that read it
 	Reason     string  `json:"reason"`
 	APs        []int32 `json:"aps"`
+}
+
+// HostSocket is an AF_UNIX socket the moving APs connect to that the host
+// provides: no traced process bound it (a host daemon did), or it lies
+// under a host daemons' directory (/run…). It ties nobody to anybody; the
+// target host must offer the same service.
+type HostSocket struct {
+	Path       string  `json:"path"`
+	PathBase64 string  `json:"path_base64,omitempty"`
+	BoundBy    []int32 `json:"bound_by"` // root pids of the traced APs that bound it (usually none)
+	Reason     string  `json:"reason"`
+	APs        []int32 `json:"aps"` // root pids of the moving APs that use it
 }
 
 // FailedAccess is a call that never succeeded: it creates no dependency.
@@ -265,20 +278,20 @@ func (pl *Plan) close() {
 			for i := range adj {
 				e := &adj[i]
 				f := e.file
-				if g.files[f].ignored {
+				if g.files[f].ignored || g.files[f].hostSocket {
 					continue
 				}
 				if pl.first[f] < 0 {
 					pl.first[f] = u
 				}
 				switch {
-				case e.write && state[f]&floodedAll == 0:
+				case e.write && !g.files[f].socket && state[f]&floodedAll == 0:
 					state[f] |= floodedAll | floodedWriters
 					users := g.fileAdj[g.fileOff[f]:g.fileOff[f+1]]
 					for j := range users {
 						pull(u, e, &users[j])
 					}
-				case !e.write && state[f]&floodedWriters == 0:
+				case (!e.write || g.files[f].socket) && state[f]&floodedWriters == 0:
 					state[f] |= floodedWriters
 					users := g.fileAdj[g.fileOff[f]:g.fileOff[f+1]]
 					for j := range users {
@@ -301,6 +314,7 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 	pl.MoveFiles = []MoveFile{}
 	pl.CopyFiles = []CopyFile{}
 	pl.IgnoredFiles = []string{}
+	pl.HostSockets = []HostSocket{}
 
 	for _, u := range pl.order {
 		un := &pl.units[u]
@@ -326,13 +340,16 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 		return a.PID < b.PID || a.PID == b.PID && a.StartNs < b.StartNs
 	})
 
-	// Files: those a moving process used. Ignored ones are listed apart.
-	ignored := map[int32]bool{}
+	// Files: those a moving process used. Ignored ones and the host's
+	// sockets are listed apart.
+	ignored, hostSocks := map[int32]bool{}, map[int32]bool{}
 	for _, u := range pl.order {
 		for _, p := range pl.units[u].members {
 			for _, e := range g.procAdj[g.procOff[p]:g.procOff[p+1]] {
 				if f := e.file; g.files[f].ignored {
 					ignored[f] = true
+				} else if g.files[f].hostSocket {
+					hostSocks[f] = true
 				}
 			}
 		}
@@ -341,6 +358,10 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 		pl.IgnoredFiles = append(pl.IgnoredFiles, g.files[f].path)
 	}
 	sort.Strings(pl.IgnoredFiles)
+	for f := range hostSocks {
+		pl.HostSockets = append(pl.HostSockets, pl.hostSocket(f))
+	}
+	sort.Slice(pl.HostSockets, func(i, j int) bool { return pl.HostSockets[i].Path < pl.HostSockets[j].Path })
 
 	for f := range g.files {
 		if pl.first[f] < 0 {
@@ -355,6 +376,14 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 		if len(stayingAPs) == 0 {
 			pl.MoveFiles = append(pl.MoveFiles, MoveFile{Path: path, PathBase64: b64, Written: written, APs: movingAPs,
 				Reason: moveFileReason(movingAPs, written)})
+			continue
+		}
+		if g.files[f].socket {
+			// The closure brought every client's server, so the staying
+			// users are clients of a moving server: a socket is not copied.
+			pl.MoveFiles = append(pl.MoveFiles, MoveFile{Path: path, PathBase64: b64, Written: written, APs: movingAPs,
+				Reason: fmt.Sprintf("socket served by %s; its clients %s stay and lose it (an AF_UNIX socket does not cross hosts)",
+					apList(movingAPs), apList(stayingAPs))})
 			continue
 		}
 		// The closure guarantees no staying AP shares a written file.
@@ -383,6 +412,36 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 			return a.PID < b.PID || a.PID == b.PID && a.Op < b.Op
 		})
 	}
+}
+
+// hostSocket describes a socket the host provides.
+func (pl *Plan) hostSocket(f int32) HostSocket {
+	g := pl.g
+	path := g.files[f].path
+	hs := HostSocket{Path: path, BoundBy: []int32{}, APs: []int32{}}
+	if !utf8.ValidString(path) {
+		hs.PathBase64 = base64.StdEncoding.EncodeToString([]byte(path))
+	}
+	for _, e := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
+		un := &pl.units[pl.unit[e.proc]]
+		root := g.procs[un.root].key.PID
+		if un.moving {
+			hs.APs = append(hs.APs, root)
+		}
+		if e.write && g.files[f].bound {
+			hs.BoundBy = append(hs.BoundBy, root)
+		}
+	}
+	slices.Sort(hs.APs)
+	slices.Sort(hs.BoundBy)
+	hs.APs, hs.BoundBy = slices.Compact(hs.APs), slices.Compact(hs.BoundBy)
+	if len(hs.BoundBy) == 0 {
+		hs.Reason = "no traced process bound it: a host daemon serves it, the target host must too; it ties its clients to nobody"
+	} else {
+		hs.Reason = fmt.Sprintf("under a host daemons' directory (%s), so the host's although %s bound it; --keep %s ties its clients to it",
+			strings.Join(DefaultHostSockets, ", "), apList(hs.BoundBy), path)
+	}
+	return hs
 }
 
 // fileUsers: root pids of the moving and of the staying APs that use f,

@@ -195,9 +195,24 @@ func TestPlan(t *testing.T) {
 		{
 			name: "an AF_UNIX socket is IPC: a client that connects brings the server that bound it",
 			trace: newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/client").proc(20, 1, "/server").
-				access(10, "/run/app.sock", "connect", false, 1, 0).access(20, "/run/app.sock", "bind", false, 1, 0).trace(),
+				access(10, "/srv/app.sock", "connect", false, 1, 0).access(20, "/srv/app.sock", "bind", false, 1, 0).trace(),
 			ap: "10", aps: []int32{10, 20}, procs: []int32{10, 20},
-			moves: []string{"/run/app.sock"}, copies: map[string][]int32{},
+			moves: []string{"/srv/app.sock"}, copies: map[string][]int32{},
+		},
+		{
+			name: "two clients of one traced server: the server comes, the other client does not",
+			trace: newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/client").proc(20, 1, "/server").proc(30, 1, "/other-client").
+				access(10, "/srv/app.sock", "connect", true, 1, 0).access(20, "/srv/app.sock", "bind", true, 1, 0).
+				access(30, "/srv/app.sock", "connect", true, 1, 0).trace(),
+			ap: "10", aps: []int32{10, 20}, procs: []int32{10, 20},
+			moves: []string{"/srv/app.sock"}, copies: map[string][]int32{},
+		},
+		{
+			name: "moving a socket's server leaves its clients (they are listed, not pulled)",
+			trace: newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/client").proc(20, 1, "/server").
+				access(10, "/srv/app.sock", "connect", true, 1, 0).access(20, "/srv/app.sock", "bind", true, 1, 0).trace(),
+			ap: "20", aps: []int32{20}, procs: []int32{20},
+			moves: []string{"/srv/app.sock"}, copies: map[string][]int32{},
 		},
 		{
 			name: "a FIFO is IPC: its reader brings the process that made it",

@@ -33,8 +33,10 @@ func randomTrace(r *rand.Rand) *Trace {
 			path = "/dev/null"
 		}
 		op, write := "openat", r.IntN(3) == 0
-		if r.IntN(15) == 0 {
-			op, write = "connect", false
+		if r.IntN(10) == 0 {
+			// AF_UNIX sockets, some under a host daemons' directory.
+			op, write = []string{"connect", "bind"}[r.IntN(2)], false
+			path = fmt.Sprintf("%s/s%d.sock", []string{"/srv", "/run"}[r.IntN(2)], r.IntN(4))
 		}
 		a := Access{Proc: tr.Processes[r.IntN(n)].Key, Path: path, Op: op, Write: write, Count: 1}
 		if r.IntN(6) == 0 {
@@ -50,6 +52,9 @@ func randomTrace(r *rand.Rand) *Trace {
 //   - closed: no staying process shares a written file with a moving one,
 //     and every non-ignored file a moving process used is in exactly one of
 //     move_files and copy_files (copy_files naming every staying reader);
+//   - sockets: a moving client's server moves, clients never pull each
+//     other, and a socket nobody traced bound (or under /run) ties nobody
+//     and is listed in host_sockets;
 //   - whole APs: the requested subtree moves, and a moving partner brings
 //     its descendants;
 //   - minimal: every moving AP but the requested one has a cause that holds
@@ -70,7 +75,7 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 		for _, p := range pl.MoveProcesses {
 			moving[ProcKey{PID: p.PID, StartNs: p.StartNs}] = true
 		}
-		type use struct{ moving, staying, written bool }
+		type use struct{ moving, staying, written, socket, bound, stayingBinder bool }
 		uses := map[string]*use{}
 		writes := map[[2]any]bool{} // proc, path → writes (successful accesses only)
 		accessed := map[[2]any]bool{}
@@ -83,7 +88,10 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 				u = &use{}
 				uses[a.Path] = u
 			}
-			w := a.Write || a.Op == "connect"
+			w := a.Write || a.Op == "bind"
+			u.socket = u.socket || a.Op == "connect" || a.Op == "bind"
+			u.bound = u.bound || a.Op == "bind"
+			u.stayingBinder = u.stayingBinder || a.Op == "bind" && !moving[a.Proc]
 			u.written = u.written || w
 			if moving[a.Proc] {
 				u.moving = true
@@ -101,7 +109,21 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 		for _, f := range pl.CopyFiles {
 			inCopy[f.Path] = true
 		}
+		inHost := map[string]bool{}
+		for _, h := range pl.HostSockets {
+			inHost[h.Path] = true
+		}
 		for path, u := range uses {
+			if u.socket {
+				host := !u.bound || rules.HostSocket(path)
+				assert.Equal(t, u.moving && host, inHost[path], "%s: %s in host_sockets", msg, path)
+				assert.Equal(t, u.moving && !host, inMove[path], "%s: %s in move_files", msg, path)
+				assert.False(t, inCopy[path], "%s: socket %s is never copied", msg, path)
+				if u.moving && !host {
+					assert.False(t, u.stayingBinder, "%s: %s is used by a moving AP but its server stays", msg, path)
+				}
+				continue
+			}
 			if u.moving && u.staying {
 				assert.False(t, u.written, "%s: %s is written and shared across the plan's border", msg, path)
 			}

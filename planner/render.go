@@ -88,6 +88,13 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 		tw.Flush()
 	}
 
+	if len(pl.HostSockets) > 0 {
+		bw.printf("\nSockets the host provides (%d): host daemons' AF_UNIX sockets; the target host must offer them, they tie nobody\n", len(pl.HostSockets))
+		for _, h := range pl.HostSockets {
+			bw.printf("  %s\n", quotePath(h.Path))
+		}
+	}
+
 	bw.printf("\nIgnored paths the moving processes used (%d): host-provided, not moved (rules: %s)\n",
 		len(pl.IgnoredFiles), strings.Join(pl.IgnoreRules, ", "))
 	for _, p := range pl.IgnoredFiles {
@@ -193,6 +200,10 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 		if rw[k]&1 != 0 {
 			bw.printf("  f%d -> ap%d [label=\"reads\", color=\"#2e6f9e\"];\n", k.file, k.unit)
 		}
+	}
+	if n := len(pl.HostSockets); n > 0 {
+		bw.printf("  host_sockets [shape=plaintext, fontcolor=\"#777777\", label=%s];\n",
+			dotQuote(fmt.Sprintf("%d host daemons' sockets used (restrack plan lists them)", n)))
 	}
 	if n := len(pl.IgnoredFiles); n > 0 {
 		bw.printf("  ignored [shape=plaintext, fontcolor=\"#777777\", label=%s];\n",
