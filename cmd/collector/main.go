@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/internal/version"
 	"github.com/restrack/restrack/planner/serve"
 	"github.com/restrack/restrack/ring"
 )
@@ -32,16 +34,24 @@ func run(args []string) int {
 	socket := fs.String("socket", "", "unix socket for status and plan queries (default STORE/collector.sock; \"none\" disables)")
 	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); empty disables")
 	retain := fs.Int64("retain-events", store.DefaultRetainEvents, "raw events kept (newest); 0 keeps none, -1 all; aggregates are always kept")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: collector [flags]\n\nDrains the restrack ring into the store until SIGTERM or SIGINT.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // help is what was asked for
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "collector: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *showVersion {
+		fmt.Printf("collector %s\n", version.String())
+		return 0
 	}
 	if *interval <= 0 {
 		fmt.Fprintf(os.Stderr, "collector: -drain-interval must be positive, got %v\n", *interval)

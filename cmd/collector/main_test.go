@@ -32,6 +32,9 @@ func TestBadInvocationsExitNonZero(t *testing.T) {
 		code int
 	}{
 		{"an unknown flag", []string{"-bogus"}, 2},
+		{"help, which is what was asked for", []string{"-h"}, 0},
+		{"the version", []string{"-version"}, 0},
+		{"the version, GNU style", []string{"--version"}, 0},
 		{"a stray argument", []string{"extra"}, 2},
 		{"a ring size that is not a power of two", []string{"-ring-size", "100000"}, 2},
 		{"a drain interval of zero", []string{"-drain-interval", "0s"}, 2},
