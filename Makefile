@@ -1,6 +1,17 @@
 # restrack — the front door. `make help` lists the targets.
 SHELL := /bin/bash
-GO ?= go
+# Go: $(GO) when given, else go on PATH, else the official tarball's place
+# (scripts/setup-debian.sh puts it there but cannot change your PATH).
+GO_FALLBACK ?= /usr/local/go/bin/go
+GO ?= $(or $(shell command -v go 2>/dev/null),$(wildcard $(GO_FALLBACK)))
+ifneq ($(GO),)
+# go test runs go (vet, build of helpers): the same go as make's.
+export PATH := $(abspath $(dir $(GO))):$(PATH)
+endif
+NEED_GO = @if [ -z "$(GO)" ] || ! command -v "$(GO)" >/dev/null; then echo "make: Go not found: not on PATH nor at $(GO_FALLBACK). Install Go 1.26 (sudo ./scripts/setup-debian.sh does), or run make GO=/path/to/go" >&2; exit 1; fi
+# --version of every command: make stamps it; a bare go build says devel-REVISION.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+GO_LDFLAGS := -X github.com/restrack/restrack/internal/version.Version=$(VERSION)
 CC ?= cc
 BUILD := build
 CFLAGS_SHIM := -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Werror -fvisibility=hidden -D_GNU_SOURCE -pthread
@@ -9,7 +20,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo bench bench-quick bench-ring generate clean help
+.PHONY: print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo bench bench-quick bench-ring generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -24,8 +35,9 @@ $(BUILD)/librestrack.so: $(SHIM_SRCS) $(SHIM_HDRS)
 cmds: $(addprefix $(BUILD)/,$(CMDS)) ## The Go commands under cmd/
 
 $(addprefix $(BUILD)/,$(CMDS)): $(BUILD)/%: $(GO_SRCS)
+	$(NEED_GO)
 	@mkdir -p $(BUILD)
-	$(GO) build -o $@ ./cmd/$*
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $@ ./cmd/$*
 
 test: test-c test-go test-freebsd ## Run every test: C tests, Go tests with -race, FreeBSD cross-build
 
@@ -59,6 +71,7 @@ shim-freebsd-syntax: ## FreeBSD shim sources type-check for a FreeBSD target (st
 	done
 
 test-go: build
+	$(NEED_GO)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
@@ -112,6 +125,9 @@ generate: ## Regenerate generated code: ops table from ring_abi.h; the eBPF obje
 
 clean: ## Remove build/
 	rm -rf $(BUILD)
+
+print-go: ## Which go make uses (and the version it stamps)
+	@echo "GO=$(GO) VERSION=$(VERSION)"
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## /\1\t/' | column -t -s $$'\t'
