@@ -316,7 +316,10 @@ func TestResolve(t *testing.T) {
 		{name: "PID@START picks that incarnation", spec: "10@2000", want: ProcKey{PID: 10, StartNs: 2000}},
 		{name: "PID@START of no incarnation is an error listing them", spec: "10@5", error: "no process with pid 10 started at 5; the trace has:\n  10@2000"},
 		{name: "an unknown pid is an error that says so", spec: "4242", error: "no process with pid 4242 in the trace (it holds 3 processes"},
-		{name: "a pid that is not a number is an error", spec: "abc", error: `process "abc": want PID, PID@START_NS or PID@latest`},
+		{name: "a name no traced process has is an error that points at restrack ps", spec: "abc", error: `no traced process is named "abc" (restrack ps lists`},
+		{name: "a pid that is not a number is an error", spec: "-3", error: `process "-3": want PID, PID@START_NS, PID@latest or a command name`},
+		{name: "a command name that names one process resolves to it", spec: "old", want: ProcKey{PID: 10, StartNs: 2000}},
+		{name: "a command name matches the executable's base name", spec: "sh", want: ProcKey{PID: 1, StartNs: 1000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,6 +333,19 @@ func TestResolve(t *testing.T) {
 			assert.Equal(t, tt.want, k)
 		})
 	}
+	t.Run("a name several unrelated processes carry is a SpecError listing them", func(t *testing.T) {
+		tr := newTrace().proc(1, 0, "/bin/sh").proc(2, 1, "/bin/cat").proc(3, 1, "/bin/cat").proc(4, 3, "/bin/cat").trace()
+		_, err := Resolve(tr, "cat")
+		var se *SpecError
+		require.ErrorAs(t, err, &se)
+		assert.Contains(t, err.Error(), `2 traced processes are named "cat"`, "4 is under 3, a same-named ancestor: not a candidate of its own")
+	})
+	t.Run("a name carried by a process and its same-named descendants is the topmost", func(t *testing.T) {
+		tr := newTrace().proc(1, 0, "/bin/bash").proc(2, 1, "/bin/bash").proc(3, 2, "/bin/ls").trace()
+		k, err := Resolve(tr, "bash")
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), k.PID)
+	})
 	t.Run("an unknown pid is an UnknownPIDError, also from Compute", func(t *testing.T) {
 		_, err := Compute(tr, Options{AP: ProcKey{PID: 99, StartNs: 1}})
 		var u *UnknownPIDError

@@ -68,12 +68,8 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: restrack events [flags]\n\nPrints the stored raw events in the order they were collected.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "restrack events: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseNoArgs(fs, args); !ok {
+		return code
 	}
 	if *pid < 0 || *pid > 1<<31-1 {
 		fmt.Fprintf(stderr, "restrack events: --pid %d is not a process id\n", *pid)

@@ -39,7 +39,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	tr, pl, err := pf.plan()
 	if err != nil {
 		fmt.Fprintf(stderr, "restrack explain: %v\n", err)
-		return 1
+		return errorStatus(err)
 	}
 	var lines []string
 	if *file != "" {

@@ -5,11 +5,11 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"sort"
+
+	"github.com/restrack/restrack/internal/version"
 )
 
 // subcommand is one `restrack NAME …` verb. run receives the arguments after
@@ -35,7 +35,7 @@ func usage() {
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, subcommands[n].summary)
 	}
-	fmt.Fprintf(os.Stderr, "\n'restrack COMMAND -h' describes a command's flags.\n")
+	fmt.Fprintf(os.Stderr, "\n'restrack COMMAND --help' describes a command's flags; 'restrack --version' prints the version.\n")
 }
 
 func main() {
@@ -46,6 +46,10 @@ func main() {
 		}
 		return
 	}
+	if os.Args[1] == "--version" || os.Args[1] == "-version" || os.Args[1] == "version" {
+		fmt.Printf("restrack %s\n", version.String())
+		return
+	}
 	cmd, ok := subcommands[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "restrack: unknown command %q\n\n", os.Args[1])
@@ -53,21 +57,4 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(cmd.run(os.Args[2:]))
-}
-
-// parseNoArgs parses a subcommand's flags when it takes no positional
-// arguments. ok is false when the caller must return code: 0 after -h, 2
-// after a bad flag or a stray argument (the message is already printed).
-func parseNoArgs(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return 2, false
-	}
-	return 0, true
 }

@@ -40,7 +40,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.store, "store", "./restrack-data", "trace store `DIR` (written by restrack run)")
-	fs.StringVar(&f.ap, "ap", "", "the AP to move: `PID`, PID@START_NS or PID@latest when the pid was reused (required)")
+	fs.StringVar(&f.ap, "ap", "", "the AP to move: `PID`, PID@START_NS or PID@latest when the pid was reused,\nor a command name naming one process (required; restrack ps lists them)")
 	fs.BoolVar(&f.processOnly, "process-only", false, "move the process alone, not its descendants")
 	fs.BoolVar(&f.showFailed, "show-failed", false, "list the failed calls of moving processes (they create no dependency)")
 	fs.BoolVar(&f.noDefaults, "no-default-ignores", false, "drop the default ignore rules (/proc, /sys, /dev, system libraries…)")
@@ -108,7 +108,7 @@ func loadTrace(dir string) (*planner.Trace, error) {
 // plan loads the trace, resolves --ap and computes the plan.
 func (f *planFlags) plan() (*planner.Trace, *planner.Plan, error) {
 	if f.ap == "" {
-		return nil, nil, errors.New("--ap PID is required: the process whose AP should move (restrack events --json lists the traced pids)")
+		return nil, nil, usageError{errors.New("--ap PID is required: the process whose AP should move (restrack ps --store DIR lists the traced processes)")}
 	}
 	rules, err := f.rules()
 	if err != nil {
@@ -119,6 +119,10 @@ func (f *planFlags) plan() (*planner.Trace, *planner.Plan, error) {
 		return nil, nil, err
 	}
 	key, err := planner.Resolve(tr, f.ap)
+	var spec *planner.SpecError
+	if errors.As(err, &spec) {
+		return nil, nil, usageError{fmt.Errorf("--ap: %w", err)}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,7 +153,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	_, pl, err := pf.plan()
 	if err != nil {
 		fmt.Fprintf(stderr, "restrack plan: %v\n", err)
-		return 1
+		return errorStatus(err)
 	}
 	switch {
 	case *asJSON:

@@ -165,8 +165,8 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"itself failed, 126/127 when CMD cannot be executed / is not found).\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {

@@ -32,12 +32,8 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: restrack status [--store DIR | --socket PATH] [--json]\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "restrack status: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseNoArgs(fs, args); !ok {
+		return code
 	}
 	storeSet := false
 	fs.Visit(func(f *flag.Flag) { storeSet = storeSet || f.Name == "store" })

@@ -21,7 +21,7 @@ import (
 // Handlers are the socket commands "plan" and "explain", for
 // collector.DaemonConfig.Handlers.
 func Handlers() map[string]func(*store.Store) usock.Handler {
-	return map[string]func(*store.Store) usock.Handler{"plan": Plan, "explain": Explain}
+	return map[string]func(*store.Store) usock.Handler{"plan": Plan, "explain": Explain, "ps": PS}
 }
 
 // PlanArgs are the arguments of "plan", the socket twin of restrack plan's
@@ -46,6 +46,24 @@ type ExplainArgs struct {
 // ExplainResult is the answer of "explain": the chain, one sentence a line.
 type ExplainResult struct {
 	Lines []string `json:"lines"`
+}
+
+// PSResult is the answer of "ps" (restrack ps --json without wall-clock
+// strings: the client converts, it knows its clock).
+type PSResult struct {
+	Processes     []planner.PSEntry `json:"processes"`
+	DroppedEvents uint64            `json:"dropped_events"`
+}
+
+// PS answers "ps" (no args) with the traced processes in tree order.
+func PS(st *store.Store) usock.Handler {
+	return func(ctx context.Context, _ json.RawMessage) (any, error) {
+		tr, err := st.Trace(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return PSResult{Processes: planner.ProcessTree(tr), DroppedEvents: tr.DroppedEvents}, nil
+	}
 }
 
 // Plan answers "plan" with the plan's JSON object (restrack plan --json).
