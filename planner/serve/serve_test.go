@@ -46,8 +46,9 @@ func mustServe(tb testing.TB) string {
 	tb.Cleanup(func() { os.RemoveAll(sockDir) })
 	srv, err := usock.Listen(filepath.Join(sockDir, "s"))
 	require.NoError(tb, err)
-	srv.Handle("plan", Plan(st))
-	srv.Handle("explain", Explain(st))
+	for name, h := range Handlers() {
+		srv.Handle(name, h(st))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
@@ -76,6 +77,14 @@ func TestSocketCommands(t *testing.T) {
 			"AP 200 moves because it writes /srv/service.log, which AP 300 (moving) reads.",
 			"AP 300 is the AP you asked to move.",
 		}, res.Lines)
+	})
+	t.Run("ps answers with the process tree restrack ps --json prints", func(t *testing.T) {
+		var res PSResult
+		require.NoError(t, usock.Query(ctx, sock, "ps", nil, &res))
+		require.Len(t, res.Processes, 3)
+		assert.Equal(t, int32(100), res.Processes[0].PID)
+		assert.True(t, res.Processes[0].APRoot)
+		assert.Equal(t, 1, res.Processes[1].Depth)
 	})
 	for _, tt := range []struct {
 		name, cmd string
