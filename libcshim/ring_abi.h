@@ -26,7 +26,7 @@
 /* Major: incompatible layout change. Minor: compatible growth (a new op,
  * a reserved field given a meaning); readers accept any minor. */
 #define RT_ABI_MAJOR 1
-#define RT_ABI_MINOR 0
+#define RT_ABI_MINOR 1
 
 #define RT_HEADER_SIZE 4096u      /* the data area starts at this offset */
 #define RT_CACHE_LINE 64u
@@ -117,12 +117,15 @@ struct rt_ring_header {
 #define RT_ACCESS_NONE 0  /* context only (chdir, fork, process records) */
 #define RT_ACCESS_READ 1
 #define RT_ACCESS_WRITE 2
+#define RT_ACCESS_LOOKUP 3 /* stat-family: the path's existence or metadata was read */
 
 /* Record flags (rt_record.rflags). */
 #define RT_RF_ARGV_TRUNCATED 0x1 /* argv did not fit: str3 holds a prefix of whole arguments */
 #define RT_RF_UNRESOLVED 0x2     /* a relative path whose base (cwd or dirfd) was unknown */
 #define RT_RF_PRE_INIT 0x4       /* recorded before the shim's constructor ran */
 #define RT_RF_PATH2_UNRESOLVED 0x8
+#define RT_RF_TOO_LONG 0x10      /* unresolved because base + path exceeds what the kernel names (PATH_MAX) */
+#define RT_RF_SANDBOXED 0x20     /* unresolved because a seccomp filter may refuse the shim's own syscall */
 
 /*
  * A record: this 64-byte header at a slot boundary, then str1, NUL, str2,
@@ -233,7 +236,27 @@ struct rt_record {
 	X(PROC_START, 110, "proc_start", RT_ACCESS_NONE)     \
 	X(PROC_FORK, 111, "proc_fork", RT_ACCESS_NONE)       \
 	X(PROC_EXEC, 112, "proc_exec", RT_ACCESS_NONE)       \
-	X(PROC_EXIT, 113, "proc_exit", RT_ACCESS_NONE)
+	X(PROC_EXIT, 113, "proc_exit", RT_ACCESS_NONE)      \
+	X(STAT, 120, "stat", RT_ACCESS_LOOKUP)               \
+	X(LSTAT, 121, "lstat", RT_ACCESS_LOOKUP)             \
+	X(FSTATAT, 122, "fstatat", RT_ACCESS_LOOKUP)         \
+	X(STAT64, 123, "stat64", RT_ACCESS_LOOKUP)           \
+	X(LSTAT64, 124, "lstat64", RT_ACCESS_LOOKUP)         \
+	X(FSTATAT64, 125, "fstatat64", RT_ACCESS_LOOKUP)     \
+	X(XSTAT, 126, "__xstat", RT_ACCESS_LOOKUP)           \
+	X(LXSTAT, 127, "__lxstat", RT_ACCESS_LOOKUP)         \
+	X(FXSTATAT, 128, "__fxstatat", RT_ACCESS_LOOKUP)     \
+	X(XSTAT64, 129, "__xstat64", RT_ACCESS_LOOKUP)       \
+	X(LXSTAT64, 130, "__lxstat64", RT_ACCESS_LOOKUP)     \
+	X(FXSTATAT64, 131, "__fxstatat64", RT_ACCESS_LOOKUP) \
+	X(ACCESS, 132, "access", RT_ACCESS_LOOKUP)           \
+	X(FACCESSAT, 133, "faccessat", RT_ACCESS_LOOKUP)     \
+	X(STATX, 134, "statx", RT_ACCESS_LOOKUP)             \
+	X(READLINK, 135, "readlink", RT_ACCESS_LOOKUP)       \
+	X(READLINKAT, 136, "readlinkat", RT_ACCESS_LOOKUP)   \
+	X(SEM_OPEN, 137, "sem_open", RT_ACCESS_WRITE)        \
+	X(SEM_UNLINK, 138, "sem_unlink", RT_ACCESS_WRITE)    \
+	X(SPAWN_OPEN, 139, "posix_spawn(open)", RT_ACCESS_READ)
 
 enum rt_op {
 #define RT_OP_ENUM(name, num, str, access) RT_OP_##name = num,

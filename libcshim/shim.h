@@ -97,7 +97,11 @@ static inline int rt_active(void)
 	X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn)     \
 	X(posix_spawnp) X(fork) X(clone) X(system) X(popen) X(chdir) X(fchdir) X(bind)    \
 	X(connect) X(shm_open) X(shm_unlink) X(mq_open) X(mq_unlink) X(dlopen) X(vfork)    \
-	X(exit) X(_exit) X(_Exit)
+	X(exit) X(_exit) X(_Exit) RT_SYMS_COVERAGE(X)
+
+/* Appended by the coverage work (lookups, semaphores, seccomp): kept apart
+ * so that concurrent additions above merge cleanly. */
+#define RT_SYMS_COVERAGE(X) X(sem_open) X(sem_unlink)
 
 enum rt_sym {
 #define RT_SYM_ENUM(n) RT_SYM_##n,

@@ -1,7 +1,8 @@
 /*
  * shim_hooks_ipc.c — hooks of things named by a path that are not plain
  * files: AF_UNIX sockets (bind, connect), POSIX shared memory and message
- * queues (shm_open, mq_open and their unlinks), and libraries (dlopen).
+ * queues (shm_open, mq_open and their unlinks), named semaphores (sem_open,
+ * sem_unlink), and libraries (dlopen).
  *
  * Producer: these hooks. Consumer: the collector via rt_emit*. IPC objects
  * are write-like (both sides share state), so their access is always
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <mqueue.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -68,7 +70,8 @@ RT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* ---- POSIX shared memory and message queues ---- */
 
-/* Records name as the file it is on Linux: prefix + "/" + name. */
+/* Records name as the file it is on Linux: prefix + "/" + name, or prefix
+ * + name when prefix ends in '.' (semaphores: "/dev/shm/sem." + name). */
 static void rt_rec_named(uint16_t op, const char *prefix, const char *name, int flags, mode_t mode, int ret)
 {
 	char path[RT_PATH_MAX + 64];
@@ -87,9 +90,10 @@ static void rt_rec_named(uint16_t op, const char *prefix, const char *name, int 
 	if (nl > RT_PATH_MAX)
 		nl = RT_PATH_MAX; /* the call failed with ENAMETOOLONG long before */
 	__builtin_memcpy(path, prefix, pl);
-	path[pl] = '/';
-	__builtin_memcpy(path + pl + 1, name, nl);
-	path[pl + 1 + nl] = 0;
+	if (prefix[pl - 1] != '.')
+		path[pl++] = '/';
+	__builtin_memcpy(path + pl, name, nl);
+	path[pl + nl] = 0;
 	rt_emit1(op, RT_ACCESS_WRITE, (uint32_t)flags, (uint32_t)mode, rt_result(ret, err), AT_FDCWD, path);
 }
 
@@ -150,6 +154,46 @@ RT_EXPORT int mq_unlink(const char *name)
 	}
 	int ret = real_mq_unlink(name);
 	rt_rec_named(RT_OP_MQ_UNLINK, "/dev/mqueue", name, 0, 0, ret);
+	return ret;
+}
+
+/* ---- POSIX named semaphores ---- */
+
+/* glibc keeps a named semaphore "/NAME" in the file /dev/shm/sem.NAME; two
+ * processes opening the same name share it like an shm_open object. */
+RT_EXPORT sem_t *sem_open(const char *name, int flags, ...)
+{
+	mode_t mode = 0;
+	unsigned int value = 0;
+	sem_t *ret;
+	RT_REAL(sem_open);
+	if (!real_sem_open) {
+		errno = ENOSYS;
+		return SEM_FAILED;
+	}
+	if (flags & O_CREAT) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		value = va_arg(ap, unsigned int);
+		va_end(ap);
+		ret = real_sem_open(name, flags, mode, value);
+	} else {
+		ret = real_sem_open(name, flags);
+	}
+	rt_rec_named(RT_OP_SEM_OPEN, "/dev/shm/sem.", name, flags, mode, ret == SEM_FAILED ? -1 : 0);
+	return ret;
+}
+
+RT_EXPORT int sem_unlink(const char *name)
+{
+	RT_REAL(sem_unlink);
+	if (!real_sem_unlink) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int ret = real_sem_unlink(name);
+	rt_rec_named(RT_OP_SEM_UNLINK, "/dev/shm/sem.", name, 0, 0, ret);
 	return ret;
 }
 

@@ -6,7 +6,7 @@ package ring
 const (
 	Magic            uint64 = 0x0100474e49525452 // "RTRING\0\1" little-endian
 	ABIMajor                = 1
-	ABIMinor                = 0
+	ABIMinor                = 1
 	HeaderSize              = 4096
 	CacheLine               = 64
 	SlotSize                = 64
@@ -34,6 +34,9 @@ const (
 	AccessNone  = 0
 	AccessRead  = 1
 	AccessWrite = 2
+	// AccessLookup: a stat-family call read the path's existence or
+	// metadata; the planner treats it as a read unless told to ignore it.
+	AccessLookup = 3
 )
 
 // Record flags.
@@ -42,6 +45,8 @@ const (
 	RFUnresolved      = 0x2
 	RFPreInit         = 0x4
 	RFPath2Unresolved = 0x8
+	RFTooLong         = 0x10 // unresolved: base + path is longer than the kernel can name
+	RFSandboxed       = 0x20 // unresolved: a seccomp filter may refuse the syscall resolving it
 )
 
 // stamp is the publish word of slot position pos.

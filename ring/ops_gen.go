@@ -82,6 +82,26 @@ const (
 	OpProcFork         Op = 111
 	OpProcExec         Op = 112
 	OpProcExit         Op = 113
+	OpStat             Op = 120
+	OpLstat            Op = 121
+	OpFstatat          Op = 122
+	OpStat64           Op = 123
+	OpLstat64          Op = 124
+	OpFstatat64        Op = 125
+	OpXstat            Op = 126
+	OpLxstat           Op = 127
+	OpFxstatat         Op = 128
+	OpXstat64          Op = 129
+	OpLxstat64         Op = 130
+	OpFxstatat64       Op = 131
+	OpAccess           Op = 132
+	OpFaccessat        Op = 133
+	OpStatx            Op = 134
+	OpReadlink         Op = 135
+	OpReadlinkat       Op = 136
+	OpSemOpen          Op = 137
+	OpSemUnlink        Op = 138
+	OpSpawnOpen        Op = 139
 )
 
 var opTable = [...]opInfo{
@@ -163,4 +183,24 @@ var opTable = [...]opInfo{
 	{num: 111, cname: "RT_OP_PROC_FORK", name: "proc_fork", access: AccessNone},
 	{num: 112, cname: "RT_OP_PROC_EXEC", name: "proc_exec", access: AccessNone},
 	{num: 113, cname: "RT_OP_PROC_EXIT", name: "proc_exit", access: AccessNone},
+	{num: 120, cname: "RT_OP_STAT", name: "stat", access: AccessLookup},
+	{num: 121, cname: "RT_OP_LSTAT", name: "lstat", access: AccessLookup},
+	{num: 122, cname: "RT_OP_FSTATAT", name: "fstatat", access: AccessLookup},
+	{num: 123, cname: "RT_OP_STAT64", name: "stat64", access: AccessLookup},
+	{num: 124, cname: "RT_OP_LSTAT64", name: "lstat64", access: AccessLookup},
+	{num: 125, cname: "RT_OP_FSTATAT64", name: "fstatat64", access: AccessLookup},
+	{num: 126, cname: "RT_OP_XSTAT", name: "__xstat", access: AccessLookup},
+	{num: 127, cname: "RT_OP_LXSTAT", name: "__lxstat", access: AccessLookup},
+	{num: 128, cname: "RT_OP_FXSTATAT", name: "__fxstatat", access: AccessLookup},
+	{num: 129, cname: "RT_OP_XSTAT64", name: "__xstat64", access: AccessLookup},
+	{num: 130, cname: "RT_OP_LXSTAT64", name: "__lxstat64", access: AccessLookup},
+	{num: 131, cname: "RT_OP_FXSTATAT64", name: "__fxstatat64", access: AccessLookup},
+	{num: 132, cname: "RT_OP_ACCESS", name: "access", access: AccessLookup},
+	{num: 133, cname: "RT_OP_FACCESSAT", name: "faccessat", access: AccessLookup},
+	{num: 134, cname: "RT_OP_STATX", name: "statx", access: AccessLookup},
+	{num: 135, cname: "RT_OP_READLINK", name: "readlink", access: AccessLookup},
+	{num: 136, cname: "RT_OP_READLINKAT", name: "readlinkat", access: AccessLookup},
+	{num: 137, cname: "RT_OP_SEM_OPEN", name: "sem_open", access: AccessWrite},
+	{num: 138, cname: "RT_OP_SEM_UNLINK", name: "sem_unlink", access: AccessWrite},
+	{num: 139, cname: "RT_OP_SPAWN_OPEN", name: "posix_spawn(open)", access: AccessRead},
 }

@@ -115,6 +115,7 @@ func TestEveryEntryPointIsRecordedWithItsResultPathAndAccess(t *testing.T) {
 		{"syscall", []want{{path: "o2", access: W}, {path: "missing", access: R}, {path: "o2", path2: "o3", access: W}}},
 		{"chdir", []want{{path: "cd1", access: N}, {path: "cd1/x", access: W}, {path: "cd2", access: N}, {path: "cd2/y", access: W}, {path: "cd2/nonexistent", access: N}}},
 		{"ipc", []want{{path: "sock", access: W}, {path: "sock", access: W}, {path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}}},
+		{"sem", []want{{path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}}},
 		{"dlopen", []want{{path: "/lib/x86_64-linux-gnu/libm.so.6", access: R}, {path: "nolib.so", access: R}}},
 		{"execfail", []want{{path: "not-there", access: R}, {path: "not-there", access: R}}},
 	} {
@@ -126,6 +127,14 @@ func TestEveryEntryPointIsRecordedWithItsResultPathAndAccess(t *testing.T) {
 					if e.Op == "tmpfile" || e.Op == "tmpfile64" {
 						assert.True(t, strings.HasPrefix(e.Path, tmpfileDir+"/"), e.String())
 					}
+				}
+			}
+			if tc.name == "sem" {
+				// glibc keeps "/NAME" in /dev/shm/sem.NAME: that file is the tie.
+				sems := filter(evs, func(e event) bool { return strings.HasPrefix(e.Op, "sem_") })
+				require.Len(t, sems, 4, dump(evs))
+				for _, e := range sems {
+					assert.Regexp(t, `^/dev/shm/sem\.rt-probe-(no)?sem-\d+$`, e.Path, e.String())
 				}
 			}
 			if tc.name == "ipc" {

@@ -16,6 +16,7 @@
 #include <mqueue.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -298,6 +299,24 @@ static int c_ipc(void)
 	if (q != (mqd_t)-1)
 		mq_close(q);
 	CALL("mq_unlink", mq_unlink(name));
+	printf("NAME %s\n", name);
+	return 0;
+}
+
+/* Named semaphores: glibc's files /dev/shm/sem.NAME. */
+static int c_sem(void)
+{
+	char name[64], missing[64];
+	sem_t *s;
+	snprintf(name, sizeof(name), "/rt-probe-sem-%d", getpid());
+	snprintf(missing, sizeof(missing), "/rt-probe-nosem-%d", getpid());
+	begin();
+	CALLP("sem_open", s = sem_open(name, O_CREAT | O_EXCL, 0600, 1), 0);
+	if (s != SEM_FAILED)
+		sem_close(s);
+	CALLP("sem_open", s = sem_open(missing, 0), 0);
+	CALL("sem_unlink", sem_unlink(name));
+	CALL("sem_unlink", sem_unlink(missing));
 	printf("NAME %s\n", name);
 	return 0;
 }
@@ -761,6 +780,8 @@ int main(int argc, char **argv)
 		return c_chdir();
 	if (!strcmp(c, "ipc"))
 		return c_ipc();
+	if (!strcmp(c, "sem"))
+		return c_sem();
 	if (!strcmp(c, "dlopen"))
 		return c_dlopen();
 	if (!strncmp(c, "exec:", 5))
