@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/ring"
 )
 
 // DefaultDrainInterval is how long records may wait in the ring before a
@@ -39,6 +40,7 @@ type Collector struct {
 	// metrics.
 	records, bytes, drains, commits atomic.Uint64
 	abandoned, corrupted            atomic.Uint64
+	unresolved                      unresolvedCounts
 	commitErrors                    atomic.Uint64
 	lastBatch                       atomic.Uint64
 	lastDrainNs                     atomic.Int64
@@ -147,6 +149,7 @@ func (c *Collector) DrainOnce() (bool, error) {
 		c.bytes.Add(ch.Bytes)
 		c.abandoned.Add(ch.Abandoned)
 		c.corrupted.Add(ch.Corrupted)
+		c.unresolved.count(ch.Records)
 		c.lastBatch.Store(uint64(len(ch.Records)))
 		c.lastDrainNs.Store(t2.UnixNano())
 		c.obsMu.Lock()
@@ -212,6 +215,15 @@ type Status struct {
 	Corrupted     uint64 `json:"corrupted"`
 	Dropped       uint64 `json:"dropped"` // every record lost, whatever the cause, in the whole store
 
+	// ProducerErrors counts the shim's own failures (a path it could not
+	// make absolute, a process record it had to skip), from the ring
+	// header; the Unresolved* counts are the records this collector read
+	// whose path stayed relative, by cause.
+	ProducerErrors        uint64 `json:"producer_errors"`
+	UnresolvedTooLong     uint64 `json:"unresolved_too_long"`
+	UnresolvedSandboxed   uint64 `json:"unresolved_sandboxed"`
+	UnresolvedBaseUnknown uint64 `json:"unresolved_base_unknown"`
+
 	Store *store.Stats `json:"store,omitempty"`
 }
 
@@ -227,6 +239,9 @@ func (c *Collector) Status(ctx context.Context) Status {
 		RingSizeBytes: sc.SizeBytes, RingUsedBytes: sc.UsedBytes, FullWaits: sc.FullWaits,
 		DroppedFull: sc.DroppedFull, DroppedTooBig: sc.DroppedTooBig,
 		Abandoned: c.abandoned.Load(), Corrupted: c.corrupted.Load(),
+		ProducerErrors:    sc.ProducerErrors,
+		UnresolvedTooLong: c.unresolved.tooLong.Load(), UnresolvedSandboxed: c.unresolved.sandboxed.Load(),
+		UnresolvedBaseUnknown: c.unresolved.other.Load(),
 	}
 	// The store's totals cover every source and every earlier collector;
 	// the producers may have dropped more since the last commit.
@@ -247,4 +262,29 @@ func since(now, committed uint64) uint64 {
 		return 0
 	}
 	return now - committed
+}
+
+// unresolvedCounts: records whose path (or second path) the shim could not
+// make absolute, by the cause its flags name.
+type unresolvedCounts struct {
+	tooLong, sandboxed, other atomic.Uint64
+}
+
+func (u *unresolvedCounts) count(recs []ring.Record) {
+	var tooLong, sandboxed, other uint64
+	for i := range recs {
+		f := recs[i].RFlags
+		switch {
+		case f&(ring.RFUnresolved|ring.RFPath2Unresolved) == 0 || recs[i].Type != ring.TypeEvent:
+		case f&ring.RFTooLong != 0:
+			tooLong++
+		case f&ring.RFSandboxed != 0:
+			sandboxed++
+		default:
+			other++
+		}
+	}
+	u.tooLong.Add(tooLong)
+	u.sandboxed.Add(sandboxed)
+	u.other.Add(other)
 }

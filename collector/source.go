@@ -44,6 +44,7 @@ type SourceCounters struct {
 	DroppedFull, DroppedTooBig uint64 // cumulative, counted by producers
 	UsedBytes, SizeBytes       uint64 // fill, when the source has one
 	FullWaits                  uint64
+	ProducerErrors             uint64 // the shim's own failures (ring header), when the source has them
 }
 
 // Default batch limits: large enough that one drain empties a default ring
@@ -120,6 +121,7 @@ func (s *RingSource) Counters() SourceCounters {
 	return SourceCounters{
 		DroppedFull: c.DroppedFullRecords, DroppedTooBig: c.DroppedTooBigRecords,
 		UsedBytes: c.UsedBytes, SizeBytes: c.DataSize, FullWaits: c.FullWaits,
+		ProducerErrors: c.ProducerErrors,
 	}
 }
 

@@ -159,12 +159,15 @@ static char *rt_stpcpy(char *d, const char *s)
 }
 
 #ifndef __FreeBSD__ /* platform: the /proc readers; FreeBSD asks sysctl(3) and fcntl(2) */
-/* readlink via a raw syscall; NUL-terminates. Returns the length or -1. */
+/* readlink via a raw syscall; NUL-terminates. Returns the length or
+ * -errno; -ENAMETOOLONG when the answer may have been cut. */
 static long rt_readlink(const char *path, char *buf, size_t cap)
 {
 	long n = rt_sys4(SYS_readlinkat, AT_FDCWD, path, buf, cap - 1);
-	if (n < 0 || (size_t)n >= cap - 1)
-		return -1; /* error, or possibly cut: never pass on a cut path */
+	if (n < 0)
+		return n;
+	if ((size_t)n >= cap - 1)
+		return -ENAMETOOLONG; /* possibly cut: never pass on a cut path */
 	buf[n] = 0;
 	return n;
 }
@@ -297,7 +300,8 @@ void rt_cwd_invalidate(void)
 	__atomic_fetch_add(&rt_cwd_epoch, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Copies the cwd into out (RT_PATH_MAX + 1 bytes). Returns its length or -1. */
+/* Copies the cwd into out (RT_PATH_MAX + 1 bytes). Returns its length,
+ * -ENAMETOOLONG when the cwd is longer than that, or another negative value. */
 static long rt_cwd_get(char *out)
 {
 	uint64_t epoch = __atomic_load_n(&rt_cwd_epoch, __ATOMIC_ACQUIRE);
@@ -321,6 +325,8 @@ static long rt_cwd_get(char *out)
 	n = rt_sys2(SYS___getcwd, out, RT_PATH_MAX + 1) == 0 ? 1 : -1;
 #else
 	n = rt_sys2(SYS_getcwd, out, RT_PATH_MAX + 1);
+	if (n == -ERANGE || n == -ENAMETOOLONG)
+		return -ENAMETOOLONG; /* the cwd is deeper than PATH_MAX */
 #endif
 	if (n <= 0 || out[0] != '/')
 		return -1; /* error, or "(unreachable)/…" */
@@ -366,8 +372,10 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 		*len = (uint32_t)plen;
 		return path;
 	}
-	if (plen > RT_PATH_MAX)
+	if (plen > RT_PATH_MAX) {
+		*rflags |= RT_RF_TOO_LONG;
 		goto unresolved; /* the call failed with ENAMETOOLONG; keep it whole */
+	}
 	if (dirfd == AT_FDCWD) {
 		n = rt_cwd_get(buf);
 	} else {
@@ -376,6 +384,11 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 			n = -1; /* not a directory in the tree (socket:[…], anon_inode:…) */
 	}
 	if (n <= 0) {
+		/* The kernel names no path longer than PATH_MAX (getcwd says
+		 * ERANGE, /proc/self/fd ENAMETOOLONG): deep in a tree reached with
+		 * relative *at calls, the base has no name to give. */
+		if (n == -ENAMETOOLONG)
+			*rflags |= RT_RF_TOO_LONG;
 		rt_count_error();
 		goto unresolved;
 	}
@@ -861,6 +874,8 @@ void rt_emit_fd(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int3
 		n = rt_fd_path(fd, buf, sizeof(buf));
 	if (n < 0) {
 		c.rflags |= RT_RF_UNRESOLVED;
+		if (n == -ENAMETOOLONG)
+			c.rflags |= RT_RF_TOO_LONG;
 		buf[0] = 0;
 		n = 0;
 	}

@@ -48,6 +48,10 @@ type fileNode struct {
 	// hostSocket: a socket no traced process bound, or one under a host
 	// daemons' directory — the host provides it, it ties nobody.
 	hostSocket bool
+	// unresolved: the shim could not make the path absolute (its base was
+	// deeper than PATH_MAX, unknown, or unreadable under seccomp), so the
+	// name says nothing about where the file is.
+	unresolved bool
 }
 
 // edge is one aggregated access that succeeded at least once.
@@ -162,6 +166,9 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 	lastKey, lastProc := ProcKey{}, int32(-1)
 	for i := range tr.Accesses {
 		a := &tr.Accesses[i]
+		if rules.NoLookups && isLookup(a.Op) {
+			continue
+		}
 		if a.Count == 0 {
 			if a.Failures > 0 {
 				g.failed = append(g.failed, int32(i))
@@ -237,7 +244,7 @@ func usesFileNumbers(tr *Trace) bool {
 
 func (g *graph) addFile(path string, rules *Rules) int32 {
 	fi := int32(len(g.files))
-	g.files = append(g.files, fileNode{path: path, ignored: rules.Ignored(path)})
+	g.files = append(g.files, fileNode{path: path, ignored: rules.Ignored(path), unresolved: !strings.HasPrefix(path, "/")})
 	return fi
 }
 
@@ -276,7 +283,19 @@ func (g *graph) edgeWrites(f int32, a *Access) bool {
 func isIPC(op string) bool {
 	switch op {
 	case "mkfifo", "mkfifoat", "mknod", "mknodat",
-		"shm_open", "mq_open", "shm_unlink", "mq_unlink":
+		"shm_open", "mq_open", "shm_unlink", "mq_unlink", "sem_open", "sem_unlink":
+		return true
+	}
+	return false
+}
+
+// isLookup: stat-family ops (ring access class "lookup"). The store keeps
+// a lookup as a read of its op, so the op names the class.
+func isLookup(op string) bool {
+	switch op {
+	case "stat", "lstat", "fstatat", "stat64", "lstat64", "fstatat64",
+		"__xstat", "__lxstat", "__fxstatat", "__xstat64", "__lxstat64", "__fxstatat64",
+		"access", "faccessat", "statx", "readlink", "readlinkat":
 		return true
 	}
 	return false

@@ -51,6 +51,11 @@ type Rules struct {
 	ignore   []rule
 	keep     []rule
 	hostSock []rule // socket paths only: host daemons' sockets
+	// NoLookups drops stat-family lookups (access "lookup") from the graph.
+	// By default a lookup counts as a read: a process that checks whether
+	// a lock, a pid file or a config exists depends on that answer. A plan
+	// without them is smaller and may miss exactly such a dependency.
+	NoLookups bool
 	// Sources says where the rules came from, for the plan's header.
 	Sources []string
 }

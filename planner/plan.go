@@ -32,7 +32,12 @@ type Plan struct {
 	HostSockets   []HostSocket   `json:"host_sockets"`
 	Failed        []FailedAccess `json:"failed,omitempty"`
 	DroppedEvents uint64         `json:"dropped_events"`
-	Incomplete    bool           `json:"incomplete"`
+	// UnresolvedFiles are paths a moving process used that the shim could
+	// not make absolute (deeper than PATH_MAX, base unknown, or under a
+	// seccomp filter): the plan cannot say where they are, so it is
+	// incomplete.
+	UnresolvedFiles []string `json:"unresolved_files,omitempty"`
+	Incomplete      bool     `json:"incomplete"`
 
 	trace *Trace
 	g     *graph
@@ -390,6 +395,13 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 		pl.CopyFiles = append(pl.CopyFiles, CopyFile{Path: path, PathBase64: b64, ForPIDs: stayingAPs, APs: movingAPs,
 			Reason: fmt.Sprintf("read-only sharing (Model 1): moves with %s, a copy stays for %s", apList(movingAPs), apList(stayingAPs))})
 	}
+	for f := range g.files {
+		if pl.first[f] >= 0 && g.files[f].unresolved {
+			pl.UnresolvedFiles = append(pl.UnresolvedFiles, g.files[f].path)
+		}
+	}
+	sort.Strings(pl.UnresolvedFiles)
+	pl.Incomplete = pl.Incomplete || len(pl.UnresolvedFiles) > 0
 	sort.Slice(pl.MoveFiles, func(i, j int) bool { return pl.MoveFiles[i].Path < pl.MoveFiles[j].Path })
 	sort.Slice(pl.CopyFiles, func(i, j int) bool { return pl.CopyFiles[i].Path < pl.CopyFiles[j].Path })
 

@@ -27,8 +27,12 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 		scope = "alone (--process-only)"
 	}
 	bw.printf("Migration plan for AP %d (%s), %s\n", pl.AP.PID, pl.AP.Command, scope)
-	if pl.Incomplete {
+	if pl.DroppedEvents > 0 {
 		bw.printf("WARNING: incomplete: %d events were lost while tracing; a dependency may be missing.\n", pl.DroppedEvents)
+	}
+	if n := len(pl.UnresolvedFiles); n > 0 {
+		bw.printf("WARNING: incomplete: %s could not be made absolute while tracing (deeper than PATH_MAX, or its base was unreadable); they are listed as recorded: %s\n",
+			count(n, "path", "paths"), strings.Join(quoteAll(pl.UnresolvedFiles), ", "))
 	}
 	bw.printf("Summary: moving %s (%s), %s outright and %s with a copy left behind.\n",
 		count(len(pl.APs), "AP", "APs"), count(len(pl.MoveProcesses), "process", "processes"),
@@ -113,7 +117,7 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 	bw := &errWriter{w: w}
 	bw.printf("digraph restrack_plan {\n")
 	bw.printf("  graph [rankdir=LR, fontname=\"Helvetica\", label=%s, labelloc=t];\n",
-		dotQuote(fmt.Sprintf("restrack plan: move AP %d (%s)%s", pl.AP.PID, pl.AP.Command, map[bool]string{true: fmt.Sprintf(" — INCOMPLETE: %d events lost", pl.DroppedEvents)}[pl.Incomplete])))
+		dotQuote(fmt.Sprintf("restrack plan: move AP %d (%s)%s", pl.AP.PID, pl.AP.Command, incompleteNote(pl))))
 	bw.printf("  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n")
 
 	// Files in the plan, with their ids; and every AP that uses one.
@@ -311,4 +315,27 @@ func (e *errWriter) Write(p []byte) (int, error) {
 
 func (e *errWriter) printf(format string, args ...any) {
 	fmt.Fprintf(e, format, args...)
+}
+
+func quoteAll(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = quotePath(p)
+	}
+	return out
+}
+
+// incompleteNote is the graph title's warning, naming each cause.
+func incompleteNote(pl *Plan) string {
+	var why []string
+	if pl.DroppedEvents > 0 {
+		why = append(why, fmt.Sprintf("%d events lost", pl.DroppedEvents))
+	}
+	if n := len(pl.UnresolvedFiles); n > 0 {
+		why = append(why, count(n, "path", "paths")+" unresolved")
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return " — INCOMPLETE: " + strings.Join(why, ", ")
 }

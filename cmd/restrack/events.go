@@ -44,6 +44,23 @@ type eventJSON struct {
 	TimeNs   uint64 `json:"time_ns"`
 	StartNs  uint64 `json:"start_ns"`
 	Source   string `json:"source,omitempty"` // "ring", "fifo", "ebpf": who recorded it
+	// Unresolved says why path is not absolute: "too_long" (deeper than
+	// PATH_MAX), "sandboxed" (a seccomp filter forbade resolving it) or
+	// "base_unknown"; empty when the path is whole.
+	Unresolved string `json:"unresolved,omitempty"`
+}
+
+// unresolvedCause names why the shim could not make a path absolute.
+func unresolvedCause(rflags uint16) string {
+	switch {
+	case rflags&ring.RFUnresolved == 0:
+		return ""
+	case rflags&ring.RFTooLong != 0:
+		return "too_long"
+	case rflags&ring.RFSandboxed != 0:
+		return "sandboxed"
+	}
+	return "base_unknown"
 }
 
 func accessName(a uint8) string {
@@ -52,6 +69,8 @@ func accessName(a uint8) string {
 		return "read"
 	case ring.AccessWrite:
 		return "write"
+	case ring.AccessLookup:
+		return "lookup"
 	}
 	return "none"
 }
@@ -92,7 +111,7 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		if *asJSON {
 			j := eventJSON{Op: e.Op.String(), Access: accessName(e.Access), Path: e.Path, Path2: e.Path2,
 				Flags: e.Flags, Mode: e.Mode, Result: e.Result, PID: e.PID, PPID: e.PPID, TID: e.TID,
-				TimeNs: e.TimeNs, StartNs: e.StartNs, Source: e.Source}
+				TimeNs: e.TimeNs, StartNs: e.StartNs, Source: e.Source, Unresolved: unresolvedCause(e.RFlags)}
 			if !utf8.ValidString(e.Path) {
 				j.PathB64 = base64.StdEncoding.EncodeToString([]byte(e.Path))
 			}
@@ -105,6 +124,9 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		line = strconv.AppendUint(line, e.TimeNs, 10)
 		line = fmt.Appendf(line, " %d/%d %-10s %-5s %4d ", e.PID, e.TID, e.Op, accessName(e.Access), e.Result)
 		line = appendPath(line, e.Path)
+		if cause := unresolvedCause(e.RFlags); cause != "" {
+			line = append(line, " (unresolved: "+cause+")"...)
+		}
 		if e.Path2 != "" {
 			line = append(line, " -> "...)
 			line = appendPath(line, e.Path2)

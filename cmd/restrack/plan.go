@@ -28,6 +28,7 @@ type planFlags struct {
 	processOnly bool
 	showFailed  bool
 	noDefaults  bool
+	noLookups   bool
 	ignoreFile  string
 	ignore      listFlag
 	keep        listFlag
@@ -43,6 +44,7 @@ func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ap, "ap", "", "the AP to move: `PID`, PID@START_NS or PID@latest when the pid was reused,\nor a command name naming one process (required; restrack ps lists them)")
 	fs.BoolVar(&f.processOnly, "process-only", false, "move the process alone, not its descendants")
 	fs.BoolVar(&f.showFailed, "show-failed", false, "list the failed calls of moving processes (they create no dependency)")
+	fs.BoolVar(&f.noLookups, "no-lookups", false, "leave stat-family lookups (access \"lookup\": stat, access, readlink…) out;\nby default a lookup counts as a read, since a file's existence is shared state")
 	fs.BoolVar(&f.noDefaults, "no-default-ignores", false, "drop the default ignore rules (/proc, /sys, /dev, system libraries…)")
 	fs.StringVar(&f.ignoreFile, "ignore-file", "", "ignore rules `FILE`: one rule a line (as --ignore), !RULE keeps, # comments\n(default $XDG_CONFIG_HOME/restrack/ignore when it exists)")
 	fs.Var(&f.ignore, "ignore", "also ignore `PATH`: a path prefix, a glob over the path, or a file name\nwithout a slash (matches the last element, e.g. '*.pyc'); repeatable")
@@ -69,6 +71,7 @@ func defaultIgnoreFile() string {
 
 func (f *planFlags) rules() (*planner.Rules, error) {
 	r := planner.NewRules(!f.noDefaults)
+	r.NoLookups = f.noLookups
 	file := f.ignoreFile
 	if file == "" {
 		file = defaultIgnoreFile()

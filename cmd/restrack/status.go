@@ -90,6 +90,9 @@ func statusLines(s collector.Status) []kv {
 		{"dropped", s.Dropped},
 		{"  ring full", s.DroppedFull}, {"  too big", s.DroppedTooBig},
 		{"  abandoned", s.Abandoned}, {"  corrupted", s.Corrupted},
+		{"shim errors", s.ProducerErrors},
+		{"  path too long", s.UnresolvedTooLong}, {"  sandboxed", s.UnresolvedSandboxed},
+		{"  base unknown", s.UnresolvedBaseUnknown},
 	}
 	if s.Store != nil {
 		lines = append(lines, storeLines(*s.Store, "")[1:]...)

@@ -303,6 +303,32 @@ static int c_ipc(void)
 	return 0;
 }
 
+/* Deeper than PATH_MAX, reached with relative *at calls: neither getcwd nor
+ * /proc/self/fd can name the directory any more. */
+static int c_deep(void)
+{
+	char name[201];
+	int dfd = open(".", O_RDONLY | O_DIRECTORY), fd;
+	memset(name, 'd', 200);
+	name[200] = 0;
+	for (int i = 0; i < 25 && dfd >= 0; i++) { /* 25 × 201 bytes > 4096 */
+		mkdirat(dfd, name, 0700);
+		int next = openat(dfd, name, O_RDONLY | O_DIRECTORY);
+		close(dfd);
+		dfd = next;
+	}
+	if (dfd < 0)
+		return 1;
+	begin();
+	CALL("openat", fd = openat(dfd, "deep_at.txt", O_CREAT | O_WRONLY, 0600));
+	closeit(fd);
+	CALL("fchdir", fchdir(dfd));
+	CALL("open", fd = open("deep_cwd.txt", O_CREAT | O_WRONLY, 0600));
+	closeit(fd);
+	close(dfd);
+	return 0;
+}
+
 /* Named semaphores: glibc's files /dev/shm/sem.NAME. */
 static int c_sem(void)
 {
@@ -780,6 +806,8 @@ int main(int argc, char **argv)
 		return c_chdir();
 	if (!strcmp(c, "ipc"))
 		return c_ipc();
+	if (!strcmp(c, "deep"))
+		return c_deep();
 	if (!strcmp(c, "sem"))
 		return c_sem();
 	if (!strcmp(c, "dlopen"))
