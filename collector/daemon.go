@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/restrack/restrack/collector/store"
 	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/ring"
@@ -29,6 +31,9 @@ type DaemonConfig struct {
 	Handlers map[string]func(*store.Store) usock.Handler
 	// Ready, when set, is called once the collector is draining.
 	Ready func(*Collector)
+	// Metrics are extra metrics served beside the collector's (the fleet
+	// publisher's).
+	Metrics []prometheus.Collector
 }
 
 // OpenOrCreateRing opens the ring at path, creating it (owner-only) with
@@ -115,6 +120,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) (err error) {
 	}
 	if cfg.MetricsAddr != "" {
 		reg := c.Registry()
+		reg.MustRegister(cfg.Metrics...)
 		errc := make(chan error, 1)
 		wg.Add(1)
 		go func() {

@@ -14,8 +14,11 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/fleet"
 	"github.com/restrack/restrack/internal/version"
 	"github.com/restrack/restrack/planner/serve"
 	"github.com/restrack/restrack/ring"
@@ -33,6 +36,9 @@ func run(args []string) int {
 	storeDir := fs.String("store", "restrack-data", "store directory")
 	socket := fs.String("socket", "", "unix socket for status and plan queries (default STORE/collector.sock; \"none\" disables)")
 	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); empty disables")
+	publish := fs.String("publish", "", "publish this host's aggregated accesses to the PostgreSQL `DSN` (docs/fleet.md)")
+	hostID := fs.String("host-id", "", "this host's `NAME` in the fleet database (default: /etc/machine-id)")
+	publishEvery := fs.Duration("publish-interval", fleet.DefaultInterval, "publish at most this often")
 	retain := fs.Int64("retain-events", store.DefaultRetainEvents, "raw events kept (newest); 0 keeps none, -1 all; aggregates are always kept")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -66,6 +72,11 @@ func run(args []string) int {
 	} else if *socket == "none" {
 		*socket = ""
 	}
+	pub, err := newPublisher(*publish, *hostID, *storeDir, *publishEvery)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "collector: %v\n", err)
+		return 2
+	}
 	opts := store.Options{RetainEvents: *retain}
 	if *retain == 0 {
 		opts.DiscardEvents = true
@@ -73,14 +84,28 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err := collector.RunDaemon(ctx, collector.DaemonConfig{
+	var pubMetrics []prometheus.Collector
+	var waitPublisher func()
+	if pub != nil {
+		pubMetrics = pub.Metrics()
+	}
+	err = collector.RunDaemon(ctx, collector.DaemonConfig{
 		Ring: *ringPath, RingSize: *ringSize, DrainInterval: *interval,
 		Store: *storeDir, StoreOptions: opts, Socket: *socket, MetricsAddr: *metrics,
 		Handlers: serve.Handlers(), // plan and explain, answered from the store being written
+		Metrics:  pubMetrics,
 		Ready: func(c *collector.Collector) {
 			fmt.Fprintf(os.Stderr, "collector: draining %s into %s every %v\n", *ringPath, *storeDir, *interval)
+			if pub != nil {
+				fmt.Fprintf(os.Stderr, "collector: publishing to %s as host %s every %v\n", fleet.RedactDSN(*publish), pub.Status().HostID, *publishEvery)
+				waitPublisher = runPublisher(ctx, pub, *storeDir)
+			}
 		},
 	})
+	stop()
+	if waitPublisher != nil {
+		waitPublisher()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "collector: %v\n", err)
 		return 1

@@ -158,6 +158,8 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	interval := fs.Duration("drain-interval", collector.DefaultDrainInterval, "drain the ring at least this often")
 	retain := fs.Int64("retain-events", store.DefaultRetainEvents, "raw events kept in the store (newest); 0 none, -1 all")
 	verbose := fs.Bool("v", false, "print a summary of the trace on stderr")
+	var pubFlags publishFlags
+	pubFlags.register(fs, "once the trace is stored, publish it to the fleet database at PostgreSQL `DSN` (docs/fleet.md)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: restrack run [flags] -- CMD [ARGS…]\n\n"+
 			"Runs CMD with the shim preloaded, traces it and all its descendants into the store,\n"+
@@ -189,6 +191,11 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "restrack run: %v\n", err)
 		return exitRunFailed
+	}
+	publisher, err := pubFlags.publisher(*storeDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "restrack run: %v\n", err)
+		return 2
 	}
 
 	// Resolve CMD first: a typo should not create a store.
@@ -296,6 +303,14 @@ wait:
 	if *verbose || isTerminal(stderr) {
 		s := c.Status(context.Background())
 		fmt.Fprintf(stderr, "restrack: %d records traced into %s (%d dropped)\n", s.Records, *storeDir, s.Dropped)
+	}
+	if publisher != nil {
+		if err := publishStore(publisher, st, pubFlags.timeout, stderr); err != nil {
+			fmt.Fprintf(stderr, "restrack run: not published: %v\n", err)
+			if status == 0 {
+				return exitRunFailed
+			}
+		}
 	}
 	return status
 }

@@ -52,7 +52,12 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	err := usock.Query(ctx, sock, "status", nil, &live)
 	switch {
 	case err == nil:
-		return printStatus(stdout, stderr, *asJSON, live, statusLines(live))
+		dir := *storeDir
+		if live.Store != nil {
+			dir = live.Store.Dir
+		}
+		v, lines := fleetStatus(dir, live, statusLines(live))
+		return printStatus(stdout, stderr, *asJSON, v, lines)
 	case *socket != "":
 		fmt.Fprintf(stderr, "restrack status: %v\n", err)
 		return 1
@@ -72,7 +77,8 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "restrack status: %v\n", err)
 		return 1
 	}
-	return printStatus(stdout, stderr, *asJSON, stats, storeLines(stats, "no collector running; from the store"))
+	v, lines := fleetStatus(*storeDir, stats, storeLines(stats, "no collector running; from the store"))
+	return printStatus(stdout, stderr, *asJSON, v, lines)
 }
 
 type kv struct {

@@ -1,0 +1,151 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/restrack/restrack/internal/pgtest"
+	"github.com/restrack/restrack/planner"
+)
+
+// synthTrace is a host's trace: n processes, each reading a shared file and
+// writing its own.
+func synthTrace(n int) *planner.Trace {
+	tr := &planner.Trace{}
+	for i := 0; i < n; i++ {
+		k := planner.ProcKey{PID: int32(100 + i), StartNs: uint64(1000 + i)}
+		tr.Processes = append(tr.Processes, planner.Process{Key: k, PPID: 1, Exe: "/bin/w", Argv: []string{"w", fmt.Sprint(i)}, LastNs: 5})
+		tr.Accesses = append(tr.Accesses,
+			planner.Access{Proc: k, Path: "/mnt/a/shared", Op: "openat", Count: 1},
+			planner.Access{Proc: k, Path: fmt.Sprintf("/var/out/%d", i), Op: "openat", Write: true, Count: 2})
+	}
+	return tr
+}
+
+func noMounts() (Mounts, error) {
+	return Mounts{{Root: "/", MountPoint: "/mnt/a", FSType: "fuse.sshfs", Source: "srv:/export"}}, nil
+}
+
+func newTestPublisher(t *testing.T, dsn, host, dir string) *Publisher {
+	t.Helper()
+	p, err := NewPublisher(Config{DSN: dsn, HostID: host, StoreDir: dir, BatchRows: 7, Mounts: noMounts, Timeout: 5e9})
+	require.NoError(t, err)
+	return p
+}
+
+type counts struct{ hosts, procs, files, accs, calls int64 }
+
+func countRows(t *testing.T, dsn string) counts {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var c counts
+	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM restrack.hosts), (SELECT count(*) FROM restrack.processes),
+		(SELECT count(*) FROM restrack.files), (SELECT count(*) FROM restrack.accesses), (SELECT coalesce(sum(count), 0) FROM restrack.accesses)`).
+		Scan(&c.hosts, &c.procs, &c.files, &c.accs, &c.calls))
+	return c
+}
+
+func TestPublishIsIncrementalIdempotentAndSurvivesTheDatabaseGoingAway(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	tr := synthTrace(10)
+
+	p := newTestPublisher(t, pg.DSN(), "alpha", dir)
+	res, err := p.Publish(ctx, tr)
+	require.NoError(t, err)
+	assert.Equal(t, 11+10+20, res.Pushed, "11 files, 10 processes, 20 accesses")
+	assert.Equal(t, counts{1, 10, 11, 20, 30}, countRows(t, pg.DSN()))
+
+	t.Run("nothing changed: nothing is pushed", func(t *testing.T) {
+		res, err := p.Publish(ctx, tr)
+		require.NoError(t, err)
+		assert.Equal(t, 0, res.Pushed)
+	})
+	t.Run("a changed aggregate is pushed alone and replaces, not adds", func(t *testing.T) {
+		tr.Accesses[1].Count = 5
+		res, err := p.Publish(ctx, tr)
+		require.NoError(t, err)
+		assert.Equal(t, 1, res.Pushed)
+		assert.Equal(t, counts{1, 10, 11, 20, 33}, countRows(t, pg.DSN()))
+	})
+	t.Run("a new publisher on the same store resumes from the cursor", func(t *testing.T) {
+		p2 := newTestPublisher(t, pg.DSN(), "alpha", dir)
+		res, err := p2.Publish(ctx, tr)
+		require.NoError(t, err)
+		assert.Equal(t, 0, res.Pushed)
+	})
+	t.Run("database down: an error, the backlog waits, nothing is lost or doubled when it is back", func(t *testing.T) {
+		more := synthTrace(30)
+		pg.Stop()
+		res, err := p.Publish(ctx, more)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the local store keeps everything")
+		assert.Equal(t, 20+20+40+1, res.Pending, "the 20 new processes, their 20 files, 40 accesses and the changed one wait")
+		st, ok, err := ReadStatus(dir)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, 81, st.Pending)
+		assert.NotEmpty(t, st.LastError)
+		assert.False(t, st.PendingSince.IsZero(), "the lag is measured from the first unpublished pass")
+
+		pg.StartAgain()
+		res, err = p.Publish(ctx, more)
+		require.NoError(t, err)
+		assert.Equal(t, 0, res.Pending)
+		// Access 1's count went back from 5 to 2 in `more`: it is pushed too.
+		assert.Equal(t, 81, res.Pushed)
+		assert.Equal(t, counts{1, 30, 31, 60, 90}, countRows(t, pg.DSN()))
+		st, _, err = ReadStatus(dir)
+		require.NoError(t, err)
+		assert.Zero(t, st.Pending)
+		assert.Empty(t, st.LastError)
+	})
+	t.Run("a second store publishing under the same host id is refused", func(t *testing.T) {
+		other := newTestPublisher(t, pg.DSN(), "alpha", t.TempDir())
+		_, err := other.Publish(ctx, synthTrace(2))
+		require.ErrorIs(t, err, ErrHostTaken)
+		assert.Contains(t, err.Error(), "give it its own -host-id")
+		assert.Equal(t, counts{1, 30, 31, 60, 90}, countRows(t, pg.DSN()), "the refused publisher wrote nothing")
+	})
+	t.Run("a recreated database gets everything again", func(t *testing.T) {
+		conn, err := pgx.Connect(ctx, pg.DSN())
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, "DROP SCHEMA restrack CASCADE")
+		require.NoError(t, err)
+		conn.Close(ctx)
+		more := synthTrace(30)
+		res, err := p.Publish(ctx, more)
+		require.NoError(t, err)
+		assert.Equal(t, 31+30+60, res.Pushed)
+		assert.Equal(t, counts{1, 30, 31, 60, 90}, countRows(t, pg.DSN()))
+	})
+}
+
+func TestCursorDamageIsAnErrorNamingTheRemedy(t *testing.T) {
+	dir := t.TempDir()
+	c, err := loadCursor(dir)
+	require.NoError(t, err)
+	c.rows[1] = 2
+	require.NoError(t, c.save(dir))
+	back, err := loadCursor(dir)
+	require.NoError(t, err)
+	assert.Equal(t, c.Publisher, back.Publisher)
+	assert.Equal(t, map[uint64]uint64{1: 2}, back.rows)
+
+	require.NoError(t, writeFile(dir+"/"+CursorFile, "garbage"))
+	_, err = loadCursor(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "delete it to republish")
+}
+
+func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
