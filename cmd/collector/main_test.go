@@ -38,6 +38,8 @@ func TestBadInvocationsExitNonZero(t *testing.T) {
 		{"a stray argument", []string{"extra"}, 2},
 		{"a ring size that is not a power of two", []string{"-ring-size", "100000"}, 2},
 		{"a drain interval of zero", []string{"-drain-interval", "0s"}, 2},
+		{"a host id without a database to publish to", []string{"-host-id", "h1"}, 2},
+		{"a host id that cannot name a host", []string{"-publish", "host=/nonexistent", "-host-id", "a b"}, 2},
 		{"a ring in a missing directory", []string{"-ring", filepath.Join(dir, "missing", "r"), "-store", filepath.Join(dir, "s1")}, 1},
 		{"a ring of another ABI", []string{"-ring", otherABI, "-store", filepath.Join(dir, "s2")}, 1},
 		{"a file that is not a ring", []string{"-ring", notDir, "-store", filepath.Join(dir, "s3")}, 1},
