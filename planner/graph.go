@@ -52,12 +52,14 @@ type fileNode struct {
 	// deeper than PATH_MAX, unknown, or unreadable under seccomp), so the
 	// name says nothing about where the file is.
 	unresolved bool
+	hint       uint8 // what the ops and the path say the file is (actionable.go)
 }
 
 // edge is one aggregated access that succeeded at least once.
 type edge struct {
 	proc, file int32
 	write      bool
+	makes      bool // the access can create the object: a write, bind, mkfifo… (never connect)
 }
 
 // name is a short command line for sentences and labels: the argv with
@@ -198,7 +200,10 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 			fi = g.addFile(a.Path, rules)
 			g.byPath[a.Path] = fi
 		}
-		edges = append(edges, edge{proc: pi, file: fi, write: g.edgeWrites(fi, a)})
+		if h := opHint(a.Op); h > g.files[fi].hint {
+			g.files[fi].hint = h
+		}
+		edges = append(edges, edge{proc: pi, file: fi, write: g.edgeWrites(fi, a), makes: a.Write || makesIPC(a.Op)})
 	}
 	for f := range g.files {
 		if fn := &g.files[f]; fn.socket && !fn.ignored {
@@ -244,7 +249,7 @@ func usesFileNumbers(tr *Trace) bool {
 
 func (g *graph) addFile(path string, rules *Rules) int32 {
 	fi := int32(len(g.files))
-	g.files = append(g.files, fileNode{path: path, ignored: rules.Ignored(path), unresolved: !strings.HasPrefix(path, "/")})
+	g.files = append(g.files, fileNode{path: path, ignored: rules.Ignored(path), unresolved: !strings.HasPrefix(path, "/"), hint: pathHint(path)})
 	return fi
 }
 
@@ -296,6 +301,15 @@ func isLookup(op string) bool {
 	case "stat", "lstat", "fstatat", "stat64", "lstat64", "fstatat64",
 		"__xstat", "__lxstat", "__fxstatat", "__xstat64", "__lxstat64", "__fxstatat64",
 		"access", "faccessat", "statx", "readlink", "readlinkat":
+		return true
+	}
+	return false
+}
+
+// makesIPC: these ops create the channel they name, whatever the flags.
+func makesIPC(op string) bool {
+	switch op {
+	case "bind", "mkfifo", "mkfifoat", "mknod", "mknodat":
 		return true
 	}
 	return false

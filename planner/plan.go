@@ -21,13 +21,24 @@ type Options struct {
 // design §11: move_processes, move_files, copy_files (a file is in one of the
 // two only), ignored_files, dropped_events, incomplete; the rest is extra.
 type Plan struct {
-	AP            ProcRef        `json:"ap"`
-	ProcessOnly   bool           `json:"process_only"`
-	APs           []AP           `json:"aps"`
-	MoveProcesses []MoveProcess  `json:"move_processes"`
-	MoveFiles     []MoveFile     `json:"move_files"`
-	CopyFiles     []CopyFile     `json:"copy_files"`
-	IgnoredFiles  []string       `json:"ignored_files"`
+	AP            ProcRef       `json:"ap"`
+	ProcessOnly   bool          `json:"process_only"`
+	APs           []AP          `json:"aps"`
+	MoveProcesses []MoveProcess `json:"move_processes"`
+	MoveFiles     []MoveFile    `json:"move_files"`
+	CopyFiles     []CopyFile    `json:"copy_files"`
+	IgnoredFiles  []string      `json:"ignored_files"`
+	// RecreateFiles are the IPC objects (sockets, shared memory, message
+	// queues, semaphores) of the moving APs: never in move_files or
+	// copy_files, since their process makes them again at the target.
+	RecreateFiles []RecreateFile `json:"recreate_files"`
+	// LiveAPs have a process running (something to stop and start);
+	// ExitedAPs are history: their files move, nothing runs. Root pids.
+	LiveAPs   []int32 `json:"live_aps"`
+	ExitedAPs []int32 `json:"exited_aps"`
+	// HostChecked: Enrich checked liveness, kinds and sizes on this host;
+	// false means they come from the trace alone.
+	HostChecked   bool           `json:"host_checked"`
 	IgnoreRules   []string       `json:"ignore_rules"`
 	HostSockets   []HostSocket   `json:"host_sockets"`
 	Failed        []FailedAccess `json:"failed,omitempty"`
@@ -65,6 +76,13 @@ type AP struct {
 	Processes   []int32 `json:"processes"`
 	Reason      string  `json:"reason"`
 	Cause       *Cause  `json:"cause,omitempty"` // nil for the requested AP
+	// Label is the program the AP runs now: its root's last exec, or once
+	// Enrich has looked, the command line of its topmost live process
+	// (LabelPID) — the one to stop and start.
+	Label    string  `json:"label"`
+	LabelPID int32   `json:"label_pid"`
+	Live     bool    `json:"live"`
+	LivePIDs []int32 `json:"live_pids"`
 }
 
 // Cause is one link of an explanation chain: this AP moves because its
@@ -89,7 +107,10 @@ type MoveProcess struct {
 	Argv    []string `json:"argv,omitempty"`
 	AP      int32    `json:"ap"`
 	Exited  bool     `json:"exited"`
-	Reason  string   `json:"reason"`
+	// Live: the process runs (Enrich: /proc/PID exists with the recorded
+	// start time; before that: the trace saw no exit).
+	Live   bool   `json:"live"`
+	Reason string `json:"reason"`
 }
 
 // MoveFile moves with the plan and nothing is left behind.
@@ -98,7 +119,18 @@ type MoveFile struct {
 	PathBase64 string  `json:"path_base64,omitempty"` // set when Path is not valid UTF-8 (JSON would mangle it)
 	Reason     string  `json:"reason"`
 	Written    bool    `json:"written"`
-	APs        []int32 `json:"aps"` // root pids of the moving APs that use it
+	APs        []int32 `json:"aps"`     // root pids of the moving APs that use it
+	Writers    []int32 `json:"writers"` // root pids of the moving APs that write it
+	FileState
+}
+
+// FileState is what a plan knows of a file's object: its kind always
+// (inferred from the trace until Enrich looks), and where Enrich found it
+// still existing, its size.
+type FileState struct {
+	Kind   string `json:"kind"`
+	Exists *bool  `json:"exists,omitempty"` // nil until Enrich looked
+	Size   *int64 `json:"size,omitempty"`   // bytes, when it exists
 }
 
 // CopyFile moves, and a copy stays for the APs that remain (Model 1).
@@ -108,6 +140,7 @@ type CopyFile struct {
 	ForPIDs    []int32 `json:"for_pids"` // root pids of the staying APs that read it
 	Reason     string  `json:"reason"`
 	APs        []int32 `json:"aps"`
+	FileState
 }
 
 // HostSocket is an AF_UNIX socket the moving APs connect to that the host
@@ -320,12 +353,14 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 	pl.CopyFiles = []CopyFile{}
 	pl.IgnoredFiles = []string{}
 	pl.HostSockets = []HostSocket{}
+	pl.RecreateFiles = []RecreateFile{}
 
 	for _, u := range pl.order {
 		un := &pl.units[u]
 		a := AP{
 			Root: g.procs[un.root].key.PID, RootStartNs: g.procs[un.root].key.StartNs,
 			Exe: g.exe(un.root), Command: g.name(un.root), Requested: u == 0, Reason: pl.apReason(u), Cause: un.cause,
+			Label: g.name(un.root), LabelPID: g.procs[un.root].key.PID,
 			Processes: make([]int32, 0, len(un.members)),
 		}
 		for _, p := range un.members {
@@ -335,6 +370,7 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 			if pn.p != nil {
 				mp.PPID, mp.Argv, mp.Exited = pn.p.PPID, pn.p.Argv, pn.p.Exited
 			}
+			mp.Live = !mp.Exited
 			pl.MoveProcesses = append(pl.MoveProcesses, mp)
 		}
 		sort.Slice(a.Processes, func(i, j int) bool { return a.Processes[i] < a.Processes[j] })
@@ -378,9 +414,19 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 		if !utf8.ValidString(path) {
 			b64 = base64.StdEncoding.EncodeToString([]byte(path))
 		}
+		kind := hintKinds[g.files[f].hint]
+		if IsRecreated(kind) {
+			reason := recreateReason(kind, movingAPs)
+			if g.files[f].socket && len(stayingAPs) > 0 {
+				reason += fmt.Sprintf("; its clients %s stay and lose it (an AF_UNIX socket does not cross hosts)", apList(stayingAPs))
+			}
+			pl.RecreateFiles = append(pl.RecreateFiles, RecreateFile{Path: path, PathBase64: b64, Kind: kind, APs: movingAPs,
+				Makers: pl.fileMakers(int32(f)), Reason: reason})
+			continue
+		}
 		if len(stayingAPs) == 0 {
 			pl.MoveFiles = append(pl.MoveFiles, MoveFile{Path: path, PathBase64: b64, Written: written, APs: movingAPs,
-				Reason: moveFileReason(movingAPs, written)})
+				Writers: pl.fileWriters(int32(f)), Reason: moveFileReason(movingAPs, written), FileState: FileState{Kind: kind}})
 			continue
 		}
 		if g.files[f].socket {
@@ -393,7 +439,8 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 		}
 		// The closure guarantees no staying AP shares a written file.
 		pl.CopyFiles = append(pl.CopyFiles, CopyFile{Path: path, PathBase64: b64, ForPIDs: stayingAPs, APs: movingAPs,
-			Reason: fmt.Sprintf("read-only sharing (Model 1): moves with %s, a copy stays for %s", apList(movingAPs), apList(stayingAPs))})
+			Reason:    fmt.Sprintf("read-only sharing (Model 1): moves with %s, a copy stays for %s", apList(movingAPs), apList(stayingAPs)),
+			FileState: FileState{Kind: kind}})
 	}
 	for f := range g.files {
 		if pl.first[f] >= 0 && g.files[f].unresolved {
@@ -402,8 +449,10 @@ func (pl *Plan) assemble(tr *Trace, showFailed bool) {
 	}
 	sort.Strings(pl.UnresolvedFiles)
 	pl.Incomplete = pl.Incomplete || len(pl.UnresolvedFiles) > 0
+	pl.settle()
 	sort.Slice(pl.MoveFiles, func(i, j int) bool { return pl.MoveFiles[i].Path < pl.MoveFiles[j].Path })
 	sort.Slice(pl.CopyFiles, func(i, j int) bool { return pl.CopyFiles[i].Path < pl.CopyFiles[j].Path })
+	sort.Slice(pl.RecreateFiles, func(i, j int) bool { return pl.RecreateFiles[i].Path < pl.RecreateFiles[j].Path })
 
 	if showFailed {
 		pl.Failed = []FailedAccess{}
@@ -474,6 +523,33 @@ func (pl *Plan) fileUsers(f int32) (moving, staying []int32, written bool) {
 	slices.Sort(moving)
 	slices.Sort(staying)
 	return slices.Compact(moving), slices.Compact(staying), written
+}
+
+// fileWriters: root pids of the moving APs that write f, so an action can
+// order them (a writer starts before its readers, and stops after them).
+func (pl *Plan) fileWriters(f int32) []int32 {
+	g := pl.g
+	out := []int32{}
+	for _, e := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
+		if un := &pl.units[pl.unit[e.proc]]; e.write && un.moving {
+			out = append(out, g.procs[un.root].key.PID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// fileMakers: pids of the moving processes that write (create) f.
+func (pl *Plan) fileMakers(f int32) []int32 {
+	g := pl.g
+	out := []int32{}
+	for _, e := range g.fileAdj[g.fileOff[f]:g.fileOff[f+1]] {
+		if e.makes && pl.units[pl.unit[e.proc]].moving {
+			out = append(out, g.procs[e.proc].key.PID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func apList(roots []int32) string {

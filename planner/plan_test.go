@@ -13,16 +13,17 @@ func TestPlan(t *testing.T) {
 	// Most cases hang their processes under pid 1, a workload shell that
 	// started everything (as `restrack run -- workload.sh` does).
 	tests := []struct {
-		name    string
-		trace   *Trace
-		ap      string
-		opts    Options
-		aps     []int32 // roots of the moving APs
-		procs   []int32 // moving pids, sorted
-		moves   []string
-		copies  map[string][]int32
-		ignored []string
-		check   func(t *testing.T, pl *Plan)
+		name      string
+		trace     *Trace
+		ap        string
+		opts      Options
+		aps       []int32 // roots of the moving APs
+		procs     []int32 // moving pids, sorted
+		moves     []string
+		recreates []string // IPC objects: nil means none
+		copies    map[string][]int32
+		ignored   []string
+		check     func(t *testing.T, pl *Plan)
 	}{
 		{
 			name: "Model 1: a file every sharer only reads moves, and a copy stays for the other AP",
@@ -190,14 +191,24 @@ func TestPlan(t *testing.T) {
 			trace: newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/app").proc(20, 1, "/peer").
 				access(10, "/dev/shm/app-queue", "shm_open", false, 1, 0).access(20, "/dev/shm/app-queue", "shm_open", false, 1, 0).trace(),
 			ap: "10", aps: []int32{10, 20}, procs: []int32{10, 20},
-			moves: []string{"/dev/shm/app-queue"}, copies: map[string][]int32{},
+			moves: []string{}, copies: map[string][]int32{},
+			check: func(t *testing.T, pl *Plan) {
+				require.Len(t, pl.RecreateFiles, 1, "a shared-memory object is recreated by its process, never moved as a file")
+				assert.Equal(t, RecreateFile{Path: "/dev/shm/app-queue", Kind: KindShm, APs: []int32{10, 20}, Makers: []int32{},
+					Reason: "shared-memory object: AP 10 and AP 20 make it again when it starts at the target; never copied"}, pl.RecreateFiles[0])
+			},
 		},
 		{
 			name: "an AF_UNIX socket is IPC: a client that connects brings the server that bound it",
 			trace: newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/client").proc(20, 1, "/server").
 				access(10, "/srv/app.sock", "connect", false, 1, 0).access(20, "/srv/app.sock", "bind", false, 1, 0).trace(),
 			ap: "10", aps: []int32{10, 20}, procs: []int32{10, 20},
-			moves: []string{"/srv/app.sock"}, copies: map[string][]int32{},
+			moves: []string{}, recreates: []string{"/srv/app.sock"}, copies: map[string][]int32{},
+			check: func(t *testing.T, pl *Plan) {
+				require.Len(t, pl.RecreateFiles, 1, "a socket is bound again by its server, never copied")
+				assert.Equal(t, KindSocket, pl.RecreateFiles[0].Kind)
+				assert.Equal(t, []int32{20}, pl.RecreateFiles[0].Makers, "the server that bound it makes it, not the client that connects")
+			},
 		},
 		{
 			name: "two clients of one traced server: the server comes, the other client does not",
@@ -205,14 +216,14 @@ func TestPlan(t *testing.T) {
 				access(10, "/srv/app.sock", "connect", true, 1, 0).access(20, "/srv/app.sock", "bind", true, 1, 0).
 				access(30, "/srv/app.sock", "connect", true, 1, 0).trace(),
 			ap: "10", aps: []int32{10, 20}, procs: []int32{10, 20},
-			moves: []string{"/srv/app.sock"}, copies: map[string][]int32{},
+			moves: []string{}, recreates: []string{"/srv/app.sock"}, copies: map[string][]int32{},
 		},
 		{
 			name: "moving a socket's server leaves its clients (they are listed, not pulled)",
 			trace: newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/client").proc(20, 1, "/server").
 				access(10, "/srv/app.sock", "connect", true, 1, 0).access(20, "/srv/app.sock", "bind", true, 1, 0).trace(),
 			ap: "20", aps: []int32{20}, procs: []int32{20},
-			moves: []string{"/srv/app.sock"}, copies: map[string][]int32{},
+			moves: []string{}, recreates: []string{"/srv/app.sock"}, copies: map[string][]int32{},
 		},
 		{
 			name: "a FIFO is IPC: its reader brings the process that made it",
@@ -289,6 +300,13 @@ func TestPlan(t *testing.T) {
 			assert.Equal(t, tt.aps, apRoots(pl), "moving APs")
 			assert.Equal(t, tt.procs, movedPIDs(pl), "moving processes")
 			assert.Equal(t, tt.moves, moveFilePaths(pl), "moved files")
+			recreated := []string(nil)
+			for _, f := range pl.RecreateFiles {
+				recreated = append(recreated, f.Path)
+			}
+			if tt.recreates != nil || tt.check == nil {
+				assert.Equal(t, tt.recreates, recreated, "recreated IPC objects")
+			}
 			assert.Equal(t, tt.copies, copyFileMap(pl), "copied files")
 			if tt.ignored == nil {
 				tt.ignored = []string{}

@@ -39,17 +39,13 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 		count(len(pl.MoveFiles), "file", "files"), count(len(pl.CopyFiles), "file", "files"))
 
 	bw.printf("\nAPs that move (%d): an AP is a process and its descendants, named by its root pid\n", len(pl.APs))
-	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  AP\tPROCESSES\tCOMMAND\tWHY\n")
-	for _, a := range pl.APs {
-		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\n", a.Root, len(a.Processes), a.Command, a.Reason)
-	}
-	tw.Flush()
+	pl.writeAPs(bw, true)
+	pl.writeAPs(bw, false)
 
 	// One row per AP and program, so a shell loop's hundred `sleep`s read
 	// as one line; --json lists every process.
 	bw.printf("\nProcesses that move (%d), by AP and program (--json lists each one)\n", len(pl.MoveProcesses))
-	tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  AP\tCOUNT\tPIDS\tCOMMAND\n")
 	for _, grp := range pl.processGroups() {
 		count := strconv.Itoa(len(grp.pids))
@@ -63,22 +59,32 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 	bw.printf("\nFiles that move (%d)\n", len(pl.MoveFiles))
 	tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 	if len(pl.MoveFiles) > 0 {
-		fmt.Fprintf(tw, "  PATH\tWHY\n")
+		fmt.Fprintf(tw, "  PATH\tKIND\tSIZE\tWHY\n")
 	}
 	for _, f := range pl.MoveFiles {
-		fmt.Fprintf(tw, "  %s\t%s\n", quotePath(f.Path), f.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", quotePath(f.Path), f.Kind, f.sizeText(), f.Reason)
 	}
 	tw.Flush()
 
 	bw.printf("\nFiles that move with a copy left behind (%d): only read by everyone sharing them (Model 1)\n", len(pl.CopyFiles))
 	tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 	if len(pl.CopyFiles) > 0 {
-		fmt.Fprintf(tw, "  PATH\tCOPY STAYS FOR APs\n")
+		fmt.Fprintf(tw, "  PATH\tKIND\tSIZE\tCOPY STAYS FOR APs\n")
 	}
 	for _, f := range pl.CopyFiles {
-		fmt.Fprintf(tw, "  %s\t%s\n", quotePath(f.Path), joinPIDs(f.ForPIDs))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", quotePath(f.Path), f.Kind, f.sizeText(), joinPIDs(f.ForPIDs))
 	}
 	tw.Flush()
+
+	if len(pl.RecreateFiles) > 0 {
+		bw.printf("\nIPC objects (%d): never copied, their process makes them again at the target\n", len(pl.RecreateFiles))
+		tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  PATH\tKIND\tAPs\n")
+		for _, f := range pl.RecreateFiles {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", quotePath(f.Path), f.Kind, joinPIDs(f.APs))
+		}
+		tw.Flush()
+	}
 
 	if pl.Failed != nil {
 		bw.printf("\nFailed calls of moving processes (%d): they create no dependency\n", len(pl.Failed))
@@ -106,6 +112,49 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 	}
 	bw.printf("\nWhy is something here? restrack explain --ap %d --pid PID | --file PATH\n", pl.AP.PID)
 	return bw.err
+}
+
+// writeAPs lists the live moving APs (something to stop and start) or the
+// exited ones (history: their files move, nothing runs).
+func (pl *Plan) writeAPs(bw *errWriter, live bool) {
+	var aps []AP
+	for _, a := range pl.APs {
+		if a.Live == live {
+			aps = append(aps, a)
+		}
+	}
+	if len(aps) == 0 {
+		return
+	}
+	source := "the trace saw no exit"
+	if pl.HostChecked {
+		source = "running now"
+	}
+	if live {
+		bw.printf("  Live (%d, %s): stop here, start at the target\n", len(aps), source)
+	} else {
+		bw.printf("  Exited (%d): history, their files move but nothing runs\n", len(aps))
+	}
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  AP\tPROCESSES\tCOMMAND\tWHY\n")
+	for _, a := range aps {
+		label := a.Label
+		if a.LabelPID != a.Root {
+			label += fmt.Sprintf(" (pid %d; root %s exited)", a.LabelPID, a.Command)
+		}
+		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\n", a.Root, len(a.Processes), label, a.Reason)
+	}
+	tw.Flush()
+}
+
+func (st FileState) sizeText() string {
+	switch {
+	case st.Size != nil:
+		return strconv.FormatInt(*st.Size, 10)
+	case st.Exists != nil && !*st.Exists:
+		return "gone"
+	}
+	return "-"
 }
 
 // WriteDOT writes a Graphviz picture of the plan: the moving APs and every

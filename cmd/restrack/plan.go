@@ -140,6 +140,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	pf.register(fs)
 	asJSON := fs.Bool("json", false, "print the plan as one JSON object (the stable contract of design §11)")
 	asDOT := fs.Bool("dot", false, "print the plan as a Graphviz graph (render: dot -Tsvg)")
+	traceOnly := fs.Bool("trace-only", false, "do not look at this host: liveness, file kinds and sizes from the trace alone\n(for a store copied from another machine)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: restrack plan [--store DIR] --ap PID [--json | --dot] [flags]\n\n"+
 			"Prints which APs and processes must move with AP PID (the process and its\n"+
@@ -157,6 +158,9 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "restrack plan: %v\n", err)
 		return errorStatus(err)
+	}
+	if !*traceOnly {
+		pl.Enrich(planner.LocalHost{})
 	}
 	switch {
 	case *asJSON:
