@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +19,11 @@ import (
 
 // DaemonConfig is everything the long-running collector needs.
 type DaemonConfig struct {
-	Ring          string        // ring file; created if missing, resumed if present
+	// Rendezvous is the socket where traced processes of every uid get
+	// their uid's ring (docs/collector.md, "Rendezvous"); "" = none.
+	Rendezvous    string
+	RingDir       string        // the per-uid rings of the rendezvous
+	Ring          string        // an explicit ring file (RESTRACK_RING); created if missing, resumed if present; "" = none
 	RingSize      uint64        // data size of a ring this daemon creates
 	DrainInterval time.Duration // 0 = DefaultDrainInterval
 	Store         string        // store directory
@@ -71,6 +76,26 @@ func explainRingError(path string, err error) error {
 	return err
 }
 
+// addExplicitRing drains a ring named by path (the shim's RESTRACK_RING)
+// beside the rendezvous rings; its records are attributed to the file's
+// owner, the only uid that can open it.
+func addExplicitRing(ms *MultiSource, path string, size uint64) error {
+	rs, _, err := OpenOrCreateRing(path, size)
+	if err != nil {
+		return err
+	}
+	rs.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	owner := uint32(os.Geteuid())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		owner = st.Uid
+	}
+	return ms.AddRing(owner, path)
+}
+
 // RunDaemon runs a collector with its socket and metrics until ctx is done,
 // then drains a last time and closes everything. The ring stays: producers
 // keep it mapped, and the next collector resumes from it.
@@ -84,29 +109,64 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) (err error) {
 			err = cerr
 		}
 	}()
-	src, created, err := OpenOrCreateRing(cfg.Ring, cfg.RingSize)
-	if err != nil {
-		return err
+	if cfg.Logf == nil {
+		cfg.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "collector: "+format+"\n", args...) }
 	}
-	defer src.Close()
-	c := New(src, st, Config{DrainInterval: cfg.DrainInterval, Logf: cfg.Logf})
-	if !created && cfg.RingSize != 0 && src.Counters().SizeBytes != cfg.RingSize {
-		c.cfg.Logf("ring %s exists with %d bytes of slots; using it as it is (-ring-size %d applies to a new ring)",
-			cfg.Ring, src.Counters().SizeBytes, cfg.RingSize)
-	}
-
 	sctx, stopServers := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() {
 		stopServers()
 		wg.Wait()
 	}()
+
+	var src Source
+	var rv *Rendezvous
+	if cfg.Rendezvous != "" {
+		ms := NewMultiSource(func(id uint64) (uint64, bool, error) { return st.Resume(context.Background(), id) }, cfg.Logf)
+		defer ms.Close()
+		src = ms
+		if cfg.Ring != "" {
+			if err := addExplicitRing(ms, cfg.Ring, cfg.RingSize); err != nil {
+				return err
+			}
+		}
+		if rv, err = ListenRendezvous(RendezvousConfig{Socket: cfg.Rendezvous, RingDir: cfg.RingDir,
+			RingSize: cfg.RingSize, Logf: cfg.Logf, NewRing: ms.AddRing}); err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = rv.Serve(sctx)
+			for _, w := range rv.UntracedWarnings() {
+				cfg.Logf("%s", w)
+			}
+		}()
+	} else {
+		if cfg.Ring == "" {
+			return errors.New("nothing to drain: give a rendezvous socket or a ring")
+		}
+		rs, created, err := OpenOrCreateRing(cfg.Ring, cfg.RingSize)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		src = rs
+		if !created && cfg.RingSize != 0 && rs.Counters().SizeBytes != cfg.RingSize {
+			cfg.Logf("ring %s exists with %d bytes of slots; using it as it is (-ring-size %d applies to a new ring)",
+				cfg.Ring, rs.Counters().SizeBytes, cfg.RingSize)
+		}
+	}
+	c := New(src, st, Config{DrainInterval: cfg.DrainInterval, Logf: cfg.Logf})
 	if cfg.Socket != "" {
 		srv, err := usock.Listen(cfg.Socket)
 		if err != nil {
 			return err
 		}
 		srv.Handle("status", func(ctx context.Context, _ json.RawMessage) (any, error) { return c.Status(ctx), nil })
+		if rv != nil {
+			srv.Handle("rendezvous", func(context.Context, json.RawMessage) (any, error) { return rv.Stats(), nil })
+		}
 		for name, mk := range cfg.Handlers {
 			srv.Handle(name, mk(st))
 		}

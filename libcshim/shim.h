@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "ring_abi.h"
+#include "rt_rendezvous.h"
 
 #define RT_EXPORT __attribute__((visibility("default")))
 #define RT_HIDDEN __attribute__((visibility("hidden")))
@@ -40,6 +41,10 @@
 #define RT_ENV_MODE "RESTRACK_MODE"
 #define RT_ENV_FIFO "RESTRACK_FIFO"
 #define RT_ENV_FULL_WAIT "RESTRACK_FULL_WAIT_US"
+/* The collector's rendezvous socket (default RT_RDV_DEFAULT_SOCKET). */
+#define RT_ENV_SOCKET "RESTRACK_SOCKET"
+/* "1": say on stderr, once, why this process is not traced. */
+#define RT_ENV_DEBUG "RESTRACK_DEBUG"
 /* Set by the exec hooks for the next image only ("pid:start_ns"), removed
  * from the environment by that image's shim before main: it tells a process
  * record after exec (PROC_EXEC) from one at a fresh start (PROC_START). */
@@ -97,11 +102,13 @@ static inline int rt_active(void)
 	X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn)     \
 	X(posix_spawnp) X(fork) X(clone) X(system) X(popen) X(chdir) X(fchdir) X(bind)    \
 	X(connect) X(shm_open) X(shm_unlink) X(mq_open) X(mq_unlink) X(dlopen) X(vfork)    \
-	X(exit) X(_exit) X(_Exit) RT_SYMS_COVERAGE(X)
+	X(exit) X(_exit) X(_Exit) RT_SYMS_COVERAGE(X) RT_SYMS_FDGUARD(X)
 
 /* Appended by the coverage work (lookups, semaphores, seccomp): kept apart
  * so that concurrent additions above merge cleanly. */
 #define RT_SYMS_COVERAGE(X) X(sem_open) X(sem_unlink)
+/* The fd guard's (shim_fdguard.c). */
+#define RT_SYMS_FDGUARD(X) X(close) X(close_range) X(closefrom) X(dup2) X(dup3)
 
 enum rt_sym {
 #define RT_SYM_ENUM(n) RT_SYM_##n,
@@ -120,6 +127,36 @@ static inline void *rt_real_get(enum rt_sym i)
 }
 /* Declares real_fn, the next definition of fn (NULL if there is none). */
 #define RT_REAL(fn) __typeof__(&fn) real_##fn = (__typeof__(&fn))rt_real_get(RT_SYM_##fn)
+
+/* ---- the shim's own descriptors (shim_fdguard.c) ---- */
+
+/* Descriptors the program must not close or overwrite (FIFO mode's pipe
+ * ends; -1 when unused). They live at RT_HIGH_FD_BASE or above. */
+#define RT_GUARDED_MAX 2
+#define RT_HIGH_FD_BASE 600
+extern int rt_guarded_fds[RT_GUARDED_MAX] RT_HIDDEN;
+
+static inline int rt_fd_guarded(int fd)
+{
+	return fd >= RT_HIGH_FD_BASE && (fd == __atomic_load_n(&rt_guarded_fds[0], __ATOMIC_RELAXED) ||
+					 fd == __atomic_load_n(&rt_guarded_fds[1], __ATOMIC_RELAXED));
+}
+
+/* ---- the rendezvous (shim_rendezvous.c) ---- */
+
+struct rt_rdv_result {
+	int32_t status;     /* the collector's: 0 or an errno-like code */
+	uint32_t uid;       /* the uid the collector verified */
+	uint64_t start_ns;  /* the process's start as the collector read it; 0 if unknown */
+	uint32_t text_len;
+	const char *why;    /* why no ring (for RESTRACK_DEBUG), NULL on success */
+	int err;            /* errno of the failing step */
+	char text[RT_RDV_TEXT_MAX + 1]; /* the executable, or the collector's reason */
+};
+
+/* Registers with the collector at path; returns the ring's fd (the caller
+ * maps and closes it) or -1 with res->why set. */
+int rt_rdv_register(const char *path, int secure, struct rt_rdv_result *res) RT_HIDDEN;
 
 /* ---- recording ---- */
 
@@ -185,6 +222,9 @@ void rt_cwd_invalidate(void) RT_HIDDEN;
  * records PROC_FORK. Called from the atfork handler, the fork hook and the
  * clone wrapper. */
 void rt_after_fork_child(void) RT_HIDDEN;
+/* Called by the forking thread just before fork/clone: lets the child
+ * learn its start time without /proc (shim_core.c). */
+void rt_before_fork(void) RT_HIDDEN;
 /* Records this process's end (once; not for a vfork child). */
 void rt_note_exit(int status) RT_HIDDEN;
 

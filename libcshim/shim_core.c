@@ -46,6 +46,9 @@
 
 enum { RT_MODE_RING = 1, RT_MODE_FIFO = 2 };
 
+/* Records a process makes before it starts prefaulting ring chunks. */
+#define RT_PREFAULT_SKIP 64u
+
 int rt_state;
 RT_TLS int rt_in_shim;
 void *rt_real_tab[RT_SYM_COUNT];
@@ -59,23 +62,37 @@ static const char *const rt_sym_names[RT_SYM_COUNT] = {
 static struct {
 	int mode;
 	struct rt_producer prod;
-	int fifo_fd;           /* write end, or -1 */
-	int fifo_rfd;          /* a read end we never read: writes never raise SIGPIPE */
 	uint64_t fifo_wait_ns; /* bounded wait on a full pipe */
 	int ctor_done;         /* records before it carry RT_RF_PRE_INIT */
+	int secure;            /* AT_SECURE (setuid/setgid image): no RESTRACK_* variable is trusted */
+	int debug;             /* RESTRACK_DEBUG=1: say why the process is not traced */
 	unsigned chunk_shift;  /* log2 of a prefault chunk of the ring's data */
 	uint64_t populated;    /* bit i: chunk i is mapped in this process */
+	uint32_t prefault_skip; /* records left before prefaulting starts (short processes never do) */
+	uint64_t tick_ns;      /* one clock tick of /proc/PID/stat's start time */
 	int32_t pid, ppid;
 	uint64_t start_ns;
+	long exe_len, argv_len; /* -1: not known yet */
+	int argv_cut;           /* the constructor's argv did not fit g.argv */
 	char self_path[RT_PATH_MAX]; /* this library, as the loader named it */
-} g = {.fifo_fd = -1, .fifo_rfd = -1};
+	char exe[RT_PATH_MAX + 1];
+	char argv[RT_MAX_RECORD_SIZE]; /* NUL-separated, as /proc/PID/cmdline */
+} g = {.exe_len = -1, .argv_len = -1};
+
+/* FIFO mode's write end [0] and a read end [1] we never read (so writes
+ * never raise SIGPIPE), guarded by shim_fdguard.c; -1 when unused. */
+int rt_guarded_fds[RT_GUARDED_MAX] = {-1, -1};
+
+/* The rendezvous answer (static: 4 KiB of text, and init may run on a
+ * signal handler's small stack). */
+static struct rt_rdv_result rt_rdv;
 
 static RT_TLS int32_t rt_tid;
 
 /* Environment entries re-inserted on exec ("KEY=value"), saved at init
  * because the program may clear or change its environment later. */
 static const char *const rt_env_keys[] = {"LD_PRELOAD", RT_ENV_RING, RT_ENV_MODE, RT_ENV_FIFO,
-					  RT_ENV_FULL_WAIT};
+					  RT_ENV_FULL_WAIT, RT_ENV_SOCKET, RT_ENV_DEBUG};
 #define RT_NENV (sizeof(rt_env_keys) / sizeof(rt_env_keys[0]))
 static char rt_env_saved[RT_NENV][RT_PATH_MAX + 32];
 
@@ -457,7 +474,7 @@ static void rt_fifo_write(const struct rt_event *ev)
 	uint64_t len = sizeof(*r) + ev->len[0] + ev->len[1] + ev->len[2] + 3;
 	unsigned char *p;
 	long n;
-	int fd = __atomic_load_n(&g.fifo_fd, __ATOMIC_RELAXED);
+	int fd = __atomic_load_n(&rt_guarded_fds[0], __ATOMIC_RELAXED);
 
 	if (fd < 0 || len > sizeof(buf))
 		return;
@@ -487,7 +504,7 @@ static void rt_fifo_write(const struct rt_event *ev)
 		rt_sys4(SYS_ppoll, &pfd, 1, &ts, NULL);
 	}
 	if (n == -EBADF)
-		__atomic_store_n(&g.fifo_fd, -1, __ATOMIC_RELAXED); /* the program closed it */
+		__atomic_store_n(&rt_guarded_fds[0], -1, __ATOMIC_RELAXED); /* closed behind libc's back */
 }
 
 /*
@@ -510,6 +527,15 @@ static void rt_fifo_write(const struct rt_event *ev)
 static __attribute__((noinline)) void rt_prefault_chunk(unsigned idx)
 {
 	uint64_t len = UINT64_C(1) << g.chunk_shift;
+	/* Most processes are short (a shell's cat, a compiler's as): their
+	 * few records fault in a page or two, far cheaper than mapping a
+	 * whole chunk. Only a process past its first records starts
+	 * prefaulting. (A racing thread may skip one more: harmless.) */
+	uint32_t skip = __atomic_load_n(&g.prefault_skip, __ATOMIC_RELAXED);
+	if (skip > 0) {
+		__atomic_store_n(&g.prefault_skip, skip - 1, __ATOMIC_RELAXED);
+		return;
+	}
 	__atomic_fetch_or(&g.populated, UINT64_C(1) << idx, __ATOMIC_RELAXED);
 	rt_sys3(SYS_madvise, g.prod.data + (uint64_t)idx * len, len, MADV_POPULATE_WRITE);
 }
@@ -900,10 +926,26 @@ void rt_emit0(uint16_t op, uint8_t access, uint32_t flags, int32_t result)
  * attempt is skipped rather than waited for. */
 static struct {
 	uint32_t busy;
-	char exe[RT_PATH_MAX + 1];
 	char cwd[RT_PATH_MAX + 1];
-	char argv[RT_MAX_RECORD_SIZE];
 } rt_pbuf;
+
+/* The executable and argv are learned once per image (from the collector's
+ * answer and the constructor's arguments; from /proc only when neither
+ * came) and reused by forked children, which share both. */
+static void rt_learn_exe_argv(void)
+{
+	long n;
+	if (g.exe_len < 0) {
+		n = rt_self_exe(g.exe, sizeof(g.exe));
+		g.exe_len = n < 0 ? 0 : n;
+	}
+	if (g.argv_len < 0) {
+		n = rt_self_argv(g.argv, sizeof(g.argv));
+		if (n > 0 && g.argv[n - 1] == 0)
+			n--; /* the ABI separates arguments; it does not terminate the last */
+		g.argv_len = n < 0 ? 0 : n;
+	}
+}
 
 static void rt_emit_proc(uint16_t op)
 {
@@ -916,31 +958,28 @@ static void rt_emit_proc(uint16_t op)
 		goto out;
 	}
 	rt_fill_identity(&ev);
-	exe_len = rt_self_exe(rt_pbuf.exe, sizeof(rt_pbuf.exe));
-	if (exe_len < 0)
-		exe_len = 0;
+	rt_learn_exe_argv();
+	exe_len = g.exe_len;
 	cwd_len = rt_cwd_get(rt_pbuf.cwd);
 	if (cwd_len < 0)
 		cwd_len = 0;
 	room = (long)(g.mode == RT_MODE_FIFO ? PIPE_BUF : RT_MAX_RECORD_SIZE) - (long)sizeof(struct rt_record) -
 	       exe_len - cwd_len - 3;
-	argv_len = rt_self_argv(rt_pbuf.argv, sizeof(rt_pbuf.argv));
-	if (argv_len < 0)
-		argv_len = 0;
-	if (argv_len > 0 && rt_pbuf.argv[argv_len - 1] == 0)
-		argv_len--; /* the ABI separates arguments; it does not terminate the last */
+	argv_len = g.argv_len;
 	if (argv_len > room) {
 		/* Keep whole arguments only, and say so. */
 		argv_len = room > 0 ? room : 0;
-		while (argv_len > 0 && rt_pbuf.argv[argv_len] != 0)
+		while (argv_len > 0 && g.argv[argv_len] != 0)
 			argv_len--;
 		ev.rflags |= RT_RF_ARGV_TRUNCATED;
 	}
-	ev.str[0] = rt_pbuf.exe;
+	if (g.argv_cut)
+		ev.rflags |= RT_RF_ARGV_TRUNCATED;
+	ev.str[0] = g.exe;
 	ev.len[0] = (uint32_t)exe_len;
 	ev.str[1] = rt_pbuf.cwd;
 	ev.len[1] = (uint32_t)cwd_len;
-	ev.str[2] = rt_pbuf.argv;
+	ev.str[2] = g.argv;
 	ev.len[2] = (uint32_t)argv_len;
 	rt_send(&ev);
 	__atomic_store_n(&rt_pbuf.busy, 0, __ATOMIC_RELEASE);
@@ -979,6 +1018,46 @@ __attribute__((destructor)) static void rt_destructor(void)
 	rt_note_exit(0);
 }
 
+/*
+ * A forked child's start time without reading /proc: the kernel stamps a
+ * new process with CLOCK_BOOTTIME inside fork, and /proc/PID/stat shows
+ * that stamp rounded down to a clock tick (10 ms). The forking thread reads
+ * the clock just before fork (t0, thread-local: the child is a copy of that
+ * thread) and the child just after (t1); the kernel's stamp lies between.
+ * When both fall in the same tick, that tick is the start time, exactly
+ * what /proc would say. Otherwise (a fork slower than the rest of its tick,
+ * about 1 in 100 for a large process) the child reads /proc/self/stat.
+ */
+static RT_TLS uint64_t rt_fork_t0;
+
+static uint64_t rt_boottime_ns(void)
+{
+#ifdef CLOCK_BOOTTIME
+	struct timespec ts;
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0) /* vDSO: no system call, no cancellation point */
+		return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+	return 0;
+}
+
+void rt_before_fork(void)
+{
+	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) == RT_ST_READY)
+		rt_fork_t0 = rt_boottime_ns();
+}
+
+static uint64_t rt_fork_start_ns(void)
+{
+	uint64_t t0 = rt_fork_t0, t1, start = 0;
+	int32_t ppid;
+	rt_fork_t0 = 0;
+	t1 = rt_boottime_ns();
+	if (t0 != 0 && g.tick_ns != 0 && t0 <= t1 && t0 / g.tick_ns == t1 / g.tick_ns)
+		return t1 / g.tick_ns * g.tick_ns;
+	rt_read_stat(&ppid, &start);
+	return start;
+}
+
 void rt_after_fork_child(void)
 {
 	int32_t pid;
@@ -999,11 +1078,12 @@ void rt_after_fork_child(void)
 	__atomic_store_n(&rt_cwd.lock, 0, __ATOMIC_RELAXED);
 	/* fork does not copy the page tables of shared file mappings. */
 	__atomic_store_n(&g.populated, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&g.prefault_skip, RT_PREFAULT_SKIP, __ATOMIC_RELAXED);
 	__atomic_store_n(&rt_exit_noted, 0, __ATOMIC_RELAXED); /* the parent's flag is not ours */
 	g.pid = pid;
 	rt_tid = 0;
 	g.ppid = (int32_t)rt_sys0(SYS_getppid);
-	rt_read_stat(&g.ppid, &g.start_ns);
+	g.start_ns = rt_fork_start_ns();
 	rt_emit_proc(RT_OP_PROC_FORK);
 	errno = saved;
 }
@@ -1014,6 +1094,7 @@ static void rt_atfork_child(void)
 	rt_after_fork_child();
 }
 #endif
+
 
 /* ------------------------------------------------------------------ */
 /* exec support                                                        */
@@ -1182,17 +1263,92 @@ static int rt_take_exec_mark(void)
 static int rt_high_fd(int fd)
 {
 	/* Keep our descriptors away from the low numbers programs reuse. */
-	long hi = rt_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 600);
+	long hi = rt_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, RT_HIGH_FD_BASE);
 	if (hi < 0)
 		return fd;
 	rt_sys1(SYS_close, fd);
 	return (int)hi;
 }
 
+/* RESTRACK_DEBUG=1: one line on stderr saying why this process is not
+ * traced (raw write: no stdio, no locale, nothing buffered). */
+static void rt_debug_untraced(const char *why, const char *where, int err, const char *detail)
+{
+	char buf[512 + RT_RDV_TEXT_MAX];
+	char *p = buf, *end = buf + sizeof(buf) - 64;
+	const char *parts[] = {"restrack: pid ", NULL, " not traced: ", why, where ? " (" : NULL, where,
+			       where ? ")" : NULL, detail && detail[0] ? ": " : NULL, detail};
+	char num[24];
+	*rt_utoa(num, (uint64_t)(uint32_t)g.pid) = 0;
+	parts[1] = num;
+	if (!g.debug)
+		return;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		size_t n = parts[i] ? rt_strlen(parts[i]) : 0;
+		if (n > (size_t)(end - p))
+			n = (size_t)(end - p);
+		__builtin_memcpy(p, parts[i] ? parts[i] : "", n);
+		p += n;
+	}
+	if (err) {
+		p = rt_stpcpy(p, " [errno ");
+		p = rt_utoa(p, (uint64_t)(unsigned)err);
+		*p++ = ']';
+	}
+	*p++ = '\n';
+	rt_sys3(SYS_write, 2, buf, p - buf);
+}
+
+/* Finishes attaching a mapped ring. */
+static void rt_ring_attached(const char *wait, uint64_t wait_ns)
+{
+	if (wait)
+		g.prod.full_wait_ns = wait_ns;
+	/* 64 chunks (one bit each in g.populated), none under 64 KiB. */
+	g.chunk_shift = 16;
+	while ((g.prod.data_size >> g.chunk_shift) > 64)
+		g.chunk_shift++;
+	g.prefault_skip = RT_PREFAULT_SKIP;
+	g.mode = RT_MODE_RING;
+}
+
+#ifdef __linux__
+/* The default: ask the collector at its socket for this uid's ring. */
+static int rt_attach_rendezvous(const char *wait, uint64_t wait_ns)
+{
+	const char *sock = g.secure ? NULL : rt_getenv(RT_ENV_SOCKET);
+	long fd;
+	int rc;
+	if (sock == NULL || sock[0] == 0)
+		sock = RT_RDV_DEFAULT_SOCKET;
+	fd = rt_rdv_register(sock, g.secure, &rt_rdv);
+	if (fd < 0) {
+		rt_debug_untraced(rt_rdv.why, sock, rt_rdv.err, rt_rdv.status ? rt_rdv.text : NULL);
+		return -1;
+	}
+	rc = rt_producer_attach(&g.prod, (int)fd);
+	rt_sys1(SYS_close, fd);
+	if (rc != 0) {
+		rt_debug_untraced("the collector's ring cannot be mapped", sock, rc < 0 ? -rc : rc, NULL);
+		return -1;
+	}
+	g.start_ns = rt_rdv.start_ns;
+	if (rt_rdv.text_len > 0 && rt_rdv.text_len <= RT_PATH_MAX && rt_rdv.text[0] == '/') {
+		__builtin_memcpy(g.exe, rt_rdv.text, rt_rdv.text_len + 1);
+		g.exe_len = (long)rt_rdv.text_len;
+	}
+	rt_ring_attached(wait, wait_ns);
+	return 0;
+}
+#endif
+
 static int rt_attach(void)
 {
-	const char *mode = rt_getenv(RT_ENV_MODE);
-	const char *wait = rt_getenv(RT_ENV_FULL_WAIT);
+	/* A setuid/setgid image runs with privileges its caller's
+	 * environment must not steer: no ring or pipe path, socket, mode or
+	 * wait from it; only the well-known socket. */
+	const char *mode = g.secure ? NULL : rt_getenv(RT_ENV_MODE);
+	const char *wait = g.secure ? NULL : rt_getenv(RT_ENV_FULL_WAIT);
 	uint64_t wait_ns = RT_DEFAULT_FULL_WAIT_NS;
 	int ok;
 	long fd;
@@ -1203,23 +1359,26 @@ static int rt_attach(void)
 			wait_ns = us * 1000;
 	}
 	if (mode == NULL || mode[0] == 0 || __builtin_strcmp(mode, "ring") == 0) {
-		const char *path = rt_getenv(RT_ENV_RING);
-		if (path == NULL || path[0] == 0)
-			return -1;
+		const char *path = g.secure ? NULL : rt_getenv(RT_ENV_RING);
+		if (path == NULL || path[0] == 0) {
+#ifdef __linux__
+			return rt_attach_rendezvous(wait, wait_ns);
+#else
+			return -1; /* platform: no rendezvous yet; RESTRACK_RING only */
+#endif
+		}
 		fd = rt_sys4(SYS_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC, 0);
-		if (fd < 0)
+		if (fd < 0) {
+			rt_debug_untraced("cannot open the ring named by " RT_ENV_RING, path, (int)-fd, NULL);
 			return -1;
+		}
 		ok = rt_producer_attach(&g.prod, (int)fd);
 		rt_sys1(SYS_close, fd);
-		if (ok != 0)
+		if (ok != 0) {
+			rt_debug_untraced("cannot map the ring named by " RT_ENV_RING, path, ok < 0 ? -ok : ok, NULL);
 			return -1;
-		if (wait)
-			g.prod.full_wait_ns = wait_ns;
-		/* 64 chunks (one bit each in g.populated), none under 64 KiB. */
-		g.chunk_shift = 16;
-		while ((g.prod.data_size >> g.chunk_shift) > 64)
-			g.chunk_shift++;
-		g.mode = RT_MODE_RING;
+		}
+		rt_ring_attached(wait, wait_ns);
 		return 0;
 	}
 	if (__builtin_strcmp(mode, "fifo") == 0) {
@@ -1229,15 +1388,17 @@ static int rt_attach(void)
 		/* O_WRONLY|O_NONBLOCK fails (ENXIO) when no reader has it open:
 		 * then there is no collector and the shim stays off. */
 		fd = rt_sys4(SYS_openat, AT_FDCWD, path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
-		if (fd < 0)
+		if (fd < 0) {
+			rt_debug_untraced("no reader on the pipe named by " RT_ENV_FIFO, path, (int)-fd, NULL);
 			return -1;
+		}
 		long rfd = rt_sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 		if (rfd < 0) {
 			rt_sys1(SYS_close, fd);
 			return -1;
 		}
-		g.fifo_fd = rt_high_fd((int)fd);
-		g.fifo_rfd = rt_high_fd((int)rfd);
+		__atomic_store_n(&rt_guarded_fds[1], rt_high_fd((int)rfd), __ATOMIC_RELAXED);
+		__atomic_store_n(&rt_guarded_fds[0], rt_high_fd((int)fd), __ATOMIC_RELAXED);
 		g.fifo_wait_ns = wait_ns;
 		g.mode = RT_MODE_FIFO;
 		return 0;
@@ -1251,6 +1412,20 @@ static void rt_init(void)
 	int exec_mark;
 
 	rt_in_shim++;
+#ifdef __linux__
+	g.secure = getauxval(AT_SECURE) != 0;
+	long tck = (long)getauxval(AT_CLKTCK);
+#else
+	g.secure = issetugid() != 0; /* platform: FreeBSD's AT_SECURE */
+	long tck = 0;
+#endif
+	g.tick_ns = 1000000000u / (uint64_t)(tck > 0 ? tck : 100);
+	if (!g.secure) {
+		const char *dbg = rt_getenv(RT_ENV_DEBUG);
+		g.debug = dbg != NULL && dbg[0] == '1' && dbg[1] == 0;
+	}
+	g.pid = (int32_t)rt_sys0(SYS_getpid);
+	g.ppid = (int32_t)rt_sys0(SYS_getppid);
 	if (rt_attach() != 0) {
 		__atomic_store_n(&rt_state, RT_ST_OFF, __ATOMIC_RELEASE);
 		rt_in_shim--;
@@ -1260,9 +1435,10 @@ static void rt_init(void)
 	if (dladdr((void *)rt_init, &info) && info.dli_fname &&
 	    rt_strlen(info.dli_fname) < sizeof(g.self_path))
 		rt_stpcpy(g.self_path, info.dli_fname)[0] = 0;
-	g.pid = (int32_t)rt_sys0(SYS_getpid);
-	g.ppid = (int32_t)rt_sys0(SYS_getppid);
-	rt_read_stat(&g.ppid, &g.start_ns);
+	/* The collector read the start time at registration; with an
+	 * explicit RESTRACK_RING there was none. */
+	if (g.start_ns == 0)
+		rt_read_stat(&g.ppid, &g.start_ns);
 	exec_mark = rt_take_exec_mark();
 	__atomic_store_n(&rt_state, RT_ST_READY, __ATOMIC_RELEASE);
 	rt_emit_proc(exec_mark ? RT_OP_PROC_EXEC : RT_OP_PROC_START);
@@ -1288,9 +1464,36 @@ static int rt_loaded_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-__attribute__((constructor)) static void rt_constructor(void)
+/* argv as glibc hands it to constructors, NUL-separated into g.argv:
+ * reading /proc/self/cmdline instead costs a process start tens of µs. */
+static void rt_keep_argv(int argc, char **argv)
+{
+	long n = 0;
+	if (argv == NULL || argc < 0 || g.argv_len >= 0)
+		return;
+	for (int i = 0; i < argc && argv[i]; i++) {
+		size_t l = rt_strlen(argv[i]);
+		if ((size_t)n + l + 1 > sizeof(g.argv)) {
+			g.argv_cut = 1;
+			break;
+		}
+		__builtin_memcpy(g.argv + n, argv[i], l + 1);
+		n += (long)l + 1;
+	}
+	g.argv_len = n > 0 ? n - 1 : 0;
+}
+
+/* glibc passes (argc, argv, envp) to ELF constructors; other platforms'
+ * loaders may not, so they read argv from the system instead. */
+__attribute__((constructor)) static void rt_constructor(int argc, char **argv, char **envp)
 {
 	int saved = errno;
+	(void)envp;
+#if defined(__linux__) && defined(__GLIBC__)
+	rt_keep_argv(argc, argv);
+#else
+	(void)argc, (void)argv, (void)rt_keep_argv;
+#endif
 	/* From here on records are made by (or after) the constructor. */
 	__atomic_store_n(&g.ctor_done, 1, __ATOMIC_RELEASE);
 	rt_lazy_init();
@@ -1304,7 +1507,7 @@ __attribute__((constructor)) static void rt_constructor(void)
 #endif
 	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) == RT_ST_READY) {
 #ifndef RT_LIBC_BUILD
-		pthread_atfork(NULL, NULL, rt_atfork_child);
+		pthread_atfork(rt_before_fork, NULL, rt_atfork_child);
 #endif
 		/* The libraries the loader mapped before we ran are reads too. */
 		dl_iterate_phdr(rt_loaded_cb, NULL);

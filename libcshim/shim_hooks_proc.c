@@ -322,6 +322,7 @@ RT_EXPORT pid_t fork(void)
 		errno = ENOSYS;
 		return -1;
 	}
+	rt_before_fork();
 	pid_t r = real_fork();
 	if (r == 0) {
 		/* The atfork handler did this already unless fork ran before
@@ -420,6 +421,8 @@ RT_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	 * of. */
 	struct rt_clone_arg ca = {fn, arg};
 	int wrap = active && !(flags & CLONE_VM);
+	if (wrap)
+		rt_before_fork();
 	int r = real_clone(wrap ? rt_clone_child : fn, stack, flags, wrap ? (void *)&ca : arg, ptid, tls, ctid);
 	if (active)
 		rt_emit0(RT_OP_CLONE, RT_ACCESS_NONE, (uint32_t)flags, rt_result(r, errno));

@@ -39,4 +39,9 @@ go mod download
 if [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/events ]; then
   $SUDO mount -t tracefs nodev /sys/kernel/tracing || echo "setup: could not mount tracefs; eBPF tests will fail" >&2
 fi
+# A second unprivileged user for the multi-uid tests (the shim's rendezvous,
+# restrack host), besides root and nobody: a system account, no login.
+if ! id -u restrack-test >/dev/null 2>&1; then
+  $SUDO useradd --system --no-create-home --shell /usr/sbin/nologin restrack-test
+fi
 echo "setup: done"

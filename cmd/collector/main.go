@@ -30,7 +30,13 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("collector", flag.ContinueOnError)
-	ringPath := fs.String("ring", filepath.Join(defaultRingDir(), "restrack-"+fmt.Sprint(os.Getuid())+".ring"), "ring file (created owner-only if missing, resumed if present)")
+	defSocket := os.Getenv(collector.EnvSocket)
+	if defSocket == "" {
+		defSocket = collector.DefaultRendezvousSocket
+	}
+	rendezvous := fs.String("rendezvous", defSocket, "socket where traced processes of every uid get their uid's ring (default $"+collector.EnvSocket+", else the shim's well-known path); \"none\" disables")
+	ringDir := fs.String("ring-dir", "/run/restrack/rings", "directory of the per-uid rings (created 0700; they outlive the collector and are resumed)")
+	ringPath := fs.String("ring", "", "an explicit ring file as well, for processes started with RESTRACK_RING=PATH (created owner-only if missing, resumed if present)")
 	ringSize := fs.Uint64("ring-size", ring.DefaultDataSize, "bytes of record slots in a new ring: a power of two, 64 KiB to 4 GiB")
 	interval := fs.Duration("drain-interval", collector.DefaultDrainInterval, "drain at least this often (sooner past the ring's high-water mark)")
 	storeDir := fs.String("store", "restrack-data", "store directory")
@@ -67,6 +73,13 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "collector: -ring-size %d is not a power of two between %d and %d\n", s, ring.MinDataSize, ring.MaxDataSize)
 		return 2
 	}
+	if *rendezvous == "none" {
+		*rendezvous = ""
+	}
+	if *rendezvous == "" && *ringPath == "" {
+		fmt.Fprintf(os.Stderr, "collector: -rendezvous none needs -ring PATH: there would be nothing to drain\n")
+		return 2
+	}
 	if *socket == "" {
 		*socket = filepath.Join(*storeDir, "collector.sock")
 	} else if *socket == "none" {
@@ -90,12 +103,20 @@ func run(args []string) int {
 		pubMetrics = pub.Metrics()
 	}
 	err = collector.RunDaemon(ctx, collector.DaemonConfig{
+		Rendezvous: *rendezvous, RingDir: *ringDir,
 		Ring: *ringPath, RingSize: *ringSize, DrainInterval: *interval,
 		Store: *storeDir, StoreOptions: opts, Socket: *socket, MetricsAddr: *metrics,
 		Handlers: serve.Handlers(), // plan and explain, answered from the store being written
 		Metrics:  pubMetrics,
 		Ready: func(c *collector.Collector) {
-			fmt.Fprintf(os.Stderr, "collector: draining %s into %s every %v\n", *ringPath, *storeDir, *interval)
+			what := *ringPath
+			if *rendezvous != "" {
+				what = "the rings of every uid (rendezvous at " + *rendezvous + ")"
+				if *ringPath != "" {
+					what += " and " + *ringPath
+				}
+			}
+			fmt.Fprintf(os.Stderr, "collector: draining %s into %s every %v\n", what, *storeDir, *interval)
 			if pub != nil {
 				fmt.Fprintf(os.Stderr, "collector: publishing to %s as host %s every %v\n", fleet.RedactDSN(*publish), pub.Status().HostID, *publishEvery)
 				waitPublisher = runPublisher(ctx, pub, *storeDir)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,14 +41,17 @@ func TestBadInvocationsExitNonZero(t *testing.T) {
 		{"a drain interval of zero", []string{"-drain-interval", "0s"}, 2},
 		{"a host id without a database to publish to", []string{"-host-id", "h1"}, 2},
 		{"a host id that cannot name a host", []string{"-publish", "host=/nonexistent", "-host-id", "a b"}, 2},
+		{"no rendezvous and no ring", []string{"-rendezvous", "none"}, 2},
 		{"a ring in a missing directory", []string{"-ring", filepath.Join(dir, "missing", "r"), "-store", filepath.Join(dir, "s1")}, 1},
 		{"a ring of another ABI", []string{"-ring", otherABI, "-store", filepath.Join(dir, "s2")}, 1},
 		{"a file that is not a ring", []string{"-ring", notDir, "-store", filepath.Join(dir, "s3")}, 1},
 		{"a store that cannot be created", []string{"-ring", filepath.Join(dir, "r4"), "-store", filepath.Join(notDir, "store")}, 1},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.code, run(tt.args))
+			// Never the host's well-known socket: tests run side by side.
+			args := append([]string{"-rendezvous", filepath.Join(dir, fmt.Sprint("rdv", i)), "-ring-dir", filepath.Join(dir, fmt.Sprint("rings", i))}, tt.args...)
+			assert.Equal(t, tt.code, run(args))
 		})
 	}
 }

@@ -41,6 +41,11 @@ type runEnv struct {
 	ringSize uint64
 	tmpDir   string // where private transport files go
 	stderr   io.Writer
+	// resume says where the store's data of a source ends (store.Resume).
+	resume func(id uint64) (uint64, bool, error)
+	// untraced, set by a mode that can refuse processes, says which were
+	// not traced and why, at the end of the run.
+	untraced func() []string
 }
 
 // runMode is one way records travel from CMD to the embedded collector.
@@ -81,21 +86,50 @@ func openFifoMode(e *runEnv) (collector.Source, []string, func(), error) {
 	return src, []string{"RESTRACK_FIFO=" + path, "RESTRACK_MODE=fifo"}, cleanup, nil
 }
 
+// openRingMode serves CMD's processes the way the host collector does
+// (docs/collector.md, "Rendezvous"): a private rendezvous socket, named to
+// CMD by RESTRACK_SOCKET, hands each process the ring of its uid, so a
+// command that changes user (runuser, su, a service calling setuid) stays
+// traced in every descendant. Running as root, restrack can make a ring for
+// any uid; otherwise processes of other uids are counted and reported.
 func openRingMode(e *runEnv) (collector.Source, []string, func(), error) {
-	path := filepath.Join(e.tmpDir, "restrack-run-"+fmt.Sprint(os.Getpid())+"-"+randomHex(4)+".ring")
-	if err := ring.Create(path, ring.Config{DataSize: e.ringSize}); err != nil {
-		return nil, nil, nil, err
-	}
-	src, err := collector.OpenRing(path, ring.Options{})
+	dir, err := os.MkdirTemp(e.tmpDir, "restrack-run-"+fmt.Sprint(os.Getpid())+"-")
 	if err != nil {
-		os.Remove(path)
 		return nil, nil, nil, err
 	}
-	cleanup := func() {
-		src.Close()
-		os.Remove(path)
+	// Other uids must reach the socket inside, not list or enter the
+	// rings' directory (which ListenRendezvous keeps 0700).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
 	}
-	return src, []string{"RESTRACK_RING=" + path, "RESTRACK_MODE=ring"}, cleanup, nil
+	logf := func(f string, a ...any) { fmt.Fprintf(e.stderr, "restrack run: "+f+"\n", a...) }
+	src := collector.NewMultiSource(e.resume, logf)
+	sock := filepath.Join(dir, "collector.sock")
+	rv, err := collector.ListenRendezvous(collector.RendezvousConfig{
+		Socket: sock, RingDir: filepath.Join(dir, "rings"), RingSize: e.ringSize,
+		Logf: logf, NewRing: src.AddRing,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = rv.Serve(ctx)
+	}()
+	e.untraced = rv.UntracedWarnings
+	cleanup := func() {
+		stop()
+		<-served
+		src.Close()
+		os.RemoveAll(dir)
+	}
+	// RESTRACK_RING and RESTRACK_MODE emptied: an outer trace's ring in
+	// restrack's own environment must not capture CMD.
+	return src, []string{collector.EnvSocket + "=" + sock, "RESTRACK_RING=", "RESTRACK_MODE="}, cleanup, nil
 }
 
 func randomHex(n int) string {
@@ -226,7 +260,9 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer st.Close()
-	src, srcEnv, cleanup, err := m.open(&runEnv{ringSize: *ringSize, tmpDir: privateDir(), stderr: stderr})
+	renv := &runEnv{ringSize: *ringSize, tmpDir: privateDir(), stderr: stderr,
+		resume: func(id uint64) (uint64, bool, error) { return st.Resume(context.Background(), id) }}
+	src, srcEnv, cleanup, err := m.open(renv)
 	if err != nil {
 		return fail(err)
 	}
@@ -303,6 +339,16 @@ wait:
 	if *verbose || isTerminal(stderr) {
 		s := c.Status(context.Background())
 		fmt.Fprintf(stderr, "restrack: %d records traced into %s (%d dropped)\n", s.Records, *storeDir, s.Dropped)
+	}
+	if renv.untraced != nil {
+		if w := renv.untraced(); len(w) > 0 {
+			for _, line := range w {
+				fmt.Fprintf(stderr, "restrack run: %s (the trace is incomplete)\n", line)
+			}
+			if status == 0 {
+				status = exitRunFailed
+			}
+		}
 	}
 	if publisher != nil {
 		if err := publishStore(publisher, st, pubFlags.timeout, stderr); err != nil {

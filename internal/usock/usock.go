@@ -45,10 +45,23 @@ type Server struct {
 	mu       sync.RWMutex
 	handlers map[string]Handler
 	wg       sync.WaitGroup
+
+	connMu sync.Mutex
+	conns  map[*net.UnixConn]struct{}
+	done   bool
+
+	// IdleTimeout is how long a connection may wait between requests (or
+	// inside one) before the collector hangs up: a client that connects
+	// and goes quiet holds a goroutine and a descriptor, not the
+	// collector. Set it before Serve.
+	IdleTimeout time.Duration
 }
 
 // maxRequest bounds a request line: queries are small.
 const maxRequest = 1 << 20
+
+// DefaultIdleTimeout is Server.IdleTimeout unless set.
+const DefaultIdleTimeout = 5 * time.Minute
 
 // Listen creates the socket at path, owner-only. A stale socket left by a
 // killed collector is replaced; a live one is an error.
@@ -76,7 +89,8 @@ func Listen(path string) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	return &Server{ln: ln, path: path, handlers: map[string]Handler{}}, nil
+	return &Server{ln: ln, path: path, handlers: map[string]Handler{}, conns: map[*net.UnixConn]struct{}{},
+		IdleTimeout: DefaultIdleTimeout}, nil
 }
 
 // Handle registers (or replaces) the handler of a command: "status" is the
@@ -95,6 +109,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
 		s.ln.Close()
+		// Idle clients are waiting in a read: end it now, so shutdown
+		// does not wait for them. A request being answered finishes.
+		s.connMu.Lock()
+		s.done = true
+		for c := range s.conns {
+			_ = c.SetReadDeadline(time.Now())
+		}
+		s.connMu.Unlock()
 	}()
 	for {
 		conn, err := s.ln.Accept()
@@ -117,8 +139,42 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close stops listening.
 func (s *Server) Close() error { return s.ln.Close() }
 
+// track adds (or removes) a live connection; false when shutting down.
+func (s *Server) track(conn *net.UnixConn, add bool) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if !add {
+		delete(s.conns, conn)
+		return true
+	}
+	if s.done {
+		return false
+	}
+	s.conns[conn] = struct{}{}
+	return true
+}
+
+// idleDeadline arms the read deadline for the next request, unless the
+// server is shutting down (then the shutdown's deadline must stand).
+func (s *Server) idleDeadline(conn *net.UnixConn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.done {
+		return false
+	}
+	now := time.Now()
+	_ = conn.SetReadDeadline(now.Add(s.IdleTimeout))
+	// A client that does not read its answers must not hold us either.
+	_ = conn.SetWriteDeadline(now.Add(s.IdleTimeout))
+	return true
+}
+
 func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	defer conn.Close()
+	if !s.track(conn, true) {
+		return
+	}
+	defer s.track(conn, false)
 	enc := json.NewEncoder(conn)
 	uid, err := PeerUID(conn)
 	if err != nil || uid != os.Getuid() {
@@ -131,7 +187,10 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	}
 	sc := bufio.NewScanner(conn)
 	sc.Buffer(make([]byte, 0, 4096), maxRequest)
-	for sc.Scan() {
+	for {
+		if !s.idleDeadline(conn) || !sc.Scan() {
+			return
+		}
 		var req Request
 		resp := Response{}
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {

@@ -1,0 +1,263 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/ring"
+)
+
+// MultiSource drains several rings through one collector: the per-uid rings
+// the rendezvous hands out, which appear while the collector runs. Each
+// chunk comes from one ring, and Info, Counters and Ack speak for that
+// ring, so the store keeps a position and loss counters per ring (per uid)
+// exactly as for a single ring; the rings take turns so that a busy uid
+// cannot starve a quiet one.
+//
+// Rings are added from other goroutines (AddRing); everything else runs on
+// the collector's goroutine, where a new ring is resumed at the position
+// the store has for it before it is first drained.
+type MultiSource struct {
+	resume func(id uint64) (uint64, bool, error)
+	logf   func(format string, args ...any)
+
+	mu      sync.Mutex
+	pending []*member
+	all     []*member // every ring ever added, for RingUIDs
+	wake    chan struct{}
+
+	members []*member
+	// cur is the ring of the chunk last returned, last the ring of the
+	// chunk last acknowledged (the collector's baseline). Atomic: status
+	// queries read them from other goroutines.
+	cur, last atomic.Pointer[member]
+	next      int
+	idle      Chunk
+}
+
+type member struct {
+	uid  uint32
+	src  *RingSource
+	info store.SourceInfo
+	// Drop counters as last acknowledged: a change alone is worth a commit.
+	ackedFull, ackedTooBig uint64
+	broken                 bool
+}
+
+// NewMultiSource makes an empty multi-ring source. resume answers where the
+// store's data of a ring ends (store.Store.Resume).
+func NewMultiSource(resume func(id uint64) (uint64, bool, error), logf func(string, ...any)) *MultiSource {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &MultiSource{resume: resume, logf: logf, wake: make(chan struct{}, 1)}
+}
+
+// AddRing opens the ring at path, whose records are uid's, to be drained
+// from the next Next on. Safe from any goroutine.
+func (s *MultiSource) AddRing(uid uint32, path string) error {
+	src, err := OpenRing(path, ring.Options{})
+	if err != nil {
+		return explainRingError(path, err)
+	}
+	m := &member{uid: uid, src: src, info: src.Info()}
+	m.info.Kind = "ring"
+	s.mu.Lock()
+	s.pending = append(s.pending, m)
+	s.all = append(s.all, m)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// adopt resumes the rings added since the last call (collector goroutine).
+func (s *MultiSource) adopt() {
+	s.mu.Lock()
+	add := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, m := range add {
+		if s.resume != nil {
+			pos, ok, err := s.resume(m.info.ID)
+			if err == nil && ok {
+				err = m.src.Resume(pos)
+			}
+			if err != nil {
+				s.logf("ring of uid %d (%s): %v; draining it from its head", m.uid, m.info.Path, err)
+			}
+		}
+		c := m.src.Counters()
+		m.ackedFull, m.ackedTooBig = c.DroppedFull, c.DroppedTooBig
+		s.members = append(s.members, m)
+	}
+}
+
+// guard runs f on m, turning a fault on m's mapping into the removal of m:
+// the ring's owner holds a writable descriptor of it and can shrink the
+// file under us, which must cost that uid its trace, not the collector its
+// life.
+func (s *MultiSource) guard(m *member, f func()) (faulted bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			faulted = true
+			m.broken = true
+			s.logf("ring of uid %d (%s) faulted (%v): its file was shrunk; no longer draining it", m.uid, m.info.Path, r)
+		}
+	}()
+	f()
+	return false
+}
+
+func (s *MultiSource) dropBroken() {
+	kept := s.members[:0]
+	for _, m := range s.members {
+		if m.broken {
+			continue // its mapping is left alone: unmapping it may fault too
+		}
+		kept = append(kept, m)
+	}
+	s.members = kept
+	if c := s.cur.Load(); c != nil && c.broken {
+		s.cur.Store(nil)
+	}
+	if l := s.last.Load(); l != nil && l.broken {
+		s.last.Store(nil)
+	}
+}
+
+// Info implements Source: the ring of the current chunk.
+func (s *MultiSource) Info() store.SourceInfo {
+	if c := s.cur.Load(); c != nil {
+		return c.info
+	}
+	return store.SourceInfo{Kind: "rings"}
+}
+
+// Resume implements Source. Each ring is resumed when it is added, at the
+// store's position for it.
+func (s *MultiSource) Resume(uint64) error { return nil }
+
+// Wait implements Source: on the one ring's doorbell when there is one
+// ring; else the interval, cut short when a ring is added.
+func (s *MultiSource) Wait(interval time.Duration) {
+	s.mu.Lock()
+	pending := len(s.pending)
+	s.mu.Unlock()
+	if len(s.members) == 1 && pending == 0 {
+		m := s.members[0]
+		if !s.guard(m, func() { m.src.Wait(interval) }) {
+			return
+		}
+		s.dropBroken()
+	}
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	select {
+	case <-s.wake:
+	case <-t.C:
+	}
+}
+
+// Next implements Source: the next ring, in turn, with records ready or
+// with losses not yet committed.
+func (s *MultiSource) Next() (*Chunk, error) {
+	s.adopt()
+	var baseline *Chunk
+	n := len(s.members)
+	for i := 0; i < n; i++ {
+		m := s.members[(s.next+i)%n]
+		var ch *Chunk
+		var err error
+		if s.guard(m, func() { ch, err = m.src.Next() }) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ring of uid %d: %w", m.uid, err)
+		}
+		var c SourceCounters
+		if s.guard(m, func() { c = m.src.Counters() }) {
+			continue
+		}
+		if ch.Progressed() || c.DroppedFull != m.ackedFull || c.DroppedTooBig != m.ackedTooBig {
+			s.next = (s.next + i + 1) % n
+			s.cur.Store(m)
+			s.dropBroken()
+			return ch, nil
+		}
+		if m == s.last.Load() {
+			baseline = ch
+		}
+	}
+	s.dropBroken()
+	// Nothing anywhere: an empty chunk of the ring the collector last
+	// committed, whose counters it already has, so it commits nothing.
+	if last := s.last.Load(); baseline != nil && last != nil {
+		s.cur.Store(last)
+		return baseline, nil
+	}
+	s.cur.Store(nil)
+	s.idle = Chunk{}
+	return &s.idle, nil
+}
+
+// Ack implements Source.
+func (s *MultiSource) Ack(c *Chunk) {
+	m := s.cur.Load()
+	if m == nil {
+		return
+	}
+	s.guard(m, func() {
+		m.src.Ack(c)
+		cs := m.src.Counters()
+		m.ackedFull, m.ackedTooBig = cs.DroppedFull, cs.DroppedTooBig
+	})
+	s.last.Store(m)
+	s.dropBroken()
+}
+
+// Counters implements Source: the current ring's.
+func (s *MultiSource) Counters() SourceCounters {
+	m := s.cur.Load()
+	if m == nil {
+		if m = s.last.Load(); m == nil {
+			return SourceCounters{}
+		}
+	}
+	var c SourceCounters
+	s.guard(m, func() { c = m.src.Counters() })
+	return c
+}
+
+// RingUIDs maps each ring's id to the uid whose records it holds.
+func (s *MultiSource) RingUIDs() map[uint64]uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[uint64]uint32, len(s.all))
+	for _, m := range s.all {
+		out[m.info.ID] = m.uid
+	}
+	return out
+}
+
+// Close implements Source.
+func (s *MultiSource) Close() error {
+	s.mu.Lock()
+	s.members = append(s.members, s.pending...)
+	s.pending = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, m := range s.members {
+		errs = append(errs, m.src.Close())
+	}
+	s.members = nil
+	return errors.Join(errs...)
+}
