@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "../shim_core.c"
+#include "../shim_rendezvous.c"
 
 #include <assert.h>
 #include <stdio.h>
