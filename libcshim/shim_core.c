@@ -83,9 +83,11 @@ static struct {
  * never raise SIGPIPE), guarded by shim_fdguard.c; -1 when unused. */
 int rt_guarded_fds[RT_GUARDED_MAX] = {-1, -1};
 
+#ifdef __linux__ /* platform: the rendezvous is Linux's for now */
 /* The rendezvous answer (static: 4 KiB of text, and init may run on a
  * signal handler's small stack). */
 static struct rt_rdv_result rt_rdv;
+#endif
 
 static RT_TLS int32_t rt_tid;
 

@@ -7,6 +7,7 @@
 off_t __syscall(quad_t, ...);
 pid_t fork(void);
 pid_t getpid(void);
+int issetugid(void);
 int link(const char *, const char *);
 int linkat(int, const char *, int, const char *, int);
 int symlink(const char *, const char *);
