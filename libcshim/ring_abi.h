@@ -26,7 +26,7 @@
 /* Major: incompatible layout change. Minor: compatible growth (a new op,
  * a reserved field given a meaning); readers accept any minor. */
 #define RT_ABI_MAJOR 1
-#define RT_ABI_MINOR 1
+#define RT_ABI_MINOR 2
 
 #define RT_HEADER_SIZE 4096u      /* the data area starts at this offset */
 #define RT_CACHE_LINE 64u
@@ -110,7 +110,9 @@ struct rt_ring_header {
 };
 
 /* Record types. */
-#define RT_TYPE_EVENT 1 /* a file operation: str1 = path, str2 = second path */
+#define RT_TYPE_EVENT 1 /* a file operation: str1 = path, str2 = second path; a
+			 * network operation: str1 = endpoint, str2 = peer
+			 * (docs/ring-abi.md, "Network endpoints") */
 #define RT_TYPE_PROC 2  /* process identity: str1 = exe, str2 = cwd, str3 = argv (NUL-separated) */
 
 /* Access classes, as the planner reads them. */
@@ -126,6 +128,7 @@ struct rt_ring_header {
 #define RT_RF_PATH2_UNRESOLVED 0x8
 #define RT_RF_TOO_LONG 0x10      /* unresolved because base + path exceeds what the kernel names (PATH_MAX) */
 #define RT_RF_SANDBOXED 0x20     /* unresolved because a seccomp filter may refuse the shim's own syscall */
+#define RT_RF_IN_PROGRESS 0x40   /* a connect that returned EINPROGRESS/EINTR: started, it completes later */
 
 /*
  * A record: this 64-byte header at a slot boundary, then str1, NUL, str2,
@@ -256,7 +259,12 @@ struct rt_record {
 	X(READLINKAT, 136, "readlinkat", RT_ACCESS_LOOKUP)   \
 	X(SEM_OPEN, 137, "sem_open", RT_ACCESS_WRITE)        \
 	X(SEM_UNLINK, 138, "sem_unlink", RT_ACCESS_WRITE)    \
-	X(SPAWN_OPEN, 139, "posix_spawn(open)", RT_ACCESS_READ)
+	X(SPAWN_OPEN, 139, "posix_spawn(open)", RT_ACCESS_READ) \
+	X(LISTEN, 140, "listen", RT_ACCESS_WRITE)            \
+	X(ACCEPT, 141, "accept", RT_ACCESS_WRITE)            \
+	X(ACCEPT4, 142, "accept4", RT_ACCESS_WRITE)          \
+	X(SENDTO, 143, "sendto", RT_ACCESS_WRITE)            \
+	X(SENDMSG, 144, "sendmsg", RT_ACCESS_WRITE)
 
 enum rt_op {
 #define RT_OP_ENUM(name, num, str, access) RT_OP_##name = num,

@@ -102,13 +102,16 @@ static inline int rt_active(void)
 	X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat) X(posix_spawn)     \
 	X(posix_spawnp) X(fork) X(clone) X(system) X(popen) X(chdir) X(fchdir) X(bind)    \
 	X(connect) X(shm_open) X(shm_unlink) X(mq_open) X(mq_unlink) X(dlopen) X(vfork)    \
-	X(exit) X(_exit) X(_Exit) RT_SYMS_COVERAGE(X) RT_SYMS_FDGUARD(X)
+	X(exit) X(_exit) X(_Exit) RT_SYMS_COVERAGE(X) RT_SYMS_FDGUARD(X) RT_SYMS_NET(X)
 
 /* Appended by the coverage work (lookups, semaphores, seccomp): kept apart
  * so that concurrent additions above merge cleanly. */
 #define RT_SYMS_COVERAGE(X) X(sem_open) X(sem_unlink)
 /* The fd guard's (shim_fdguard.c). */
 #define RT_SYMS_FDGUARD(X) X(close) X(close_range) X(closefrom) X(dup2) X(dup3)
+
+/* Appended by the network work (shim_hooks_net.c), kept apart likewise. */
+#define RT_SYMS_NET(X) X(socket) X(listen) X(accept) X(accept4) X(sendto) X(sendmsg)
 
 enum rt_sym {
 #define RT_SYM_ENUM(n) RT_SYM_##n,
@@ -247,6 +250,12 @@ const char *rt_search_path(const char *file, char *buf, uint16_t *rflags) RT_HID
 /* Fresh pid/tid (syscalls): for exec hooks, which may run in a vfork child
  * sharing the parent's memory and thread-locals. */
 void rt_emit_fresh(const struct rt_call *c) RT_HIDDEN;
+
+/* This process's pid as the shim knows it (refreshed after fork): no
+ * system call. */
+int32_t rt_self_pid(void) RT_HIDDEN;
+/* Counts a failure of the shim's own in the ring header's producer_errors. */
+void rt_count_error(void) RT_HIDDEN;
 
 /* Small helpers (async-signal-safe, no libc locale or stdio). */
 size_t rt_strlen(const char *s) RT_HIDDEN;

@@ -369,12 +369,14 @@ static long rt_cwd_get(char *out)
  * a process record it had to skip) in the ring header, where the collector
  * reports it: the record still goes out, flagged, but the count says the
  * trace is less precise than it should be. */
-static void rt_count_error(void)
+void rt_count_error(void)
 {
 	struct rt_ring_header *hdr = g.prod.hdr;
 	if (hdr != NULL)
 		__atomic_fetch_add(&hdr->producer_errors, 1, __ATOMIC_RELAXED);
 }
+
+int32_t rt_self_pid(void) { return __atomic_load_n(&g.pid, __ATOMIC_RELAXED); }
 
 const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *len, uint16_t *rflags)
 {

@@ -1,8 +1,9 @@
 /*
  * shim_hooks_ipc.c — hooks of things named by a path that are not plain
- * files: AF_UNIX sockets (bind, connect), POSIX shared memory and message
- * queues (shm_open, mq_open and their unlinks), named semaphores (sem_open,
- * sem_unlink), and libraries (dlopen).
+ * files: AF_UNIX sockets (bind, connect; their inet addresses go on to
+ * shim_hooks_net.c), POSIX shared memory and message queues (shm_open,
+ * mq_open and their unlinks), named semaphores (sem_open, sem_unlink), and
+ * libraries (dlopen).
  *
  * Producer: these hooks. Consumer: the collector via rt_emit*. IPC objects
  * are write-like (both sides share state), so their access is always
@@ -24,6 +25,10 @@
 #include <sys/un.h>
 
 /* ---- AF_UNIX sockets ---- */
+
+/* AF_INET and AF_INET6 addresses are shim_hooks_net.c's. */
+void rt_net_bind(int fd, const struct sockaddr *addr, socklen_t len, int ret) RT_HIDDEN;
+void rt_net_connect(int fd, const struct sockaddr *addr, socklen_t len, int ret) RT_HIDDEN;
 
 static void rt_rec_sock(uint16_t op, const struct sockaddr *addr, socklen_t len, int ret)
 {
@@ -53,6 +58,7 @@ RT_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	int ret = real_bind(fd, addr, len);
 	rt_rec_sock(RT_OP_BIND, addr, len, ret);
+	rt_net_bind(fd, addr, len, ret);
 	return ret;
 }
 
@@ -65,6 +71,7 @@ RT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	int ret = real_connect(fd, addr, len);
 	rt_rec_sock(RT_OP_CONNECT, addr, len, ret);
+	rt_net_connect(fd, addr, len, ret);
 	return ret;
 }
 

@@ -30,6 +30,8 @@ type graph struct {
 	fileOff []int32
 
 	failed []int32 // indices into Trace.Accesses of calls that only failed
+
+	endpointAcc []int32 // indices into Trace.Accesses of network endpoints
 }
 
 type procNode struct {
@@ -168,6 +170,10 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 	lastKey, lastProc := ProcKey{}, int32(-1)
 	for i := range tr.Accesses {
 		a := &tr.Accesses[i]
+		if isEndpoint(a.Path) {
+			g.endpointAcc = append(g.endpointAcc, int32(i)) // not a file: endpoints.go
+			continue
+		}
 		if rules.NoLookups && isLookup(a.Op) {
 			continue
 		}

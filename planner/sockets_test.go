@@ -100,3 +100,13 @@ func TestExplainHostSocket(t *testing.T) {
 	require.NoError(t, pl.WriteTable(&buf))
 	assert.Contains(t, buf.String(), "Sockets the host provides (1)")
 }
+
+func TestNetworkEndpointsAreNeverFiles(t *testing.T) {
+	tr := newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/app").proc(20, 1, "/unrelated").
+		access(10, "udp://127.0.0.53:53", "sendto", true, 1, 0).access(20, "udp://127.0.0.53:53", "sendto", true, 1, 0).
+		access(10, "tcp://93.184.216.34:443", "connect", true, 1, 0).access(20, "tcp://93.184.216.34:443", "connect", true, 1, 0).trace()
+	pl := mustPlan(t, tr, "10", Options{})
+	assert.Equal(t, []int32{10}, apRoots(pl), "two clients of one resolver or one remote service are not tied")
+	assert.Empty(t, pl.MoveFiles)
+	assert.Empty(t, pl.HostSockets)
+}

@@ -6,7 +6,7 @@ package ring
 const (
 	Magic            uint64 = 0x0100474e49525452 // "RTRING\0\1" little-endian
 	ABIMajor                = 1
-	ABIMinor                = 1
+	ABIMinor                = 2
 	HeaderSize              = 4096
 	CacheLine               = 64
 	SlotSize                = 64
@@ -47,6 +47,7 @@ const (
 	RFPath2Unresolved = 0x8
 	RFTooLong         = 0x10 // unresolved: base + path is longer than the kernel can name
 	RFSandboxed       = 0x20 // unresolved: a seccomp filter may refuse the syscall resolving it
+	RFInProgress      = 0x40 // a connect that returned EINPROGRESS/EINTR: started, it completes later
 )
 
 // stamp is the publish word of slot position pos.

@@ -106,10 +106,11 @@ func TestGoConstantsMatchTheCHeader(t *testing.T) {
 		"RT_HF_FUTEX_DOORBELL": FlagFutexDoorbell,
 		"RT_TYPE_EVENT":        TypeEvent, "RT_TYPE_PROC": TypeProc,
 		"RT_ACCESS_NONE": AccessNone, "RT_ACCESS_READ": AccessRead, "RT_ACCESS_WRITE": AccessWrite,
-		"RT_ACCESS_LOOKUP": AccessLookup,
+		"RT_ACCESS_LOOKUP":     AccessLookup,
 		"RT_RF_ARGV_TRUNCATED": RFArgvTruncated, "RT_RF_UNRESOLVED": RFUnresolved,
 		"RT_RF_PRE_INIT": RFPreInit, "RT_RF_PATH2_UNRESOLVED": RFPath2Unresolved,
 		"RT_RF_TOO_LONG": RFTooLong, "RT_RF_SANDBOXED": RFSandboxed,
+		"RT_RF_IN_PROGRESS": RFInProgress,
 	}
 	for name, v := range want {
 		c, ok := l.consts[name]

@@ -102,6 +102,11 @@ const (
 	OpSemOpen          Op = 137
 	OpSemUnlink        Op = 138
 	OpSpawnOpen        Op = 139
+	OpListen           Op = 140
+	OpAccept           Op = 141
+	OpAccept4          Op = 142
+	OpSendto           Op = 143
+	OpSendmsg          Op = 144
 )
 
 var opTable = [...]opInfo{
@@ -203,4 +208,9 @@ var opTable = [...]opInfo{
 	{num: 137, cname: "RT_OP_SEM_OPEN", name: "sem_open", access: AccessWrite},
 	{num: 138, cname: "RT_OP_SEM_UNLINK", name: "sem_unlink", access: AccessWrite},
 	{num: 139, cname: "RT_OP_SPAWN_OPEN", name: "posix_spawn(open)", access: AccessRead},
+	{num: 140, cname: "RT_OP_LISTEN", name: "listen", access: AccessWrite},
+	{num: 141, cname: "RT_OP_ACCEPT", name: "accept", access: AccessWrite},
+	{num: 142, cname: "RT_OP_ACCEPT4", name: "accept4", access: AccessWrite},
+	{num: 143, cname: "RT_OP_SENDTO", name: "sendto", access: AccessWrite},
+	{num: 144, cname: "RT_OP_SENDMSG", name: "sendmsg", access: AccessWrite},
 }

@@ -415,7 +415,9 @@ func (w *writer) count(k aggKey, r *ring.Record) {
 		v = &w.slab[len(w.slab)-1]
 		w.agg[k] = v
 	}
-	if r.Result < 0 {
+	// A connect in progress (non-blocking, EINPROGRESS) is a connection
+	// made as far as the plan is concerned: its outcome comes later.
+	if r.Result < 0 && r.RFlags&ring.RFInProgress == 0 {
 		v.failures++
 	} else {
 		v.count++

@@ -99,6 +99,7 @@ int main(void)
 	CONST(RT_RF_PATH2_UNRESOLVED);
 	CONST(RT_RF_TOO_LONG);
 	CONST(RT_RF_SANDBOXED);
+	CONST(RT_RF_IN_PROGRESS);
 
 #define OP_LINE(name, num, str, access) printf("op %d %s %d\n", num, str, access);
 	RT_OPS(OP_LINE)
