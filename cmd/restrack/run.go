@@ -18,6 +18,7 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/planner"
 	"github.com/restrack/restrack/ring"
 	"github.com/restrack/restrack/ring/fifo"
 )
@@ -191,14 +192,20 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ringSize := fs.Uint64("ring-size", ring.DefaultDataSize, "bytes of record slots in the private ring (a power of two)")
 	interval := fs.Duration("drain-interval", collector.DefaultDrainInterval, "drain the ring at least this often")
 	retain := fs.Int64("retain-events", store.DefaultRetainEvents, "raw events kept in the store (newest); 0 none, -1 all")
-	verbose := fs.Bool("v", false, "print a summary of the trace on stderr")
+	_ = fs.Bool("v", false, "no effect: the summary is always printed (kept for old scripts)")
+	noWait := fs.Bool("no-wait", false, "return when CMD exits; descendants still running go untraced (default: wait for them, like strace -f)")
+	asJSON := fs.Bool("json", false, "end with the summary as one JSON object, the last line on stderr (stdout is CMD's)")
+	failOnLoss := fs.Bool("fail-on-loss", false, "exit 125 instead of 0 when CMD succeeded but records were lost or nothing was traced")
 	var pubFlags publishFlags
 	pubFlags.register(fs, "once the trace is stored, publish it to the fleet database at PostgreSQL `DSN` (docs/fleet.md)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: restrack run [flags] -- CMD [ARGS…]\n\n"+
 			"Runs CMD with the shim preloaded, traces it and all its descendants into the store,\n"+
-			"and exits with CMD's exit status (128+N when a signal N killed it; 125 when restrack\n"+
-			"itself failed, 126/127 when CMD cannot be executed / is not found).\n\n")
+			"waits for every descendant (like strace -f), and exits with CMD's exit status\n"+
+			"(128+N when a signal N killed it; 125 when restrack itself failed, or with\n"+
+			"--fail-on-loss when records were lost; 126/127 when CMD cannot be executed /\n"+
+			"is not found). Its last line on stderr names the root pid, the records stored\n"+
+			"and the records lost, after a warning with the remedy for each problem.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
@@ -280,6 +287,14 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd.Env = mergeEnv(os.Environ(), env)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 
+	// Orphans among CMD's descendants become restrack's children, so that
+	// they can be waited for (or, with --no-wait, counted).
+	reaping := becomeSubreaper() == nil
+	if !reaping && !*noWait {
+		fmt.Fprintf(stderr, "restrack run: %v: returning when CMD exits\n", becomeSubreaper())
+	}
+	since := newWallClock().nowMono
+
 	// Catch the signals before CMD exists, so none is lost in between.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
@@ -323,6 +338,12 @@ wait:
 		}
 	}
 	status := exitStatus(cmd.ProcessState)
+	left := 0
+	if reaping && !*noWait {
+		left = waitDescendants(sigs, ttyForeground, stderr)
+	} else if pids, ok := childPIDs(); ok {
+		left = len(pids)
+	}
 
 	stopCollector()
 	cerr := earlyErr
@@ -336,28 +357,39 @@ wait:
 		}
 		return status
 	}
-	if *verbose || isTerminal(stderr) {
-		s := c.Status(context.Background())
-		fmt.Fprintf(stderr, "restrack: %d records traced into %s (%d dropped)\n", s.Records, *storeDir, s.Dropped)
+	s := c.Status(context.Background())
+	sum := runSummary{RootPID: cmd.Process.Pid, Command: argv, ExitStatus: status, Store: *storeDir,
+		Records: s.Records, LostFull: s.DroppedFull, LostTooBig: s.DroppedTooBig, Abandoned: s.Abandoned, Corrupted: s.Corrupted,
+		DescendantsLeft: left, Untraced: []untracedExec{}}
+	sum.Lost = sum.LostFull + sum.LostTooBig + sum.Abandoned + sum.Corrupted
+	if m.preload {
+		var tr *planner.Trace
+		if s.Records > 0 {
+			tr, _ = st.Trace(context.Background()) // only to find the programs run: a failure costs a warning, not the run
+		}
+		sum.Untraced = findUntraced(path, tr, since)
 	}
+	sum.Warnings = sum.warnings(*ringSize)
 	if renv.untraced != nil {
 		if w := renv.untraced(); len(w) > 0 {
 			for _, line := range w {
-				fmt.Fprintf(stderr, "restrack run: %s (the trace is incomplete)\n", line)
+				sum.Warnings = append(sum.Warnings, line+" (the trace is incomplete)")
 			}
-			if status == 0 {
-				status = exitRunFailed
+			if sum.ExitStatus == 0 {
+				sum.ExitStatus = exitRunFailed
 			}
 		}
 	}
 	if publisher != nil {
 		if err := publishStore(publisher, st, pubFlags.timeout, stderr); err != nil {
-			fmt.Fprintf(stderr, "restrack run: not published: %v\n", err)
-			if status == 0 {
-				return exitRunFailed
+			sum.Warnings = append(sum.Warnings, fmt.Sprintf("not published: %v", err))
+			if sum.ExitStatus == 0 {
+				sum.ExitStatus = exitRunFailed
 			}
 		}
 	}
+	status = sum.finalStatus(*failOnLoss)
+	sum.print(stderr, *asJSON) // the last line: the summary
 	return status
 }
 
