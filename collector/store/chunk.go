@@ -177,6 +177,17 @@ func (s *Store) chunkEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn f
 
 	var e Event
 	after := int64(-1)
+	if f.AfterSeq > 0 {
+		// Start at the chunk holding the first event not seen yet: a chunk
+		// holds first_seq … first_seq+n-1.
+		var start sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT max(first_seq) FROM event_chunks WHERE first_seq <= ?", f.AfterSeq+1).Scan(&start); err != nil {
+			return err
+		}
+		if start.Valid {
+			after = start.Int64 - 1
+		}
+	}
 	for {
 		// One chunk per query, closed before decoding: the decoder asks the
 		// same transaction for paths.
@@ -196,6 +207,9 @@ func (s *Store) chunkEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn f
 		kind := c.kinds[source.Int64]
 		err = decodeChunk(data, n, func(r *eventRow) error {
 			seq++
+			if f.AfterSeq > 0 && seq-1 <= f.AfterSeq {
+				return nil
+			}
 			if !f.All && r.access == ring.AccessNone {
 				return nil
 			}

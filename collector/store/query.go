@@ -35,6 +35,7 @@ type EventFilter struct {
 	PID      int32  // 0: any process
 	PathGlob string // SQLite GLOB on path or path2 ('*' also matches '/'); "" = any
 	All      bool   // include context-only events (fork, chdir: access none)
+	AfterSeq int64  // only events after this Event.Seq (what a follower has not seen yet); 0 = all
 }
 
 // Events calls fn for each stored event matching f, in commit order. It
@@ -92,6 +93,10 @@ func (s *Store) legacyEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn 
 	}
 	if !f.All {
 		q += " AND e.access != 0"
+	}
+	if f.AfterSeq > 0 {
+		q += " AND e.seq > ?"
+		args = append(args, f.AfterSeq)
 	}
 	q += " ORDER BY e.seq"
 	rows, err := tx.QueryContext(ctx, q, args...)

@@ -131,6 +131,33 @@ func TestEventsRoundTripAnyPathBytes(t *testing.T) {
 	assert.Len(t, collect(EventFilter{PathGlob: "/b"}), 1, "the glob also matches the second path")
 }
 
+func TestEventsAfterASeqAreOnlyTheNewerOnesAcrossChunks(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	for b := range 3 {
+		var recs []ring.Record
+		for i := range 4 {
+			recs = append(recs, ev(1, 1, uint64(b*4+i), ring.OpOpen, ring.AccessRead, 3, "/x"))
+		}
+		mustCommit(t, s, uint64(b+1), recs...)
+	}
+	var seqs []int64
+	var times []uint64
+	require.NoError(t, s.Events(context.Background(), EventFilter{}, func(e *Event) error { seqs = append(seqs, e.Seq); return nil }))
+	require.Len(t, seqs, 12)
+	for _, after := range []int{0, 2, 3, 4, 5, 10, 11} {
+		times = times[:0]
+		require.NoError(t, s.Events(context.Background(), EventFilter{AfterSeq: seqs[after]}, func(e *Event) error {
+			times = append(times, e.TimeNs)
+			return nil
+		}))
+		want := []uint64{}
+		for i := after + 1; i < 12; i++ {
+			want = append(want, uint64(i))
+		}
+		assert.Equal(t, want, append([]uint64{}, times...), "after the event at %d", after)
+	}
+}
+
 func TestRetentionKeepsTheNewestEvents(t *testing.T) {
 	s := mustOpen(t, t.TempDir(), Options{RetainEvents: 100})
 	for b := range 20 {
