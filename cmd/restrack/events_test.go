@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -140,12 +141,15 @@ func TestEventsFollowPrintsWhatACollectorStoresLater(t *testing.T) {
 	cmd := restrack(t, dir, "events", "--store", "s", "--json", "--follow", "--follow-interval", "20ms")
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errFile, err := os.Create(filepath.Join(dir, "stderr"))
+	require.NoError(t, err)
+	defer errFile.Close()
+	cmd.Stderr = errFile
+	stderr := func() string { b, _ := os.ReadFile(errFile.Name()); return string(b) }
 	require.NoError(t, cmd.Start())
 	lines := bufio.NewScanner(out)
 	next := func() string {
-		require.True(t, lines.Scan(), "stderr: %s", errb.String())
+		require.True(t, lines.Scan(), "stderr: %s", stderr())
 		var e eventJSON
 		require.NoError(t, json.Unmarshal(lines.Bytes(), &e))
 		return e.Path
@@ -155,5 +159,5 @@ func TestEventsFollowPrintsWhatACollectorStoresLater(t *testing.T) {
 	assert.Equal(t, "/second", next(), "a later commit is printed once")
 	assert.Equal(t, "/third", next())
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	require.NoError(t, cmd.Wait(), "an interrupt ends --follow normally: %s", errb.String())
+	require.NoError(t, cmd.Wait(), "an interrupt ends --follow normally: %s", stderr())
 }
