@@ -106,7 +106,10 @@ static inline int rt_active(void)
 
 /* Appended by the coverage work (lookups, semaphores, seccomp): kept apart
  * so that concurrent additions above merge cleanly. */
-#define RT_SYMS_COVERAGE(X) X(sem_open) X(sem_unlink)
+#define RT_SYMS_COVERAGE(X)                                                            \
+	X(sem_open) X(sem_unlink) X(stat) X(lstat) X(fstatat) X(stat64) X(lstat64)        \
+	X(fstatat64) X(__xstat) X(__lxstat) X(__fxstatat) X(__xstat64) X(__lxstat64)      \
+	X(__fxstatat64) X(access) X(faccessat) X(statx) X(readlink) X(readlinkat)
 /* The fd guard's (shim_fdguard.c). */
 #define RT_SYMS_FDGUARD(X) X(close) X(close_range) X(closefrom) X(dup2) X(dup3)
 
@@ -218,6 +221,10 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 
 /* The cwd cache must be refreshed after chdir/fchdir. */
 void rt_cwd_invalidate(void) RT_HIDDEN;
+/* Bumped by every chdir/fchdir: a relative path names another file after. */
+uint64_t rt_cwd_epoch_now(void) RT_HIDDEN;
+/* The pid records carry (refreshed after fork). */
+int32_t rt_self_pid(void) RT_HIDDEN;
 
 /* ---- processes ---- */
 

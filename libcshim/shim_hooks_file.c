@@ -3,7 +3,8 @@
  * change files by path: the open family (with glibc's fortified variants),
  * stdio, temporary files, opendir, and the namespace changes (rename, link,
  * symlink, unlink, mkdir, mknod, mkfifo, truncate, and syscall() used for
- * openat2/renameat2).
+ * openat2/renameat2), and the stat-family lookups (stat, access, statx,
+ * readlink… and glibc's older __xstat family).
  *
  * Producer: these hooks, in the traced program's threads. Consumer: the
  * collector via rt_emit* (shim_core.c). Every hook calls the real function
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef __linux__
@@ -505,3 +507,104 @@ RT_EXPORT long syscall(long nr, ...)
 #endif
 	return ret;
 }
+
+/* ---- stat-family lookups ---- */
+
+/*
+ * A process that checks whether a path exists (a lock, a pid file, a
+ * config it may read) depends on it as much as one that opens it: these
+ * are recorded with access "lookup", which the planner reads as a read.
+ * Lookups are far more frequent than opens (python stats every sys.path
+ * entry, git every tracked file), so each thread remembers the lookups it
+ * recorded in the current second and records a repeat only once the
+ * second is over: the planner aggregates per process, path and op anyway,
+ * and it keeps the first and last time to within a second. The key mixes
+ * the op, the path as given, the dirfd, the cwd epoch (a relative path
+ * means another file after chdir), the outcome (a file that appears is a
+ * new fact) and the pid (a fork child is another process).
+ */
+#define RT_LOOKUP_SLOTS 256
+static RT_TLS uint64_t rt_lookup_seen[RT_LOOKUP_SLOTS];
+
+static RT_HOT int rt_lookup_repeat(uint16_t op, int dirfd, const char *path, int ok)
+{
+	struct timespec ts;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	if (path == NULL)
+		return 0;
+	/* The coarse clock is a vDSO read of the last tick, no rdtsc. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * UINT64_C(0x100000001b3);
+	h ^= ((uint64_t)op << 48) ^ ((uint64_t)(uint32_t)dirfd << 16) ^ (uint64_t)ok;
+	if (path[0] != '/')
+		h ^= rt_cwd_epoch_now() * UINT64_C(0x9e3779b97f4a7c15);
+	h = (h ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)rt_self_pid() << 40)) * UINT64_C(0xff51afd7ed558ccd);
+	h |= 1; /* 0 marks an empty slot */
+	uint64_t *slot = &rt_lookup_seen[(h >> 56) & (RT_LOOKUP_SLOTS - 1)];
+	if (*slot == h)
+		return 1;
+	*slot = h;
+	return 0;
+}
+
+static RT_HOT void rt_rec_lookup(uint16_t op, int dirfd, const char *path, uint32_t flags, long ret)
+{
+	int err = errno;
+	if (!rt_active())
+		return;
+	/* AT_EMPTY_PATH with "": a stat of dirfd itself, no lookup by name. */
+	if (path != NULL && !(ret < 0 && err == EFAULT) && path[0] == 0 && (flags & AT_EMPTY_PATH))
+		return;
+	if (ret < 0 && err == EFAULT)
+		path = NULL;
+	if (rt_lookup_repeat(op, dirfd, path, ret >= 0))
+		return;
+	rt_emit1(op, RT_ACCESS_LOOKUP, flags, 0, rt_result(ret, err), dirfd, path);
+	errno = err;
+}
+
+/* glibc < 2.33 compiled stat() into these; old binaries still call them. */
+int __xstat(int ver, const char *path, struct stat *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+
+#define RT_LOOKUP_HOOK(ret_t, name, OP, params, args, dirfd, path, flags) \
+	RT_EXPORT RT_HOT ret_t name params                                \
+	{                                                                 \
+		RT_REAL(name);                                            \
+		if (!real_##name)                                         \
+			RT_STUB_ENOSYS(-1);                               \
+		ret_t ret = real_##name args;                             \
+		rt_rec_lookup(RT_OP_##OP, dirfd, path, (uint32_t)(flags), (long)ret); \
+		return ret;                                               \
+	}
+
+RT_LOOKUP_HOOK(int, stat, STAT, (const char *p, struct stat *st), (p, st), AT_FDCWD, p, 0)
+RT_LOOKUP_HOOK(int, lstat, LSTAT, (const char *p, struct stat *st), (p, st), AT_FDCWD, p, AT_SYMLINK_NOFOLLOW)
+RT_LOOKUP_HOOK(int, fstatat, FSTATAT, (int d, const char *p, struct stat *st, int fl), (d, p, st, fl), d, p, fl)
+RT_LOOKUP_HOOK(int, stat64, STAT64, (const char *p, struct stat64 *st), (p, st), AT_FDCWD, p, 0)
+RT_LOOKUP_HOOK(int, lstat64, LSTAT64, (const char *p, struct stat64 *st), (p, st), AT_FDCWD, p, AT_SYMLINK_NOFOLLOW)
+RT_LOOKUP_HOOK(int, fstatat64, FSTATAT64, (int d, const char *p, struct stat64 *st, int fl), (d, p, st, fl), d, p,
+	       fl)
+RT_LOOKUP_HOOK(int, __xstat, XSTAT, (int v, const char *p, struct stat *st), (v, p, st), AT_FDCWD, p, 0)
+RT_LOOKUP_HOOK(int, __lxstat, LXSTAT, (int v, const char *p, struct stat *st), (v, p, st), AT_FDCWD, p,
+	       AT_SYMLINK_NOFOLLOW)
+RT_LOOKUP_HOOK(int, __fxstatat, FXSTATAT, (int v, int d, const char *p, struct stat *st, int fl), (v, d, p, st, fl),
+	       d, p, fl)
+RT_LOOKUP_HOOK(int, __xstat64, XSTAT64, (int v, const char *p, struct stat64 *st), (v, p, st), AT_FDCWD, p, 0)
+RT_LOOKUP_HOOK(int, __lxstat64, LXSTAT64, (int v, const char *p, struct stat64 *st), (v, p, st), AT_FDCWD, p,
+	       AT_SYMLINK_NOFOLLOW)
+RT_LOOKUP_HOOK(int, __fxstatat64, FXSTATAT64, (int v, int d, const char *p, struct stat64 *st, int fl),
+	       (v, d, p, st, fl), d, p, fl)
+/* access: flags holds the mode asked (R_OK, W_OK, X_OK, F_OK). */
+RT_LOOKUP_HOOK(int, access, ACCESS, (const char *p, int m), (p, m), AT_FDCWD, p, m)
+RT_LOOKUP_HOOK(int, faccessat, FACCESSAT, (int d, const char *p, int m, int fl), (d, p, m, fl), d, p, fl)
+RT_LOOKUP_HOOK(int, statx, STATX, (int d, const char *p, int fl, unsigned int mask, struct statx *st),
+	       (d, p, fl, mask, st), d, p, fl)
+RT_LOOKUP_HOOK(ssize_t, readlink, READLINK, (const char *p, char *buf, size_t n), (p, buf, n), AT_FDCWD, p, 0)
+RT_LOOKUP_HOOK(ssize_t, readlinkat, READLINKAT, (int d, const char *p, char *buf, size_t n), (d, p, buf, n), d, p,
+	       0)

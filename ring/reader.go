@@ -223,7 +223,7 @@ func checkHeader(rh *RecordHeader) bool {
 	l := uint64(rh.Len)
 	return l >= recordHeaderSize+3 && l <= MaxRecordSize &&
 		recordHeaderSize+uint64(rh.Len1)+uint64(rh.Len2)+uint64(rh.Len3)+3 == l &&
-		(rh.Type == TypeEvent || rh.Type == TypeProc) && rh.Access <= AccessWrite
+		(rh.Type == TypeEvent || rh.Type == TypeProc) && rh.Access <= AccessLookup
 }
 
 // fill sets rec from a checked header and its strings s (len(s) == Len-64),

@@ -257,7 +257,7 @@ func TestCorruptedRecordsAreSkippedCountedAndDoNotHideTheirNeighbours(t *testing
 		{"a length beyond the maximum record", func(h *RecordHeader) { h.Len = MaxRecordSize + 64 }},
 		{"string lengths that do not add up", func(h *RecordHeader) { h.Len1++ }},
 		{"an unknown record type", func(h *RecordHeader) { h.Type = 9 }},
-		{"an unknown access class", func(h *RecordHeader) { h.Access = 3 }},
+		{"an unknown access class", func(h *RecordHeader) { h.Access = AccessLookup + 1 }},
 		{"a path with a NUL inside", func(h *RecordHeader) {
 			h.Len1, h.Len2 = h.Len1-2, h.Len2+2 // moves the terminator into path 2
 		}},

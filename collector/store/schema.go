@@ -81,7 +81,7 @@ CREATE TABLE events (
 	ppid     INTEGER NOT NULL,
 	tid      INTEGER NOT NULL,
 	op       INTEGER NOT NULL,
-	access   INTEGER NOT NULL,           -- 0 none (context: fork, chdir), 1 read, 2 write
+	access   INTEGER NOT NULL,           -- 0 none (context: fork, chdir), 1 read, 2 write, 3 lookup
 	flags    INTEGER NOT NULL,
 	mode     INTEGER NOT NULL,
 	result   INTEGER NOT NULL,           -- fd or return value; -errno on failure
@@ -101,7 +101,7 @@ LEFT JOIN ops o ON o.op = a.op;
 
 CREATE VIEW v_events AS
 SELECT e.seq, e.time_ns, p.pid, p.start_ns, e.ppid, e.tid, o.name AS op,
-       CASE e.access WHEN 2 THEN 'write' WHEN 1 THEN 'read' ELSE 'none' END AS access,
+       CASE e.access WHEN 3 THEN 'lookup' WHEN 2 THEN 'write' WHEN 1 THEN 'read' ELSE 'none' END AS access,
        e.flags, e.mode, e.result, f.path, f2.path AS path2
 FROM events e
 JOIN processes p ON p.id = e.proc_id

@@ -16,6 +16,7 @@ const (
 	R = ring.AccessRead
 	W = ring.AccessWrite
 	N = ring.AccessNone
+	L = ring.AccessLookup
 )
 
 // want is the expected record of one CALL line: path and path2 relative to
@@ -115,6 +116,10 @@ func TestEveryEntryPointIsRecordedWithItsResultPathAndAccess(t *testing.T) {
 		{"syscall", []want{{path: "o2", access: W}, {path: "missing", access: R}, {path: "o2", path2: "o3", access: W}}},
 		{"chdir", []want{{path: "cd1", access: N}, {path: "cd1/x", access: W}, {path: "cd2", access: N}, {path: "cd2/y", access: W}, {path: "cd2/nonexistent", access: N}}},
 		{"ipc", []want{{path: "sock", access: W}, {path: "sock", access: W}, {path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}}},
+		{"lookup", []want{{path: "l.txt", access: L}, {path: "ln", access: L}, {path: "ld", access: L}, {path: "/", access: L},
+			{path: "missing", access: L}, {path: "l.txt", access: L}, {path: "ld/../l.txt", access: L}, {path: "ln", access: L},
+			{path: "l.txt", access: L}, {path: "l.txt", access: L}, {path: "appears", access: L}, {path: "appears", access: W},
+			{path: "appears", access: L}}},
 		{"sem", []want{{path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}}},
 		{"dlopen", []want{{path: "/lib/x86_64-linux-gnu/libm.so.6", access: R}, {path: "nolib.so", access: R}}},
 		{"execfail", []want{{path: "not-there", access: R}, {path: "not-there", access: R}}},

@@ -329,6 +329,42 @@ static int c_deep(void)
 	return 0;
 }
 
+int __xstat(int ver, const char *path, struct stat *st);
+
+/* Stat-family lookups. A repeat of the same lookup within a second and a
+ * stat of the dirfd itself (AT_EMPTY_PATH) make no record: no CALL line. */
+static int c_lookup(void)
+{
+	struct stat st;
+	struct statx sx;
+	char buf[256];
+	int fd = open("l.txt", O_CREAT | O_WRONLY, 0600), d = open(".", O_RDONLY | O_DIRECTORY);
+	closeit(fd);
+	mkdir("ld", 0700);
+	if (symlink("l.txt", "ln") != 0)
+		return 1;
+	begin();
+	CALL("stat", stat("l.txt", &st));
+	stat("l.txt", &st); /* a repeat */
+	CALL("lstat", lstat("ln", &st));
+	CALL("fstatat", fstatat(d, "ld", &st, 0));
+	fstatat(d, "", &st, AT_EMPTY_PATH); /* the dirfd itself */
+	CALL("stat64", stat64("/", (struct stat64 *)&st));
+	CALL("access", access("missing", F_OK));
+	CALL("faccessat", faccessat(d, "l.txt", R_OK, 0));
+	CALL("statx", statx(AT_FDCWD, "ld/../l.txt", 0, STATX_BASIC_STATS, &sx));
+	CALL("readlink", readlink("ln", buf, sizeof(buf)));
+	CALL("readlinkat", readlinkat(d, "l.txt", buf, sizeof(buf)));
+	CALL("__xstat", __xstat(1, "l.txt", &st));
+	CALL("stat", stat("appears", &st));
+	fd = open("appears", O_CREAT | O_WRONLY, 0600);
+	printf("CALL open %d errno=0\n", fd);
+	closeit(fd);
+	CALL("stat", stat("appears", &st)); /* not a repeat: the file exists now */
+	close(d);
+	return 0;
+}
+
 /* Named semaphores: glibc's files /dev/shm/sem.NAME. */
 static int c_sem(void)
 {
@@ -808,6 +844,8 @@ int main(int argc, char **argv)
 		return c_ipc();
 	if (!strcmp(c, "deep"))
 		return c_deep();
+	if (!strcmp(c, "lookup"))
+		return c_lookup();
 	if (!strcmp(c, "sem"))
 		return c_sem();
 	if (!strcmp(c, "dlopen"))
