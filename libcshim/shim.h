@@ -223,8 +223,6 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 void rt_cwd_invalidate(void) RT_HIDDEN;
 /* Bumped by every chdir/fchdir: a relative path names another file after. */
 uint64_t rt_cwd_epoch_now(void) RT_HIDDEN;
-/* The pid records carry (refreshed after fork). */
-int32_t rt_self_pid(void) RT_HIDDEN;
 
 /* ---- processes ---- */
 

@@ -324,11 +324,6 @@ uint64_t rt_cwd_epoch_now(void)
 	return __atomic_load_n(&rt_cwd_epoch, __ATOMIC_RELAXED);
 }
 
-int32_t rt_self_pid(void)
-{
-	return g.pid;
-}
-
 /* Copies the cwd into out (RT_PATH_MAX + 1 bytes). Returns its length,
  * -ENAMETOOLONG when the cwd is longer than that, or another negative value. */
 static long rt_cwd_get(char *out)
