@@ -1406,8 +1406,8 @@ static int rt_attach(void)
 			rt_sys1(SYS_close, fd);
 			return -1;
 		}
-		__atomic_store_n(&rt_guarded_fds[1], rt_high_fd((int)rfd), __ATOMIC_RELAXED);
 		__atomic_store_n(&rt_guarded_fds[0], rt_high_fd((int)fd), __ATOMIC_RELAXED);
+		__atomic_store_n(&rt_guarded_fds[1], rt_high_fd((int)rfd), __ATOMIC_RELAXED);
 		g.fifo_wait_ns = wait_ns;
 		g.mode = RT_MODE_FIFO;
 		return 0;
