@@ -91,8 +91,10 @@ type Rendezvous struct {
 	stats  map[uint32]*UIDStats
 	closed bool
 
-	conns  sync.WaitGroup
-	failed atomic.Uint64 // connections that were not a valid registration
+	conns    sync.WaitGroup
+	live     map[*net.UnixConn]struct{} // under mu: cut short at shutdown
+	stopping bool
+	failed   atomic.Uint64 // connections that were not a valid registration
 }
 
 // ListenRendezvous creates the ring directory and the socket (mode 0666: any
@@ -109,7 +111,8 @@ func ListenRendezvous(cfg RendezvousConfig) (*Rendezvous, error) {
 	if err := privateDir(cfg.RingDir); err != nil {
 		return nil, err
 	}
-	rv := &Rendezvous{cfg: cfg, rings: map[uint32]*os.File{}, stats: map[uint32]*UIDStats{}}
+	rv := &Rendezvous{cfg: cfg, rings: map[uint32]*os.File{}, stats: map[uint32]*UIDStats{},
+		live: map[*net.UnixConn]struct{}{}}
 	if err := rv.adoptRings(); err != nil {
 		return nil, err
 	}
@@ -287,7 +290,17 @@ func (rv *Rendezvous) Socket() string { return rv.cfg.Socket }
 // Serve answers registrations until ctx is done, then closes the socket
 // and the rings' descriptors (the rings stay, for the next collector).
 func (rv *Rendezvous) Serve(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { rv.ln.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		rv.ln.Close()
+		// A registration in progress has a second at most; at shutdown
+		// it has none: a client that never speaks must not hold us.
+		rv.mu.Lock()
+		rv.stopping = true
+		for c := range rv.live {
+			_ = c.SetDeadline(time.Now())
+		}
+		rv.mu.Unlock()
+	})
 	defer stop()
 	for {
 		conn, err := rv.ln.AcceptUnix()
@@ -306,10 +319,23 @@ func (rv *Rendezvous) Serve(ctx context.Context) error {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		rv.mu.Lock()
+		if rv.stopping {
+			rv.mu.Unlock()
+			conn.Close()
+			continue
+		}
+		rv.live[conn] = struct{}{}
 		rv.conns.Add(1)
+		rv.mu.Unlock()
 		go func() {
 			defer rv.conns.Done()
-			defer conn.Close()
+			defer func() {
+				rv.mu.Lock()
+				delete(rv.live, conn)
+				rv.mu.Unlock()
+				conn.Close()
+			}()
 			if err := rv.register(conn); err != nil {
 				rv.failed.Add(1)
 			}
@@ -334,7 +360,11 @@ func (rv *Rendezvous) closeRings() {
 
 // register answers one connection.
 func (rv *Rendezvous) register(conn *net.UnixConn) error {
-	_ = conn.SetDeadline(time.Now().Add(rdvDeadline))
+	rv.mu.Lock()
+	if !rv.stopping {
+		_ = conn.SetDeadline(time.Now().Add(rdvDeadline))
+	}
+	rv.mu.Unlock()
 	var hello [rdvHelloSize]byte
 	if _, err := io.ReadFull(conn, hello[:]); err != nil {
 		return err

@@ -136,16 +136,20 @@ static inline void *rt_real_get(enum rt_sym i)
 
 /* ---- the shim's own descriptors (shim_fdguard.c) ---- */
 
-/* Descriptors the program must not close or overwrite (FIFO mode's pipe
- * ends; -1 when unused). They live at RT_HIGH_FD_BASE or above. */
-#define RT_GUARDED_MAX 2
+/* Descriptors the program must not close or overwrite (-1 when unused).
+ * They live at RT_HIGH_FD_BASE or above when the fd limit allows. */
+#define RT_GUARDED_MAX 3
+#define RT_GUARD_FIFO_W 0 /* FIFO mode's write end */
+#define RT_GUARD_FIFO_R 1 /* FIFO mode's read end, never read */
+#define RT_GUARD_RING 2   /* the ring's fd, lent to the next image at exec */
 #define RT_HIGH_FD_BASE 600
 extern int rt_guarded_fds[RT_GUARDED_MAX] RT_HIDDEN;
 
 static inline int rt_fd_guarded(int fd)
 {
-	return fd >= RT_HIGH_FD_BASE && (fd == __atomic_load_n(&rt_guarded_fds[0], __ATOMIC_RELAXED) ||
-					 fd == __atomic_load_n(&rt_guarded_fds[1], __ATOMIC_RELAXED));
+	return fd >= 0 && (fd == __atomic_load_n(&rt_guarded_fds[0], __ATOMIC_RELAXED) ||
+			   fd == __atomic_load_n(&rt_guarded_fds[1], __ATOMIC_RELAXED) ||
+			   fd == __atomic_load_n(&rt_guarded_fds[2], __ATOMIC_RELAXED));
 }
 
 /* ---- the rendezvous (shim_rendezvous.c) ---- */
@@ -247,6 +251,11 @@ size_t rt_env_count(char *const envp[]) RT_HIDDEN;
  * marker aside). */
 int rt_env_complete(char *const envp[]) RT_HIDDEN;
 char **rt_env_for_exec(char *const envp[], char **out, char *strbuf) RT_HIDDEN;
+/* A copy of the ring's fd for the next image (not close-on-exec), or -1;
+ * the caller closes it if the exec fails. */
+int rt_exec_ring_fd(void) RT_HIDDEN;
+/* Names fd in the exec marker that rt_env_for_exec put last in env. */
+void rt_exec_mark_fd(char **env, int fd) RT_HIDDEN;
 
 /* Finds file on PATH like execvp does, for recording the binary's absolute
  * path. Returns file itself (and sets RT_RF_UNRESOLVED) if not found. */

@@ -29,6 +29,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,15 +74,16 @@ static struct {
 	int32_t pid, ppid;
 	uint64_t start_ns;
 	long exe_len, argv_len; /* -1: not known yet */
+	int lent_fd;            /* the ring fd the exec'ing image lent us, or -1 */
 	int argv_cut;           /* the constructor's argv did not fit g.argv */
 	char self_path[RT_PATH_MAX]; /* this library, as the loader named it */
 	char exe[RT_PATH_MAX + 1];
 	char argv[RT_MAX_RECORD_SIZE]; /* NUL-separated, as /proc/PID/cmdline */
-} g = {.exe_len = -1, .argv_len = -1};
+} g = {.exe_len = -1, .argv_len = -1, .lent_fd = -1};
 
 /* FIFO mode's write end [0] and a read end [1] we never read (so writes
  * never raise SIGPIPE), guarded by shim_fdguard.c; -1 when unused. */
-int rt_guarded_fds[RT_GUARDED_MAX] = {-1, -1};
+int rt_guarded_fds[RT_GUARDED_MAX] = {-1, -1, -1};
 
 #ifdef __linux__ /* platform: the rendezvous is Linux's for now */
 /* The rendezvous answer (static: 4 KiB of text, and init may run on a
@@ -483,7 +485,7 @@ static void rt_fifo_write(const struct rt_event *ev)
 	uint64_t len = sizeof(*r) + ev->len[0] + ev->len[1] + ev->len[2] + 3;
 	unsigned char *p;
 	long n;
-	int fd = __atomic_load_n(&rt_guarded_fds[0], __ATOMIC_RELAXED);
+	int fd = __atomic_load_n(&rt_guarded_fds[RT_GUARD_FIFO_W], __ATOMIC_RELAXED);
 
 	if (fd < 0 || len > sizeof(buf))
 		return;
@@ -513,7 +515,7 @@ static void rt_fifo_write(const struct rt_event *ev)
 		rt_sys4(SYS_ppoll, &pfd, 1, &ts, NULL);
 	}
 	if (n == -EBADF)
-		__atomic_store_n(&rt_guarded_fds[0], -1, __ATOMIC_RELAXED); /* closed behind libc's back */
+		__atomic_store_n(&rt_guarded_fds[RT_GUARD_FIFO_W], -1, __ATOMIC_RELAXED); /* closed behind libc's back */
 }
 
 /*
@@ -1171,13 +1173,60 @@ char **rt_env_for_exec(char *const envp[], char **out, char *strbuf)
 	for (k = 0; k < RT_NENV; k++)
 		if (!have[k] && rt_env_saved[k][0])
 			out[n++] = rt_env_saved[k];
-	/* The marker: the next image's shim records PROC_EXEC, not PROC_START. */
+	/* The marker: the next image's shim records PROC_EXEC, not PROC_START,
+	 * and keeps the start time (exec does not change it; not in a vfork
+	 * child, whose start is not ours). rt_exec_mark_fd may add the ring. */
 	out[n++] = sp;
 	sp = rt_stpcpy(sp, RT_ENV_EXEC_MARK "=");
-	sp = rt_utoa(sp, (uint64_t)rt_sys0(SYS_getpid));
+	int32_t pid = (int32_t)rt_sys0(SYS_getpid);
+	sp = rt_utoa(sp, (uint64_t)(uint32_t)pid);
+	if (pid == g.pid && g.start_ns != 0) {
+		*sp++ = ':';
+		sp = rt_utoa(sp, g.start_ns);
+	}
 	*sp = 0;
 	out[n] = NULL;
 	return out;
+}
+
+/*
+ * The ring travels across exec: the exec'ing image lends the next one a
+ * copy of its ring descriptor (not close-on-exec, made just before the
+ * exec, closed again if it fails) and names it in the marker, so the next
+ * image maps it at once instead of asking the collector: a process started
+ * by a traced parent pays no round trip. The next image takes it only when
+ * the marker is its own (same pid), it is not setuid, and the ring belongs
+ * to its effective uid (a program that changed user before exec, like
+ * runuser, asks the collector for the ring of its new uid).
+ */
+int rt_exec_ring_fd(void)
+{
+#ifdef __linux__ /* platform: the next image takes it in the Linux attach path only */
+	int fd = __atomic_load_n(&rt_guarded_fds[RT_GUARD_RING], __ATOMIC_RELAXED);
+	if (fd < 0 || __atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) != RT_ST_READY)
+		return -1;
+	long dup = rt_sys3(SYS_fcntl, fd, F_DUPFD, RT_HIGH_FD_BASE);
+	return dup < 0 ? -1 : (int)dup;
+#else
+	return -1;
+#endif
+}
+
+void rt_exec_mark_fd(char **env, int fd)
+{
+	size_t n = rt_env_count(env);
+	char *m, *p;
+	if (fd < 0 || n == 0 || !rt_env_is(env[n - 1], RT_ENV_EXEC_MARK))
+		return;
+	m = env[n - 1];
+	p = m + rt_strlen(m);
+	if (__builtin_strchr(m, ':') == NULL) {
+		*p++ = ':';
+		*p++ = '0';
+	}
+	*p++ = ':';
+	p = rt_utoa(p, (uint64_t)(unsigned)fd);
+	*p = 0;
 }
 
 int rt_env_complete(char *const envp[])
@@ -1248,19 +1297,47 @@ static void rt_save_env(void)
 	}
 }
 
-/* Removes the exec marker from environ (in place, as unsetenv would, but
- * without its lock) and reports whether it names this process. */
-static int rt_take_exec_mark(void)
+/* "pid[:start_ns[:ring_fd]]": each field a decimal number. */
+static int rt_parse_mark(const char *s, uint64_t v[3])
 {
-	int mine = 0, ok;
+	int i = 0, digits = 0;
+	v[0] = v[1] = 0;
+	v[2] = UINT64_MAX;
+	for (;; s++) {
+		if (*s >= '0' && *s <= '9') {
+			if (i == 2 && digits == 0)
+				v[2] = 0;
+			v[i] = v[i] * 10 + (uint64_t)(*s - '0');
+			digits++;
+		} else if (*s == ':' && digits > 0 && i < 2) {
+			i++;
+			digits = 0;
+		} else {
+			return *s == 0 && digits > 0;
+		}
+	}
+}
+
+/* Removes the exec marker from environ (in place, as unsetenv would, but
+ * without its lock) and reports whether it names this process; when it
+ * does, its start time and lent ring descriptor (-1 if none) come back. */
+static int rt_take_exec_mark(uint64_t *start_ns, int *ring_fd)
+{
+	int mine = 0;
 	char **src, **dst;
+	uint64_t v[3];
+	*start_ns = 0;
+	*ring_fd = -1;
 	if (environ == NULL)
 		return 0;
 	for (src = dst = environ; *src; src++) {
 		if (rt_env_is(*src, RT_ENV_EXEC_MARK)) {
-			uint64_t pid = rt_parse_u64(*src + sizeof(RT_ENV_EXEC_MARK), &ok);
-			if (ok && (int32_t)pid == g.pid)
+			if (rt_parse_mark(*src + sizeof(RT_ENV_EXEC_MARK), v) && (int32_t)v[0] == g.pid) {
 				mine = 1;
+				*start_ns = v[1];
+				if (v[2] < (uint64_t)INT_MAX)
+					*ring_fd = (int)v[2];
+			}
 			continue;
 		}
 		*dst++ = *src;
@@ -1308,9 +1385,11 @@ static void rt_debug_untraced(const char *why, const char *where, int err, const
 	rt_sys3(SYS_write, 2, buf, p - buf);
 }
 
-/* Finishes attaching a mapped ring. */
-static void rt_ring_attached(const char *wait, uint64_t wait_ns)
+/* Finishes attaching a mapped ring; keeps its fd (guarded, close-on-exec)
+ * to lend to the next image at exec. */
+static void rt_ring_attached(const char *wait, uint64_t wait_ns, int fd)
 {
+	__atomic_store_n(&rt_guarded_fds[RT_GUARD_RING], rt_high_fd(fd), __ATOMIC_RELAXED);
 	if (wait)
 		g.prod.full_wait_ns = wait_ns;
 	/* 64 chunks (one bit each in g.populated), none under 64 KiB. */
@@ -1336,8 +1415,8 @@ static int rt_attach_rendezvous(const char *wait, uint64_t wait_ns)
 		return -1;
 	}
 	rc = rt_producer_attach(&g.prod, (int)fd);
-	rt_sys1(SYS_close, fd);
 	if (rc != 0) {
+		rt_sys1(SYS_close, fd);
 		rt_debug_untraced("the collector's ring cannot be mapped", sock, rc < 0 ? -rc : rc, NULL);
 		return -1;
 	}
@@ -1346,7 +1425,22 @@ static int rt_attach_rendezvous(const char *wait, uint64_t wait_ns)
 		__builtin_memcpy(g.exe, rt_rdv.text, rt_rdv.text_len + 1);
 		g.exe_len = (long)rt_rdv.text_len;
 	}
-	rt_ring_attached(wait, wait_ns);
+	rt_ring_attached(wait, wait_ns, (int)fd);
+	return 0;
+}
+
+/* The ring the exec'ing image lent us (rt_exec_ring_fd): taken only when
+ * it is a ring of our effective uid; otherwise closed (the marker named
+ * this process, so the descriptor was ours to close). */
+static int rt_attach_lent(int fd, const char *wait, uint64_t wait_ns)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != (uid_t)rt_sys0(SYS_geteuid) ||
+	    rt_producer_attach(&g.prod, fd) != 0) {
+		rt_sys1(SYS_close, fd);
+		return -1;
+	}
+	rt_ring_attached(wait, wait_ns, fd);
 	return 0;
 }
 #endif
@@ -1369,6 +1463,11 @@ static int rt_attach(void)
 	}
 	if (mode == NULL || mode[0] == 0 || __builtin_strcmp(mode, "ring") == 0) {
 		const char *path = g.secure ? NULL : rt_getenv(RT_ENV_RING);
+#ifdef __linux__
+		/* Never in a setuid image: the number comes from the environment. */
+		if (!g.secure && g.lent_fd >= 0 && rt_attach_lent(g.lent_fd, wait, wait_ns) == 0)
+			return 0;
+#endif
 		if (path == NULL || path[0] == 0) {
 #ifdef __linux__
 			return rt_attach_rendezvous(wait, wait_ns);
@@ -1382,12 +1481,12 @@ static int rt_attach(void)
 			return -1;
 		}
 		ok = rt_producer_attach(&g.prod, (int)fd);
-		rt_sys1(SYS_close, fd);
 		if (ok != 0) {
+			rt_sys1(SYS_close, fd);
 			rt_debug_untraced("cannot map the ring named by " RT_ENV_RING, path, ok < 0 ? -ok : ok, NULL);
 			return -1;
 		}
-		rt_ring_attached(wait, wait_ns);
+		rt_ring_attached(wait, wait_ns, (int)fd);
 		return 0;
 	}
 	if (__builtin_strcmp(mode, "fifo") == 0) {
@@ -1406,8 +1505,8 @@ static int rt_attach(void)
 			rt_sys1(SYS_close, fd);
 			return -1;
 		}
-		__atomic_store_n(&rt_guarded_fds[0], rt_high_fd((int)fd), __ATOMIC_RELAXED);
-		__atomic_store_n(&rt_guarded_fds[1], rt_high_fd((int)rfd), __ATOMIC_RELAXED);
+		__atomic_store_n(&rt_guarded_fds[RT_GUARD_FIFO_W], rt_high_fd((int)fd), __ATOMIC_RELAXED);
+		__atomic_store_n(&rt_guarded_fds[RT_GUARD_FIFO_R], rt_high_fd((int)rfd), __ATOMIC_RELAXED);
 		g.fifo_wait_ns = wait_ns;
 		g.mode = RT_MODE_FIFO;
 		return 0;
@@ -1419,6 +1518,7 @@ static void rt_init(void)
 {
 	Dl_info info;
 	int exec_mark;
+	uint64_t mark_start;
 
 	rt_in_shim++;
 #ifdef __linux__
@@ -1435,6 +1535,9 @@ static void rt_init(void)
 	}
 	g.pid = (int32_t)rt_sys0(SYS_getpid);
 	g.ppid = (int32_t)rt_sys0(SYS_getppid);
+	exec_mark = rt_take_exec_mark(&mark_start, &g.lent_fd);
+	if (exec_mark && mark_start != 0)
+		g.start_ns = mark_start; /* exec keeps the process's start */
 	if (rt_attach() != 0) {
 		__atomic_store_n(&rt_state, RT_ST_OFF, __ATOMIC_RELEASE);
 		rt_in_shim--;
@@ -1448,7 +1551,7 @@ static void rt_init(void)
 	 * explicit RESTRACK_RING there was none. */
 	if (g.start_ns == 0)
 		rt_read_stat(&g.ppid, &g.start_ns);
-	exec_mark = rt_take_exec_mark();
+
 	__atomic_store_n(&rt_state, RT_ST_READY, __ATOMIC_RELEASE);
 	rt_emit_proc(exec_mark ? RT_OP_PROC_EXEC : RT_OP_PROC_START);
 	rt_in_shim--;

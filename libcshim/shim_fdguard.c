@@ -38,11 +38,12 @@ static int rt_guarded_in(unsigned first, unsigned last, int out[RT_GUARDED_MAX])
 		if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
 			out[n++] = fd;
 	}
-	if (n == 2 && out[0] > out[1]) {
-		int t = out[0];
-		out[0] = out[1];
-		out[1] = t;
-	}
+	for (int i = 1; i < n; i++) /* ascending */
+		for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			int t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
 	return n;
 }
 

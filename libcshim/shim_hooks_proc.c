@@ -133,9 +133,13 @@ static __attribute__((noinline)) int rt_do_exec(const struct rt_exec *x)
 		errno = err;
 		return ret;
 	}
+	int lent = env != x->envp ? rt_exec_ring_fd() : -1;
+	rt_exec_mark_fd((char **)env, lent);
 	rt_rec_exec(x, 0);
 	ret = rt_call_exec(x, env);
 	err = errno;
+	if (lent >= 0)
+		rt_sys1(SYS_close, lent); /* the exec failed: the copy is ours again */
 	rt_rec_exec(x, -err); /* only reached when the exec failed */
 	errno = err;
 	return ret;

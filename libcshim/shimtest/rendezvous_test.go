@@ -4,6 +4,7 @@ package shimtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -299,9 +300,58 @@ func TestARendezvousClientThatNeverSpeaksDoesNotHoldUpShutdown(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return with an idle client connected")
+	case <-time.After(500 * time.Millisecond):
+		t.Fatal("Serve did not return at once with an idle client connected")
 	}
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
 	_, err = io.ReadAll(c)
-	assert.NoError(t, err, "the idle client was hung up on")
+	var ne net.Error
+	assert.False(t, errors.As(err, &ne) && ne.Timeout(), "the idle client was hung up on (%v)", err)
+}
+
+func registered(rv *collector.Rendezvous, uid uint32) uint64 {
+	for _, s := range rv.Stats() {
+		if s.UID == uid {
+			return s.Registered
+		}
+	}
+	return 0
+}
+
+func TestAnExecdProgramTakesTheRingItsParentLentItWithoutAskingTheCollector(t *testing.T) {
+	e := newRendezvous(t, collector.RendezvousConfig{})
+	marker := filepath.Join(e.dir, "marker")
+	require.NoError(t, os.WriteFile(marker, []byte("x\n"), 0o644))
+	uid := uint32(os.Geteuid())
+	// sh forks and execs cat three times; exec replaces sh itself last.
+	res := e.runAs(0, 0, e.env(), "/bin/sh", "-c", "cat "+marker+"; cat "+marker+"; exec cat "+marker)
+	require.NoError(t, res.err, res.stderr)
+	assert.Equal(t, "x\nx\nx\n", res.stdout)
+	evs := e.ringEvents(uid)
+	assert.Len(t, opensOf(evs, marker), 3, "every cat is traced:\n%s", dump(evs))
+	assert.Equal(t, uint64(1), registered(e.rv, uid), "only sh asked the collector; each cat took the lent ring")
+	for _, p := range procEvents(evs) {
+		if p.Op == "proc_exec" {
+			assert.NotZero(t, p.StartNs, "an exec'd image keeps its process's start time")
+			assert.Equal(t, "/usr/bin/cat", p.Path)
+		}
+	}
+}
+
+func TestAProgramThatChangedUserBeforeExecAsksForItsOwnRing(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("no setpriv")
+	}
+	e := newRendezvous(t, collector.RendezvousConfig{})
+	marker := filepath.Join(e.dir, "marker")
+	require.NoError(t, os.WriteFile(marker, []byte("x\n"), 0o644))
+	// setpriv (root, traced) execs cat as nobody: the root ring it could
+	// lend is not nobody's, so cat registers and writes into nobody's.
+	res := e.runAs(0, 0, e.env(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/cat", marker)
+	require.NoError(t, res.err, res.stderr)
+	assert.Equal(t, "x\n", res.stdout)
+	assert.Empty(t, opensOf(e.ringEvents(0), marker), "nobody's open is not in root's ring")
+	assert.Len(t, opensOf(e.ringEvents(65534), marker), 1, "it is in nobody's")
+	assert.Equal(t, uint64(1), registered(e.rv, 65534))
 }
