@@ -30,10 +30,14 @@ type cursor struct {
 	HostID    string `json:"host_id"`
 	Instance  string `json:"instance"` // the database's instance id the fingerprints describe
 	rows      map[uint64]uint64
+	// idents keeps the identity of every network file as first seen: a
+	// later pass may run where the mount is not (restrack publish after
+	// the traced namespace is gone) and must not turn it into a local file.
+	idents map[string]FileID
 }
 
 func loadCursor(dir string) (*cursor, error) {
-	c := &cursor{rows: map[uint64]uint64{}}
+	c := &cursor{rows: map[uint64]uint64{}, idents: map[string]FileID{}}
 	f, err := os.Open(filepath.Join(dir, CursorFile))
 	if errors.Is(err, os.ErrNotExist) {
 		b := make([]byte, 16)
@@ -73,6 +77,25 @@ func loadCursor(dir string) (*cursor, error) {
 		}
 		c.rows[binary.LittleEndian.Uint64(buf)] = binary.LittleEndian.Uint64(buf[8:])
 	}
+	var ni uint64
+	if err := binary.Read(r, binary.LittleEndian, &ni); err != nil {
+		return bad("identity count")
+	}
+	for i := uint64(0); i < ni; i++ {
+		var f [3]string
+		for j := range f {
+			var n uint32
+			if err := binary.Read(r, binary.LittleEndian, &n); err != nil || n > 1<<20 {
+				return bad("truncated identities")
+			}
+			b := make([]byte, n)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return bad("truncated identities")
+			}
+			f[j] = string(b)
+		}
+		c.idents[f[0]] = FileID{Path: f[0], Source: f[1], Inner: f[2]}
+	}
 	if c.Publisher == "" {
 		return bad("no publisher id")
 	}
@@ -98,6 +121,13 @@ func (c *cursor) save(dir string) error {
 		binary.LittleEndian.PutUint64(buf, k)
 		binary.LittleEndian.PutUint64(buf[8:], v)
 		w.Write(buf)
+	}
+	_ = binary.Write(w, binary.LittleEndian, uint64(len(c.idents)))
+	for _, id := range c.idents {
+		for _, f := range []string{id.Path, id.Source, id.Inner} {
+			_ = binary.Write(w, binary.LittleEndian, uint32(len(f)))
+			w.WriteString(f)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		tmp.Close()

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/restrack/restrack/planner"
+	"github.com/restrack/restrack/trace"
 )
 
 // Config tunes a Publisher.
@@ -154,18 +154,19 @@ type fileRow struct {
 // pass is one snapshot of the local trace turned into rows.
 type pass struct {
 	files      []fileRow
-	procs      []planner.Process
-	accs       []planner.Access
+	procs      []trace.Process
+	accs       []trace.Access
 	accFile    []int64
 	dropped    uint64
 	rows       []row // every row, in push order: files, processes, accesses
 	collisions uint64
+	learned    bool // network identities seen for the first time: the cursor must keep them
 }
 
 // fileID is a path's 64-bit id within its host.
 func fileID(path string) int64 { return int64(newFP('F').str(path).sum()) }
 
-func (p *Publisher) snapshot(tr *planner.Trace) *pass {
+func (p *Publisher) snapshot(tr *trace.Trace) *pass {
 	mounts, err := p.cfg.Mounts()
 	if err != nil {
 		p.cfg.Logf("publish: %v", err)
@@ -184,7 +185,14 @@ func (p *Publisher) snapshot(tr *planner.Trace) *pass {
 			continue
 		}
 		seen[id] = path
-		ps.files = append(ps.files, fileRow{id: id, path: path, net: mounts.Identify(path)})
+		ident, known := p.cur.idents[path]
+		if !known {
+			if ident = mounts.Identify(path); ident.Network() {
+				p.cur.idents[path] = ident
+				ps.learned = true
+			}
+		}
+		ps.files = append(ps.files, fileRow{id: id, path: path, net: ident})
 	}
 	for i, f := range ps.files {
 		ps.rows = append(ps.rows, row{kind: 'f', i: i, key: uint64(f.id),
@@ -241,8 +249,15 @@ type Result struct {
 // BatchRows rows; the cursor follows each commit. An error leaves the
 // cursor at the last commit: the next pass goes on from there, and rows
 // pushed twice are upserts that change nothing.
-func (p *Publisher) Publish(ctx context.Context, tr *planner.Trace) (res Result, err error) {
+func (p *Publisher) Publish(ctx context.Context, tr *trace.Trace) (res Result, err error) {
 	ps := p.snapshot(tr)
+	if ps.learned {
+		// Before any network I/O: a pass that fails to connect still
+		// keeps what the mount table said.
+		if err := p.cur.save(p.cfg.StoreDir); err != nil {
+			return res, err
+		}
+	}
 	todo := p.pending(ps)
 	res.Pending = len(todo)
 	now := time.Now()
@@ -291,7 +306,7 @@ func (p *Publisher) Publish(ctx context.Context, tr *planner.Trace) (res Result,
 		// Another database, a recreated one, or another host id: the
 		// fingerprints say nothing about what it holds.
 		p.cur.Instance, p.cur.HostID = instance, p.cfg.HostID
-		clear(p.cur.rows)
+		clear(p.cur.rows) // identities stay: they describe the host, not the database
 		todo = p.pending(ps)
 		res.Pending = len(todo)
 	}
@@ -404,7 +419,7 @@ func (p *Publisher) push(ctx context.Context, tx pgx.Tx, ps *pass, batch []row) 
 		case 'p':
 			pr := &ps.procs[r.i]
 			pPID, pStart, pPPID = append(pPID, pr.Key.PID), append(pStart, int64(pr.Key.StartNs)), append(pPPID, pr.PPID)
-			pHasParent = append(pHasParent, pr.Parent != (planner.ProcKey{}))
+			pHasParent = append(pHasParent, pr.Parent != (trace.ProcKey{}))
 			pPStart = append(pPStart, int64(pr.Parent.StartNs))
 			pExe, pCwd = append(pExe, []byte(pr.Exe)), append(pCwd, []byte(pr.Cwd))
 			pArgv = append(pArgv, []byte(strings.Join(pr.Argv, "\x00")))
@@ -485,7 +500,7 @@ func ReadStatus(storeDir string) (st Status, ok bool, err error) {
 // load (a read of the local store). Failures are retried with a growing
 // pause (1 s doubling up to Interval); the cursor keeps what was done. A
 // refused host id stops publishing: retrying cannot fix it.
-func (p *Publisher) Run(ctx context.Context, load func(context.Context) (*planner.Trace, error)) error {
+func (p *Publisher) Run(ctx context.Context, load func(context.Context) (*trace.Trace, error)) error {
 	backoff := time.Second
 	for {
 		tr, err := load(ctx)

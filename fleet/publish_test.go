@@ -11,19 +11,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/restrack/restrack/internal/pgtest"
-	"github.com/restrack/restrack/planner"
+	"github.com/restrack/restrack/trace"
 )
 
 // synthTrace is a host's trace: n processes, each reading a shared file and
 // writing its own.
-func synthTrace(n int) *planner.Trace {
-	tr := &planner.Trace{}
+func synthTrace(n int) *trace.Trace {
+	tr := &trace.Trace{}
 	for i := 0; i < n; i++ {
-		k := planner.ProcKey{PID: int32(100 + i), StartNs: uint64(1000 + i)}
-		tr.Processes = append(tr.Processes, planner.Process{Key: k, PPID: 1, Exe: "/bin/w", Argv: []string{"w", fmt.Sprint(i)}, LastNs: 5})
+		k := trace.ProcKey{PID: int32(100 + i), StartNs: uint64(1000 + i)}
+		tr.Processes = append(tr.Processes, trace.Process{Key: k, PPID: 1, Exe: "/bin/w", Argv: []string{"w", fmt.Sprint(i)}, LastNs: 5})
 		tr.Accesses = append(tr.Accesses,
-			planner.Access{Proc: k, Path: "/mnt/a/shared", Op: "openat", Count: 1},
-			planner.Access{Proc: k, Path: fmt.Sprintf("/var/out/%d", i), Op: "openat", Write: true, Count: 2})
+			trace.Access{Proc: k, Path: "/mnt/a/shared", Op: "openat", Count: 1},
+			trace.Access{Proc: k, Path: fmt.Sprintf("/var/out/%d", i), Op: "openat", Write: true, Count: 2})
 	}
 	return tr
 }

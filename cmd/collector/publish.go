@@ -9,7 +9,7 @@ import (
 
 	"github.com/restrack/restrack/collector/store"
 	"github.com/restrack/restrack/fleet"
-	"github.com/restrack/restrack/planner"
+	"github.com/restrack/restrack/trace"
 )
 
 // newPublisher prepares -publish: nil when it is not asked for.
@@ -35,7 +35,7 @@ func runPublisher(ctx context.Context, p *fleet.Publisher, storeDir string) (wai
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = p.Run(ctx, func(ctx context.Context) (*planner.Trace, error) {
+		_ = p.Run(ctx, func(ctx context.Context) (*trace.Trace, error) {
 			s, err := store.Open(storeDir, store.Options{ReadOnly: true})
 			if err != nil {
 				return nil, err

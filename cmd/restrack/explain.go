@@ -50,10 +50,13 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 				path = abs
 			}
 		}
+		if pf.names != nil {
+			path = pf.names.File(*file)
+		}
 		lines, err = pl.ExplainFile(path)
 	} else {
 		var k planner.ProcKey
-		if k, err = planner.Resolve(tr, *pid); err == nil {
+		if k, err = pf.resolve(tr, *pid); err == nil {
 			lines, err = pl.ExplainProcess(k)
 		}
 	}
@@ -62,7 +65,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, l := range lines {
-		fmt.Fprintln(stdout, l)
+		fmt.Fprintln(stdout, pf.text(l))
 	}
 	return 0
 }

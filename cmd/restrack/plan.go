@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/fleet"
 	"github.com/restrack/restrack/planner"
 )
 
@@ -32,6 +33,8 @@ type planFlags struct {
 	ignoreFile  string
 	ignore      listFlag
 	keep        listFlag
+	fleet       string       // plan across hosts from this database
+	names       *fleet.Names // set by a fleet plan: its names for output
 }
 
 type listFlag []string
@@ -42,6 +45,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.store, "store", "./restrack-data", "trace store `DIR` (written by restrack run)")
 	fs.StringVar(&f.ap, "ap", "", "the AP to move: `PID`, PID@START_NS or PID@latest when the pid was reused,\nor a command name naming one process (required; restrack ps lists them)")
+	fs.StringVar(&f.fleet, "fleet", "", "plan across hosts from the fleet database at PostgreSQL `DSN` (docs/fleet.md); --ap is then HOST:PID")
 	fs.BoolVar(&f.processOnly, "process-only", false, "move the process alone, not its descendants")
 	fs.BoolVar(&f.showFailed, "show-failed", false, "list the failed calls of moving processes (they create no dependency)")
 	fs.BoolVar(&f.noLookups, "no-lookups", false, "leave stat-family lookups (access \"lookup\": stat, access, readlink…) out;\nby default a lookup counts as a read, since a file's existence is shared state")
@@ -117,6 +121,9 @@ func (f *planFlags) plan() (*planner.Trace, *planner.Plan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.fleet != "" {
+		return f.fleetPlan(rules)
+	}
 	tr, err := loadTrace(f.store)
 	if err != nil {
 		return nil, nil, err
@@ -159,9 +166,10 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "restrack plan: %v\n", err)
 		return errorStatus(err)
 	}
-	if !*traceOnly {
+	if !*traceOnly && pf.fleet == "" { // a fleet plan's processes and files are on other hosts
 		pl.Enrich(planner.LocalHost{})
 	}
+	stdout, finish := pf.output(stdout, *asJSON)
 	switch {
 	case *asJSON:
 		err = pl.WriteJSON(stdout)
@@ -169,6 +177,9 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		err = pl.WriteDOT(stdout)
 	default:
 		err = pl.WriteTable(stdout)
+	}
+	if err == nil {
+		err = finish()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "restrack plan: write: %v\n", err)
