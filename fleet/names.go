@@ -111,6 +111,44 @@ func (n *Names) Text(s string) string {
 	})
 }
 
+// Table is Text for column output: where a name is shorter or longer
+// than the ten-digit pid it replaces, the next run of padding (two spaces
+// or more) shrinks or grows to match, so tabwriter's columns stay aligned.
+func (n *Names) Table(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, line := range lines {
+		debt := 0
+		var b strings.Builder
+		for j := 0; j < len(line); {
+			switch c := line[j]; {
+			case c >= '0' && c <= '9':
+				k := j
+				for k < len(line) && line[k] >= '0' && line[k] <= '9' {
+					k++
+				}
+				r := n.Text(line[j:k])
+				debt += len(r) - (k - j)
+				b.WriteString(r)
+				j = k
+			case c == ' ' && j+1 < len(line) && line[j+1] == ' ' && debt != 0:
+				k := j
+				for k < len(line) && line[k] == ' ' {
+					k++
+				}
+				w := max(k-j-debt, 1)
+				debt -= (k - j) - w
+				b.WriteString(strings.Repeat(" ", w))
+				j = k
+			default:
+				b.WriteByte(c)
+				j++
+			}
+		}
+		lines[i] = b.String()
+	}
+	return strings.Join(lines, "")
+}
+
 // Proc names a synthetic key as HOST:PID.
 func (n *Names) Proc(k trace.ProcKey) string { return n.Text(strconv.Itoa(int(k.PID))) }
 
@@ -173,14 +211,27 @@ func (n *Names) File(spec string) string {
 	return spec
 }
 
-// pidKeys hold one pid in the planner's JSON; the object holding "pid" or
-// "root_pid" gains "host". pidListKeys hold lists of AP root pids, which
-// gain a parallel "KEY_hosts" list.
-var (
-	pidKeys     = map[string]bool{"pid": true, "root_pid": true, "ap": true, "by_ap": true}
-	hostKeys    = map[string]bool{"pid": true, "root_pid": true}
-	pidListKeys = map[string]bool{"processes": true, "for_pids": true, "aps": true}
-)
+// isPIDKey: the planner's JSON keys that hold a pid or a list of pids (an
+// AP is named by its root's pid): "pid", "root_pid", "label_pid", "ap",
+// "by_ap", "processes", "for_pids", "aps", "live_aps", "writers"…
+// Numbers elsewhere (start times, sizes, counts) are never touched, even if
+// one happens to equal a synthetic pid.
+func isPIDKey(k string) bool {
+	switch k {
+	case "pid", "pids", "ap", "aps", "processes", "writers", "readers":
+		return true
+	}
+	for _, suf := range []string{"_pid", "_pids", "_ap", "_aps"} {
+		if strings.HasSuffix(k, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostKeys: the object holding one of these is a process or an AP, and
+// gains "host" right after it.
+var hostKeys = map[string]bool{"pid": true, "root_pid": true}
 
 // JSON rewrites the planner's JSON: real pids in the pid fields, a "host"
 // beside each process's and AP's pid, "KEY_hosts" beside lists of pids,
@@ -207,7 +258,7 @@ func (n *Names) rewrite(v *ordered) {
 		var out []member
 		for _, m := range v.obj {
 			switch {
-			case pidKeys[m.key] && m.val.kind == 'n':
+			case isPIDKey(m.key) && m.val.kind == 'n':
 				if k, ok := n.lookup(m.val.int()); ok {
 					m.val.num = json.Number(strconv.Itoa(int(k.pid)))
 					out = append(out, m)
@@ -216,7 +267,7 @@ func (n *Names) rewrite(v *ordered) {
 					}
 					continue
 				}
-			case pidListKeys[m.key] && m.val.kind == '[' && n.allPIDs(m.val.arr):
+			case isPIDKey(m.key) && m.val.kind == '[' && len(m.val.arr) > 0 && n.allPIDs(m.val.arr):
 				hosts := ordered{kind: '[', arr: []ordered{}}
 				for i := range m.val.arr {
 					e := &m.val.arr[i]
@@ -240,8 +291,8 @@ func (n *Names) rewrite(v *ordered) {
 	}
 }
 
-// allPIDs: a list of synthetic pids (an empty list is one too: its
-// "_hosts" is empty as well). The plan's "aps" is a list of objects.
+// allPIDs: a list of synthetic pids. The plan's "aps" is a list of
+// objects; an empty list stays as it is (no "_hosts" beside it).
 func (n *Names) allPIDs(vs []ordered) bool {
 	for i := range vs {
 		if _, ok := n.lookup(vs[i].int()); !ok || vs[i].kind != 'n' {

@@ -35,7 +35,7 @@ func (f *planFlags) output(stdout io.Writer, asJSON bool) (io.Writer, func() err
 		if asJSON {
 			return f.names.JSON(buf.Bytes(), stdout)
 		}
-		s := f.names.Text(buf.String())
+		s := f.names.Table(buf.String())
 		// The table's closing hint must name the fleet, or it would
 		// explain from a local store.
 		s = strings.ReplaceAll(s, "restrack explain --ap ", "restrack explain --fleet DSN --ap ")
