@@ -293,6 +293,15 @@ void rt_net_bind(int fd, const struct sockaddr *addr, socklen_t len, int ret)
 	ep.kind = rt_sock_kind(fd, &local);
 	if (ep.kind == RT_K_NOT_INET)
 		return;
+	/* A datagram socket serves from its bind on: one bound to port 0
+	 * serves the port the kernel chose, which only the kernel can say. */
+	if (ret == 0 && ep.port == 0 && ep.kind == RT_K_UDP) {
+		uint8_t kind = ep.kind;
+		if (rt_ep_local(fd, &ep))
+			ep.kind = kind;
+		else
+			ep.port = 0, ep.kind = kind;
+	}
 	if (ret == 0)
 		rt_sock_store(fd, &ep);
 	if (rt_active()) {

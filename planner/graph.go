@@ -171,7 +171,11 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 	for i := range tr.Accesses {
 		a := &tr.Accesses[i]
 		if isEndpoint(a.Path) {
-			g.endpointAcc = append(g.endpointAcc, int32(i)) // not a file: endpoints.go
+			// Not a file (endpoints.go), but its process is a node.
+			if _, ok := g.byKey[a.Proc]; !ok && a.Count > 0 {
+				g.addProc(a.Proc, nil)
+			}
+			g.endpointAcc = append(g.endpointAcc, int32(i))
 			continue
 		}
 		if rules.NoLookups && isLookup(a.Op) {

@@ -38,11 +38,16 @@ type Plan struct {
 	ExitedAPs []int32 `json:"exited_aps"`
 	// HostChecked: Enrich checked liveness, kinds and sizes on this host;
 	// false means they come from the trace alone.
-	HostChecked   bool           `json:"host_checked"`
-	IgnoreRules   []string       `json:"ignore_rules"`
-	HostSockets   []HostSocket   `json:"host_sockets"`
-	Failed        []FailedAccess `json:"failed,omitempty"`
-	DroppedEvents uint64         `json:"dropped_events"`
+	HostChecked bool         `json:"host_checked"`
+	IgnoreRules []string     `json:"ignore_rules"`
+	HostSockets []HostSocket `json:"host_sockets"`
+	// ListenEndpoints are the ports the moving APs serve, with the clients
+	// seen; ExternalEndpoints the addresses they reach that no traced
+	// process serves (design §16).
+	ListenEndpoints   []ListenEndpoint   `json:"listen_endpoints"`
+	ExternalEndpoints []ExternalEndpoint `json:"external_endpoints"`
+	Failed            []FailedAccess     `json:"failed,omitempty"`
+	DroppedEvents     uint64             `json:"dropped_events"`
 	// UnresolvedFiles are paths a moving process used that the shim could
 	// not make absolute (deeper than PATH_MAX, base unknown, or under a
 	// seccomp filter): the plan cannot say where they are, so it is
@@ -52,6 +57,7 @@ type Plan struct {
 
 	trace *Trace
 	g     *graph
+	net   *netGraph
 	units []unit
 	unit  []int32 // unit of each process
 	order []int32 // moving units in the order they joined (requested first)
@@ -95,7 +101,13 @@ type Cause struct {
 	ByAP       int32   `json:"by_ap"`
 	ByProc     ProcKey `json:"by_proc"`
 	ByWrites   bool    `json:"by_writes"`
-	byUnit     int32
+	// Via is "port" when the tie is a network endpoint, not a file: Path
+	// is then the endpoint the AP serves (Served says how) and Connected
+	// the address ByProc connected to.
+	Via       string `json:"via,omitempty"`
+	Served    string `json:"served,omitempty"`
+	Connected string `json:"connected,omitempty"`
+	byUnit    int32
 }
 
 // MoveProcess is one moving process.
@@ -198,10 +210,12 @@ func Compute(tr *Trace, opts Options) (*Plan, error) {
 		Incomplete:    tr.DroppedEvents > 0,
 		trace:         tr,
 		g:             g,
+		net:           g.buildNet(tr),
 	}
 	pl.partition(ap, opts.ProcessOnly)
 	pl.close()
 	pl.assemble(tr, opts.ShowFailed)
+	pl.assembleNet()
 	return pl, nil
 }
 
@@ -312,6 +326,7 @@ func (pl *Plan) close() {
 	for q := 0; q < len(pl.order); q++ {
 		u := pl.order[q]
 		for _, p := range pl.units[u].members {
+			pl.pullPorts(u, p)
 			adj := g.procAdj[g.procOff[p]:g.procOff[p+1]]
 			for i := range adj {
 				e := &adj[i]
@@ -597,6 +612,9 @@ func (pl *Plan) apReason(u int32) string {
 		return fmt.Sprintf("AP %d is the AP you asked to move", root.PID)
 	}
 	c := un.cause
+	if c.Via == "port" {
+		return pl.portReason(root, c)
+	}
 	subject := "it"
 	if c.Proc != root {
 		subject = fmt.Sprintf("its process %d (%s)", c.Proc.PID, g.name(g.byKey[c.Proc]))

@@ -98,6 +98,8 @@ func (pl *Plan) WriteTable(w io.Writer) error {
 		tw.Flush()
 	}
 
+	pl.writeEndpointTables(bw)
+
 	if len(pl.HostSockets) > 0 {
 		bw.printf("\nSockets the host provides (%d): host daemons' AF_UNIX sockets; the target host must offer them, they tie nobody\n", len(pl.HostSockets))
 		for _, h := range pl.HostSockets {
@@ -254,6 +256,7 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 			bw.printf("  f%d -> ap%d [label=\"reads\", color=\"#2e6f9e\"];\n", k.file, k.unit)
 		}
 	}
+	pl.writeEndpointDOT(bw)
 	if n := len(pl.HostSockets); n > 0 {
 		bw.printf("  host_sockets [shape=plaintext, fontcolor=\"#777777\", label=%s];\n",
 			dotQuote(fmt.Sprintf("%d host daemons' sockets used (restrack plan lists them)", n)))

@@ -116,7 +116,7 @@ static void udp(void)
 		getsockname(fds[i], (struct sockaddr *)&ss, &l);
 		ports[i] = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
-	printf("PORTS %d %d\n", ports[1], ports[2]);
+	printf("PORTS %d %d %d\n", ports[0], ports[1], ports[2]);
 	struct sockaddr_storage to;
 	socklen_t tl = target(AF_INET, "127.0.0.1", ports[1], &to);
 	long sent = 0;
