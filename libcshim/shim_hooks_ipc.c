@@ -208,18 +208,22 @@ RT_EXPORT int sem_unlink(const char *name)
 
 /*
  * glibc's dlopen looks at its return address to find the calling object:
- * a name without '/' is searched with that object's RUNPATH, and "$ORIGIN"
- * expands to its directory. A C hook calling the real dlopen would make the
- * shim the caller and change which library loads. So the exported dlopen
- * is an assembly trampoline that asks rt_dlopen_route where to jump, with
- * the caller's return address untouched:
- *   - a path with '/' and no '$' does not depend on the caller: jump to
- *     rt_dlopen_full, which calls the real dlopen and records the result
- *     and the loaded file's path;
- *   - otherwise record the request as given (unresolved name, result 0)
- *     and jump to the real dlopen itself.
+ * a name without '/' is searched with that object's RPATH/RUNPATH (and its
+ * loaders' RPATHs), "$ORIGIN" expands to its directory, and the library
+ * joins the caller's link-map namespace. A C hook calling the real dlopen
+ * makes the shim the caller. So the exported dlopen is an assembly
+ * trampoline that asks rt_dlopen_route where to jump, with the caller's
+ * return address untouched:
+ *   - when the caller cannot change the outcome — a path with '/' and no
+ *     '$', or a bare name asked by an object without RPATH/RUNPATH, in the
+ *     base namespace, in a process where no object has an RPATH — jump to
+ *     rt_dlopen_full, which calls the real dlopen itself and records what
+ *     the loader mapped: the file (its link map's name) with the real
+ *     result, and every library loaded along with it;
+ *   - otherwise record the request as given (unresolved, result 0) and jump
+ *     to the real dlopen, which then sees the caller's own address.
  */
-RT_HIDDEN void *rt_dlopen_route(const char *file, int flags);
+RT_HIDDEN void *rt_dlopen_route(const char *file, int flags, const void *caller);
 RT_HIDDEN void *rt_dlopen_full(const char *file, int flags);
 
 static void *rt_dlopen_missing(const char *file, int flags)
@@ -229,21 +233,112 @@ static void *rt_dlopen_missing(const char *file, int flags)
 	return NULL;
 }
 
+/* The objects mapped before a dlopen, by program-header address (unique
+ * per loaded object while it stays loaded). Past the cap, objects are taken
+ * for new ones: recorded twice at worst, never missed. */
+#define RT_DL_SNAP 1024
+struct rt_dl_snap {
+	size_t n;
+	const void *phdr[RT_DL_SNAP];
+	const char *skip; /* the dlopen'd file itself, recorded as dlopen */
+	int rpath;        /* some loaded object has a DT_RPATH */
+};
+
+static int rt_has_dyn(const ElfW(Dyn) *d, ElfW(Sxword) tag1, ElfW(Sxword) tag2)
+{
+	for (; d != NULL && d->d_tag != DT_NULL; d++)
+		if (d->d_tag == tag1 || d->d_tag == tag2)
+			return 1;
+	return 0;
+}
+
+static int rt_dl_snap_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct rt_dl_snap *s = arg;
+	(void)size;
+	if (s->n < RT_DL_SNAP)
+		s->phdr[s->n++] = info->dlpi_phdr;
+	for (int i = 0; i < info->dlpi_phnum && !s->rpath; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			s->rpath = rt_has_dyn((const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr), DT_RPATH,
+					      DT_RPATH);
+	return 0;
+}
+
+static int rt_dl_new_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	const struct rt_dl_snap *s = arg;
+	(void)size;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->phdr[i] == info->dlpi_phdr)
+			return 0;
+	/* Called under the loader's lock: rt_emit1 makes no loader call. */
+	if (info->dlpi_name && info->dlpi_name[0] == '/' &&
+	    !(s->skip && __builtin_strcmp(s->skip, info->dlpi_name) == 0))
+		rt_emit1(RT_OP_LOADED, RT_ACCESS_READ, 0, 0, 0, AT_FDCWD, info->dlpi_name);
+	return 0;
+}
+
 RT_HIDDEN void *rt_dlopen_full(const char *file, int flags)
 {
 	void *(*real)(const char *, int) = (void *(*)(const char *, int))rt_real_get(RT_SYM_dlopen);
+	/* 8 KiB of stack: dlopen is not async-signal-safe, so this never runs
+	 * on a signal handler's small stack. */
+	struct rt_dl_snap snap;
+	int active = rt_active();
+	snap.n = 0;
+	snap.rpath = 0;
+	snap.skip = NULL;
+	if (active)
+		dl_iterate_phdr(rt_dl_snap_cb, &snap);
 	void *h = real(file, flags);
-	if (rt_active()) {
+	if (active) {
+		int err = errno;
 		struct link_map *lm = NULL;
-		const char *path = file;
-		if (h != NULL && dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0])
-			path = lm->l_name;
-		rt_emit1(RT_OP_DLOPEN, RT_ACCESS_READ, (uint32_t)flags, 0, h ? 0 : -ENOENT, AT_FDCWD, path);
+		if (h != NULL && dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0] == '/') {
+			rt_emit1(RT_OP_DLOPEN, RT_ACCESS_READ, (uint32_t)flags, 0, 0, AT_FDCWD, lm->l_name);
+			snap.skip = lm->l_name;
+		} else {
+			/* A failed dlopen names no file (dlerror says why; errno is
+			 * not part of its contract): recorded as given, as a failure.
+			 * A bare name that loaded without a path in its link map
+			 * (the vDSO…) stays as given too. */
+			struct rt_call c = {.op = RT_OP_DLOPEN, .access = RT_ACCESS_READ, .flags = (uint32_t)flags,
+					    .result = h ? 0 : -ENOENT, .dirfd1 = AT_FDCWD, .path1 = file,
+					    .path1_raw = __builtin_strchr(file, '/') == NULL};
+			if (c.path1_raw)
+				c.rflags = RT_RF_UNRESOLVED;
+			rt_emit(&c);
+		}
+		if (h != NULL)
+			dl_iterate_phdr(rt_dl_new_cb, &snap);
+		errno = err;
 	}
 	return h;
 }
 
-RT_HIDDEN void *rt_dlopen_route(const char *file, int flags)
+/* Whether the object holding caller would search a bare name exactly as the
+ * shim would: no RPATH or RUNPATH of its own, in the base namespace, and no
+ * RPATH anywhere in the process (the loaders of an object lend it theirs). */
+static int rt_dlopen_caller_neutral(const void *caller)
+{
+	Dl_info info;
+	struct link_map *lm = NULL;
+	Lmid_t lmid = -1;
+	struct rt_dl_snap snap;
+	if (caller == NULL || !dladdr1(caller, &info, (void **)&lm, RTLD_DL_LINKMAP) || lm == NULL)
+		return 0;
+	if (rt_has_dyn(lm->l_ld, DT_RPATH, DT_RUNPATH))
+		return 0;
+	if (dlinfo(lm, RTLD_DI_LMID, &lmid) != 0 || lmid != LM_ID_BASE)
+		return 0;
+	snap.n = 0;
+	snap.rpath = 0;
+	dl_iterate_phdr(rt_dl_snap_cb, &snap);
+	return !snap.rpath;
+}
+
+RT_HIDDEN void *rt_dlopen_route(const char *file, int flags, const void *caller)
 {
 	int saved = errno;
 	void *real = rt_real_get(RT_SYM_dlopen);
@@ -251,13 +346,16 @@ RT_HIDDEN void *rt_dlopen_route(const char *file, int flags)
 		return (void *)rt_dlopen_missing;
 	if (file == NULL)
 		return real; /* the main program: nothing is opened */
-	if (__builtin_strchr(file, '/') != NULL && __builtin_strchr(file, '$') == NULL)
+	if (__builtin_strchr(file, '$') == NULL &&
+	    (__builtin_strchr(file, '/') != NULL || !rt_active() || rt_dlopen_caller_neutral(caller))) {
+		errno = saved;
 		return (void *)rt_dlopen_full;
+	}
 	if (rt_active()) {
 		struct rt_call c = {.op = RT_OP_DLOPEN, .access = RT_ACCESS_READ, .flags = (uint32_t)flags,
 				    .rflags = RT_RF_UNRESOLVED, .dirfd1 = AT_FDCWD, .path1 = file,
 				    .path1_raw = 1};
-		rt_emit(&c); /* a bare name, or "$ORIGIN/…": kept as written */
+		rt_emit(&c); /* the caller's RUNPATH, or "$ORIGIN/…": kept as written */
 	}
 	errno = saved;
 	return real;
@@ -268,6 +366,7 @@ __asm__(".text\n"
 	".globl dlopen\n"
 	".type dlopen, @function\n"
 	"dlopen:\n"
+	"	mov (%rsp), %rdx\n" /* the caller's return address */
 	"	push %rdi\n"
 	"	push %rsi\n"
 	"	sub $8, %rsp\n" /* 16-byte alignment for the call */
@@ -282,6 +381,7 @@ __asm__(".text\n"
 	".globl dlopen\n"
 	".type dlopen, %function\n"
 	"dlopen:\n"
+	"	mov x2, x30\n" /* the caller's return address */
 	"	stp x29, x30, [sp, #-32]!\n"
 	"	mov x29, sp\n"
 	"	stp x0, x1, [sp, #16]\n"
@@ -295,7 +395,8 @@ __asm__(".text\n"
 /* Elsewhere a C hook: names without '/' are searched as if the shim called. */
 RT_EXPORT void *dlopen(const char *file, int flags)
 {
-	void *(*target)(const char *, int) = (void *(*)(const char *, int))rt_dlopen_route(file, flags);
+	void *(*target)(const char *, int) =
+		(void *(*)(const char *, int))rt_dlopen_route(file, flags, __builtin_return_address(0));
 	return target(file, flags);
 }
 #endif

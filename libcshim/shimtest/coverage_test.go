@@ -3,12 +3,15 @@
 package shimtest
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/restrack/restrack/internal/ctest"
 	"github.com/restrack/restrack/ring"
 )
 
@@ -31,4 +34,42 @@ func TestAPathDeeperThanPathMaxIsFlaggedTooLongAndCountedNeverStoredBare(t *test
 		assert.NotZero(t, e.RFlags&ring.RFTooLong, "and says why: %s", e)
 	}
 	assert.GreaterOrEqual(t, te.reader.Counters().ProducerErrors, uint64(3), "each one is counted")
+}
+
+func TestADlopenRecordsTheLibraryTheLoaderMappedAndEveryLibraryItPulledIn(t *testing.T) {
+	// libtop.so needs libdep.so, found through libtop's RUNPATH ($ORIGIN):
+	// the program never names libdep, the loader maps it for libtop.
+	dep := ctest.Build(t, "libdep.so", []string{"libcshim/tests/preinit_lib.c"}, "-shared", "-fPIC", "-Wl,-soname,libdep.so")
+	top := filepath.Join(filepath.Dir(dep), "libtop.so")
+	out, err := exec.Command("cc", "-shared", "-fPIC", "-o", top, "-x", "c", "/dev/null",
+		"-L"+filepath.Dir(dep), "-Wl,--no-as-needed", "-ldep", "-Wl,--enable-new-dtags,-rpath,$ORIGIN").CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	te := newTrace(t, ring.Config{})
+	res := te.run(probe(t), "dlopen", te.dir, top)
+	require.NoError(t, res.err, res.stderr)
+	calls := parseCalls(t, res.stdout)
+	require.Len(t, calls, 5, res.stdout)
+	require.Equal(t, int32(0), calls[4].result, "libtop.so loads: %s", res.stdout)
+	evs := afterBegin(filter(te.drain(), func(e event) bool { return !e.isProc() && int(e.PID) == res.pid }))
+	var dlopens []event
+	loaded := map[string]bool{}
+	for _, e := range evs {
+		switch e.Op {
+		case "dlopen":
+			dlopens = append(dlopens, e)
+		case "loaded":
+			loaded[e.Path] = true
+		}
+	}
+	require.Len(t, dlopens, 5, dump(evs))
+	assert.Equal(t, "/lib/x86_64-linux-gnu/libm.so.6", dlopens[2].Path, "a bare name is the file the loader found")
+	assert.Equal(t, int32(0), dlopens[2].Result)
+	assert.Zero(t, dlopens[2].RFlags&ring.RFUnresolved)
+	assert.Equal(t, "libdoesnotexist.so", dlopens[3].Path, "a library that was not found is no file")
+	assert.Equal(t, int32(-2), dlopens[3].Result, "and the call failed")
+	assert.Equal(t, top, dlopens[4].Path)
+	assert.True(t, loaded[dep], "the dependency the loader pulled in is recorded: %v", loaded)
+	assert.False(t, loaded[top], "the dlopen'd library is not recorded twice")
+	assert.False(t, loaded["/lib/x86_64-linux-gnu/libc.so.6"], "libraries mapped before are not new: %v", loaded)
 }

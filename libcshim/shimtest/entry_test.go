@@ -121,7 +121,8 @@ func TestEveryEntryPointIsRecordedWithItsResultPathAndAccess(t *testing.T) {
 			{path: "l.txt", access: L}, {path: "l.txt", access: L}, {path: "appears", access: L}, {path: "appears", access: W},
 			{path: "appears", access: L}}},
 		{"sem", []want{{path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}, {path: "*", access: W}}},
-		{"dlopen", []want{{path: "/lib/x86_64-linux-gnu/libm.so.6", access: R}, {path: "nolib.so", access: R}}},
+		{"dlopen", []want{{path: "/lib/x86_64-linux-gnu/libm.so.6", access: R}, {path: "nolib.so", access: R},
+			{path: "/lib/x86_64-linux-gnu/libm.so.6", access: R}, {path: "=libdoesnotexist.so", access: R}}},
 		{"execfail", []want{{path: "not-there", access: R}, {path: "not-there", access: R}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

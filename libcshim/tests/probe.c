@@ -40,6 +40,7 @@ int __openat64_2(int, const char *, int);
 
 static const char *self; /* this binary, absolute */
 static const char *dir;
+static const char *extra; /* argv[3], when a case takes one */
 
 /* Runs one call and prints the value its record's result must hold: the
  * return value, or -errno on failure. */
@@ -394,6 +395,17 @@ static int c_dlopen(void)
 	/* A failed dlopen sets no errno: the record says -ENOENT. */
 	h = dlopen("./nolib.so", RTLD_NOW);
 	printf("CALL dlopen %d errno=0\n", h ? 0 : -ENOENT);
+	/* A bare name from a caller without RUNPATH: the file the loader
+	 * found, or a failure. */
+	h = dlopen("libm.so.6", RTLD_NOW);
+	printf("CALL dlopen %d errno=0\n", h ? 0 : -ENOENT);
+	h = dlopen("libdoesnotexist.so", RTLD_NOW);
+	printf("CALL dlopen %d errno=0\n", h ? 0 : -ENOENT);
+	/* A library with dependencies (EXTRA: its absolute path). */
+	if (extra) {
+		h = dlopen(extra, RTLD_NOW);
+		printf("CALL dlopen %d errno=0\n", h ? 0 : -ENOENT);
+	}
 	return 0;
 }
 
@@ -812,6 +824,7 @@ int main(int argc, char **argv)
 	selfbuf[n] = 0;
 	self = selfbuf;
 	dir = argv[2];
+	extra = argc > 3 ? argv[3] : NULL;
 	if (chdir(dir) != 0) {
 		perror("chdir");
 		return 2;
