@@ -16,7 +16,7 @@ import (
 // Options configure a suite run.
 type Options struct {
 	Quick      bool
-	Parts      []string // of "overhead", "scale", "planner"; empty = all
+	Parts      []string // of "overhead", "scale", "ingest", "planner"; empty = all
 	Modes      []string // empty = all
 	Rounds     int
 	Calls      int // warm timed calls per repetition
@@ -45,6 +45,7 @@ type Run struct {
 	LoadEnd   [3]float64      `json:"load_end"`
 	Overhead  *OverheadResult `json:"overhead,omitempty"`
 	Scale     *ScaleResult    `json:"scale,omitempty"`
+	Ingest    []IngestRun     `json:"ingest,omitempty"`
 	Planner   *PlannerResult  `json:"planner,omitempty"`
 	Targets   []Target        `json:"targets"`
 	Errors    []string        `json:"errors,omitempty"` // parts that failed
@@ -106,6 +107,20 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 			run.Scale = r
 			fmt.Fprintln(o.Out)
 			WriteScale(o.Out, r)
+		}
+	}
+	if o.wants("ingest") && ctx.Err() == nil {
+		n, reps := 1_000_000, 3
+		if o.Quick {
+			n, reps = 100_000, 1
+		}
+		r, err := RunIngest(dir, n, reps, logf)
+		if err != nil {
+			run.fail("ingest", err, o.Out)
+		} else {
+			run.Ingest = r
+			fmt.Fprintln(o.Out)
+			WriteIngest(o.Out, r)
 		}
 	}
 	if o.wants("planner") && ctx.Err() == nil {
@@ -230,8 +245,8 @@ func (o *Options) Defaults() error {
 	def(&o.ColdCalls, 300, 20)
 	def(&o.PlannerMax, 10_000_000, 100_000)
 	for _, p := range o.Parts {
-		if !slices.Contains([]string{"overhead", "scale", "planner"}, p) {
-			return fmt.Errorf("unknown part %q (want overhead, scale or planner)", p)
+		if !slices.Contains([]string{"overhead", "scale", "ingest", "planner"}, p) {
+			return fmt.Errorf("unknown part %q (want overhead, scale, ingest or planner)", p)
 		}
 	}
 	names := ModeNames()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -23,7 +24,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("restrack-bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "reduced run (< 1 min): few rounds and calls, small scale and planner sizes; asserts nothing about speed")
-	parts := fs.String("parts", "", "comma-separated parts to run: overhead, scale, planner (default all)")
+	parts := fs.String("parts", "", "comma-separated parts to run: overhead, scale, ingest, planner (default all)")
 	modes := fs.String("modes", "", "comma-separated overhead modes (default all: "+strings.Join(bench.ModeNames(), ",")+")")
 	rounds := fs.Int("rounds", 0, "rounds of the overhead tables: each mode runs each table once per round (default 20, quick 2)")
 	calls := fs.Int("calls", 0, "timed calls per repetition in the warm tables (default 20000, quick 2000; strace modes a tenth)")
@@ -35,6 +36,7 @@ func run(args []string) int {
 	goCmd := fs.String("go", "go", "go command, to build the planner's benchmark")
 	commit := fs.String("commit", "", "source revision the binaries were built from, recorded in the results (default: git describe of the working directory)")
 	plannerMax := fs.Int("planner-max", 0, "largest planner trace in accesses (default 10000000, quick 100000)")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the harness (the in-process ingest part runs the collector here) to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,6 +58,17 @@ func run(args []string) int {
 	if err := o.Defaults(); err != nil {
 		fmt.Fprintf(os.Stderr, "restrack-bench: %v\n", err)
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "restrack-bench: cpu profile: %v\n", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -10,32 +10,67 @@ import (
 	"github.com/restrack/restrack/ring"
 )
 
-// Raw events are stored a chunk per commit (table event_chunks): the
-// events of one batch, each as varints in this order: time_ns (zigzag delta
-// from the previous event of the chunk, starting at 0), proc_id, ppid
-// (zigzag), tid (zigzag), op, access, flags, mode, result (zigzag), rflags,
-// path_id, path2_id (0: none). Encoding costs tens of nanoseconds per event
-// where a row per event cost microseconds; retention drops whole chunks.
+// Raw events are stored a chunk per commit (segment files, eventlog.go;
+// the event_chunks table of schema 4): the events of one batch, each as
+// varints in this order: time_ns (zigzag delta from the previous event of
+// the chunk, starting at 0), proc_id, ppid (zigzag), tid (zigzag), op,
+// access, flags, mode, result (zigzag), rflags, path_id, path2_id (0:
+// none). Encoding costs tens of nanoseconds per event where a row per event
+// cost microseconds; retention drops whole segments.
+
+type eventRow struct {
+	time        uint64
+	proc        int64
+	ppid, tid   int32
+	op          ring.Op
+	access      uint8
+	flags, mode uint32
+	result      int32
+	rflags      uint16
+	path, path2 int64 // 0: none
+}
+
+// chunkEncoder encodes a batch's events straight from the drained records:
+// no intermediate row per event.
+type chunkEncoder struct {
+	b    []byte
+	prev uint64
+	n    int64
+}
+
+func (c *chunkEncoder) reset(b []byte) { c.b, c.prev, c.n = b, 0, 0 }
+
+func (c *chunkEncoder) bytes() []byte { return c.b }
+
+func (c *chunkEncoder) add(r *ring.Record, proc, path, path2 int64) {
+	c.addRow(&eventRow{time: r.TimeNs, proc: proc, ppid: r.PPID, tid: r.TID, op: r.Op, access: r.Access,
+		flags: r.Flags, mode: r.Mode, result: r.Result, rflags: r.RFlags, path: path, path2: path2})
+}
+
+func (c *chunkEncoder) addRow(e *eventRow) {
+	b := binary.AppendVarint(c.b, int64(e.time-c.prev))
+	c.prev = e.time
+	b = binary.AppendUvarint(b, uint64(e.proc))
+	b = binary.AppendVarint(b, int64(e.ppid))
+	b = binary.AppendVarint(b, int64(e.tid))
+	b = binary.AppendUvarint(b, uint64(e.op))
+	b = binary.AppendUvarint(b, uint64(e.access))
+	b = binary.AppendUvarint(b, uint64(e.flags))
+	b = binary.AppendUvarint(b, uint64(e.mode))
+	b = binary.AppendVarint(b, int64(e.result))
+	b = binary.AppendUvarint(b, uint64(e.rflags))
+	b = binary.AppendUvarint(b, uint64(e.path))
+	c.b = binary.AppendUvarint(b, uint64(e.path2))
+	c.n++
+}
 
 func encodeChunk(b []byte, rows []eventRow) []byte {
-	var prev uint64
+	var c chunkEncoder
+	c.reset(b)
 	for i := range rows {
-		e := &rows[i]
-		b = binary.AppendVarint(b, int64(e.time-prev))
-		prev = e.time
-		b = binary.AppendUvarint(b, uint64(e.proc))
-		b = binary.AppendVarint(b, int64(e.ppid))
-		b = binary.AppendVarint(b, int64(e.tid))
-		b = binary.AppendUvarint(b, uint64(e.op))
-		b = binary.AppendUvarint(b, uint64(e.access))
-		b = binary.AppendUvarint(b, uint64(e.flags))
-		b = binary.AppendUvarint(b, uint64(e.mode))
-		b = binary.AppendVarint(b, int64(e.result))
-		b = binary.AppendUvarint(b, uint64(e.rflags))
-		b = binary.AppendUvarint(b, uint64(e.path))
-		b = binary.AppendUvarint(b, uint64(e.path2))
+		c.addRow(&rows[i])
 	}
-	return b
+	return c.bytes()
 }
 
 var errBadChunk = errors.New("malformed event chunk")
@@ -176,36 +211,10 @@ func (s *Store) chunkEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn f
 	}
 
 	var e Event
-	after := int64(-1)
-	if f.AfterSeq > 0 {
-		// Start at the chunk holding the first event not seen yet: a chunk
-		// holds first_seq … first_seq+n-1.
-		var start sql.NullInt64
-		if err := tx.QueryRowContext(ctx, "SELECT max(first_seq) FROM event_chunks WHERE first_seq <= ?", f.AfterSeq+1).Scan(&start); err != nil {
-			return err
-		}
-		if start.Valid {
-			after = start.Int64 - 1
-		}
-	}
-	for {
-		// One chunk per query, closed before decoding: the decoder asks the
-		// same transaction for paths.
-		var first, n int64
-		var source sql.NullInt64
-		var data []byte
-		err := tx.QueryRowContext(ctx, "SELECT first_seq, n, source_id, data FROM event_chunks WHERE first_seq > ? ORDER BY first_seq LIMIT 1", after).
-			Scan(&first, &n, &source, &data)
-		if err == sql.ErrNoRows {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		after = first
+	decode := func(first, n int64, source int64, data []byte) error {
 		seq := first
-		kind := c.kinds[source.Int64]
-		err = decodeChunk(data, n, func(r *eventRow) error {
+		kind := c.kinds[source]
+		return decodeChunk(data, n, func(r *eventRow) error {
 			seq++
 			if f.AfterSeq > 0 && seq-1 <= f.AfterSeq {
 				return nil
@@ -249,6 +258,36 @@ func (s *Store) chunkEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn f
 			}
 			return nil
 		})
+	}
+	// Schema 4's chunks first: they are older than any segment.
+	after := int64(-1)
+	if f.AfterSeq > 0 {
+		// Start at the chunk holding the first event not seen yet: a chunk
+		// holds first_seq … first_seq+n-1.
+		var start sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT max(first_seq) FROM event_chunks WHERE first_seq <= ?", f.AfterSeq+1).Scan(&start); err != nil {
+			return err
+		}
+		if start.Valid {
+			after = start.Int64 - 1
+		}
+	}
+	for {
+		// One chunk per query, closed before decoding: the decoder asks the
+		// same transaction for paths.
+		var first, n int64
+		var source sql.NullInt64
+		var data []byte
+		err := tx.QueryRowContext(ctx, "SELECT first_seq, n, source_id, data FROM event_chunks WHERE first_seq > ? ORDER BY first_seq LIMIT 1", after).
+			Scan(&first, &n, &source, &data)
+		if err == sql.ErrNoRows {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		after = first
+		err = decode(first, n, source.Int64, data)
 		if errors.Is(err, errBadChunk) {
 			return fmt.Errorf("event chunk %d: %w", first, err)
 		}
@@ -256,4 +295,42 @@ func (s *Store) chunkEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn f
 			return err
 		}
 	}
+	segs, err := committedSegments(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, sg := range segs {
+		if f.AfterSeq > 0 && sg.firstSeq+sg.n <= f.AfterSeq+1 {
+			continue // a follower has seen all of it
+		}
+		err := segmentChunks(s.dir, sg, func(first, n int64, source uint64, payload []byte) error {
+			err := decode(first, n, int64(source), payload)
+			if errors.Is(err, errBadChunk) {
+				return fmt.Errorf("event segment %s, chunk of event %d: %w", segmentName(sg.seg), first, err)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// committedSegments lists the segments of the caller's snapshot.
+func committedSegments(ctx context.Context, tx *sql.Tx) ([]segment, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT seg, first_seq, n, bytes FROM event_segments ORDER BY seg")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var segs []segment
+	for rows.Next() {
+		var sg segment
+		if err := rows.Scan(&sg.seg, &sg.firstSeq, &sg.n, &sg.bytes); err != nil {
+			return nil, err
+		}
+		segs = append(segs, sg)
+	}
+	return segs, rows.Err()
 }

@@ -309,7 +309,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sources), (SELECT coalesce(sum(records), 0) FROM sources),
 		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT count(*) FROM files),
 		(SELECT count(*) FROM accesses), (SELECT count(*) FROM access_deltas),
-		(SELECT count(*) FROM events) + (SELECT coalesce(sum(n), 0) FROM event_chunks)`).
+		(SELECT count(*) FROM events) + (SELECT coalesce(sum(n), 0) FROM event_chunks) + (SELECT coalesce(sum(n), 0) FROM event_segments)`).
 		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &st.AccessDeltas, &st.EventsRetained)
 	if err != nil {
 		return st, s.dbError("read", err)

@@ -6,7 +6,7 @@ const applicationID = 0x52545354
 
 // schemaVersion is PRAGMA user_version of a store this build writes.
 // migrations[v] upgrades a store from version v to v+1.
-const schemaVersion = 4
+const schemaVersion = 5
 
 var migrations = []string{
 	// 0 → 1: the first schema.
@@ -135,5 +135,22 @@ CREATE TABLE event_chunks (
 	source_id INTEGER,                   -- sources.id of the batch
 	data      BLOB NOT NULL              -- see chunk.go: varint-encoded events
 );
+`,
+	// 4 → 5: raw events in append-only segment files beside the
+	// database (eventlog.go): a chunk in SQLite was written twice (WAL,
+	// checkpoint) through overflow pages. event_segments holds each
+	// segment's committed length, updated in the commit's transaction.
+	// processes.command is argv joined by spaces, for sqlite3 users (the
+	// NUL-separated BLOB prints as its first word). The writer hands out
+	// file and process ids itself.
+	`
+CREATE TABLE event_segments (
+	seg       INTEGER PRIMARY KEY,       -- file events-SEG.log (8 digits)
+	first_seq INTEGER NOT NULL,          -- sequence number of its first event
+	n         INTEGER NOT NULL,          -- committed events
+	bytes     INTEGER NOT NULL           -- committed length: what follows is cut by the next writer
+);
+ALTER TABLE processes ADD COLUMN command TEXT NOT NULL DEFAULT '';
+UPDATE processes SET command = replace(CAST(argv AS TEXT), char(0), ' ');
 `,
 }

@@ -284,6 +284,9 @@ func (s *Store) Close() error {
 	if s.w != nil && s.db != nil {
 		// Leave no deltas behind: sqlite3 users read accesses directly.
 		err = s.Fold(context.Background())
+		if e := s.w.close(); e != nil && err == nil {
+			err = fmt.Errorf("close store %s: %w", s.dir, e)
+		}
 		s.w = nil
 	}
 	if s.stopCheckpoints != nil {

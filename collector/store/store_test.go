@@ -53,6 +53,27 @@ func ev(pid int32, start uint64, t uint64, op ring.Op, access uint8, result int3
 	return r
 }
 
+// crashCopy copies a store directory as a crash of its writer would leave
+// it (the writer's lock aside), each file passed through tear when given.
+func crashCopy(tb testing.TB, dir string, tear func(name string, b []byte) []byte) string {
+	tb.Helper()
+	crash := tb.TempDir()
+	ents, err := os.ReadDir(dir)
+	require.NoError(tb, err)
+	for _, e := range ents {
+		if e.Name() == LockName || e.Name() == DBName+"-shm" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(tb, err)
+		if tear != nil {
+			b = tear(e.Name(), b)
+		}
+		require.NoError(tb, os.WriteFile(filepath.Join(crash, e.Name()), b, 0o600))
+	}
+	return crash
+}
+
 func TestTrace(t *testing.T) {
 	s := mustOpen(t, t.TempDir(), Options{})
 	mustCommit(t, s, 10,
@@ -287,15 +308,12 @@ func TestTornWALTailOpensWithCommittedData(t *testing.T) {
 
 	// Snapshot the files as a crash would leave them (the store still
 	// open, so nothing is checkpointed), then tear the WAL's last frame.
-	crash := t.TempDir()
-	for _, name := range []string{DBName, DBName + "-wal"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		require.NoError(t, err)
+	crash := crashCopy(t, dir, func(name string, b []byte) []byte {
 		if name == DBName+"-wal" {
-			b = b[:len(b)-100]
+			return b[:len(b)-100]
 		}
-		require.NoError(t, os.WriteFile(filepath.Join(crash, name), b, 0o600))
-	}
+		return b
+	})
 	c := mustOpen(t, crash, Options{})
 	require.NoError(t, c.Check(context.Background()))
 	var paths []string
@@ -332,12 +350,7 @@ func TestUnfoldedAggregatesAreNeitherLostNorCountedTwice(t *testing.T) {
 	check(s, "before folding")
 
 	// A crash now: a copy of the files as they are, deltas unfolded.
-	crash := t.TempDir()
-	for _, name := range []string{DBName, DBName + "-wal"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(crash, name), b, 0o600))
-	}
+	crash := crashCopy(t, dir, nil)
 	c := mustOpen(t, crash, Options{})
 	check(c, "after a crash")
 	mustCommit(t, c, 3, ev(1, 1, 5, ring.OpOpen, ring.AccessRead, 3, "/x"))
@@ -393,4 +406,90 @@ func TestDamagedStoreNeverCrashesItsReaders(t *testing.T) {
 			_ = r.Events(context.Background(), EventFilter{All: true}, func(*Event) error { return nil })
 		}()
 	}
+}
+
+// A process's exe and argv live only in the writer's cache until the
+// commit writes them. When the cache fills up mid-batch it must keep them:
+// forgetting the entry made the next record reload the stale row, which
+// was then written over the one holding the exe.
+func TestAFullProcessCacheKeepsWhatItHasNotWrittenYet(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit int
+	}{
+		{"a cache of two processes", 2},
+		{"a cache of three processes", 3},
+		{"the default cache", cacheLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustOpen(t, t.TempDir(), Options{})
+			s.w.procs.limit, s.w.files.limit = tt.limit, tt.limit
+			// The service exists in the store before the batch, without
+			// an exe: the row a forgetful cache would reload.
+			mustCommit(t, s, 1, ev(10, 100, 1, ring.OpOpen, ring.AccessRead, 3, "/etc/before"))
+			recs := []ring.Record{proc(10, 1, 100, "/usr/bin/service", "service", "--serve")}
+			for pid := int32(20); pid < 30; pid++ { // other processes fill the cache
+				recs = append(recs, ev(pid, 200, 2, ring.OpOpen, ring.AccessRead, 3, fmt.Sprintf("/tmp/f%d", pid)))
+			}
+			recs = append(recs, ev(10, 100, 3, ring.OpOpen, ring.AccessRead, 3, "/etc/after"))
+			mustCommit(t, s, 2, recs...)
+
+			tr, err := s.Trace(context.Background())
+			require.NoError(t, err)
+			require.Len(t, tr.Processes, 11)
+			for _, p := range tr.Processes {
+				if p.Key.PID == 10 {
+					assert.Equal(t, "/usr/bin/service", p.Exe)
+					assert.Equal(t, []string{"service", "--serve"}, p.Argv)
+				}
+			}
+			files := map[string]bool{}
+			for _, a := range tr.Accesses {
+				files[a.Path] = true
+			}
+			assert.Len(t, files, 12, "every file once, whatever the cache forgot")
+		})
+	}
+}
+
+// Raw events go to segment files outside SQLite; a chunk written whose
+// commit never happened (a kill between the write and the commit) is cut
+// by the next writer, and a committed chunk damaged on disk is an error
+// naming its file, never wrong events.
+func TestEventSegmentsKeepExactlyTheCommittedChunks(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	mustCommit(t, s, 1, ev(1, 1, 1, ring.OpOpen, ring.AccessRead, 3, "/one"))
+	mustCommit(t, s, 2, ev(1, 1, 2, ring.OpOpen, ring.AccessRead, 3, "/two"))
+	seg := filepath.Join(dir, segmentName(1))
+	crash := crashCopy(t, dir, func(name string, b []byte) []byte {
+		if name == filepath.Base(seg) {
+			return append(b, []byte("RTEV and the rest of a chunk whose commit never came")...)
+		}
+		return b
+	})
+	require.NoError(t, s.Close())
+
+	paths := func(st *Store) ([]string, error) {
+		var got []string
+		err := st.Events(context.Background(), EventFilter{}, func(e *Event) error { got = append(got, e.Path); return nil })
+		return got, err
+	}
+	c := mustOpen(t, crash, Options{})
+	mustCommit(t, c, 3, ev(1, 1, 3, ring.OpOpen, ring.AccessRead, 3, "/three"))
+	got, err := paths(c)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/one", "/two", "/three"}, got, "the uncommitted tail is cut before the next chunk")
+	require.NoError(t, c.Close())
+
+	b, err := os.ReadFile(filepath.Join(crash, segmentName(1)))
+	require.NoError(t, err)
+	b[chunkHeaderLen+2] ^= 0xff // inside the first chunk's payload
+	require.NoError(t, os.WriteFile(filepath.Join(crash, segmentName(1)), b, 0o600))
+	r := mustOpen(t, crash, Options{ReadOnly: true})
+	_, err = paths(r)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), segmentName(1))
+	assert.Contains(t, err.Error(), "checksum")
 }

@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/restrack/restrack/collector"
+	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/ring"
+)
+
+// IngestRun is the collector's cost for one trace shape: a ring filled
+// beforehand, then drained and committed by a Collector in this process
+// into a fresh store at default settings (raw events kept), closed at the
+// end (so the last fold counts too).
+type IngestRun struct {
+	Shape   string `json:"shape"` // "repeat-pair": one (process, file) pair; "new-pair": every event a new file
+	Records int    `json:"records"`
+	// CPUNsPerEvent is user+sys CPU of this process (every goroutine: drain,
+	// commit, checkpoints, GC) divided by the events stored: what the
+	// collector takes from the traced workload's CPUs.
+	CPUNsPerEvent float64 `json:"cpu_ns_per_event"`
+	EventsPerSec  float64 `json:"events_per_sec"` // wall clock
+	// AllCPUNsPerEvent lists every repetition; the figure is their best.
+	AllCPUNsPerEvent []float64 `json:"all_cpu_ns_per_event"`
+}
+
+// RunIngest measures both trace shapes, reps times each.
+func RunIngest(dir string, n, reps int, logf func(string, ...any)) ([]IngestRun, error) {
+	var out []IngestRun
+	for _, shape := range []struct {
+		name     string
+		distinct int
+	}{{"repeat-pair", 1}, {"new-pair", n}} {
+		if os.Getenv("RESTRACK_BENCH_SHAPE") != "" && os.Getenv("RESTRACK_BENCH_SHAPE") != shape.name {
+			continue
+		}
+		r := IngestRun{Shape: shape.name, Records: n}
+		for i := range reps {
+			cpu, rate, err := ingestCPU(dir, n, shape.distinct, i)
+			if err != nil {
+				return nil, fmt.Errorf("%s ingest: %w", shape.name, err)
+			}
+			r.AllCPUNsPerEvent = append(r.AllCPUNsPerEvent, cpu)
+			if r.CPUNsPerEvent == 0 || cpu < r.CPUNsPerEvent {
+				r.CPUNsPerEvent = cpu
+			}
+			r.EventsPerSec = max(r.EventsPerSec, rate)
+		}
+		logf("ingest %s: %.0f ns CPU per event, %.2f M events/s", r.Shape, r.CPUNsPerEvent, r.EventsPerSec/1e6)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ingestCPU(dir string, n, distinct, seq int) (nsPerEvent, eventsPerSec float64, err error) {
+	ringPath, err := fillRing(n, distinct)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(ringPath)
+	storeDir := filepath.Join(dir, fmt.Sprintf("ingest-cpu-%d-%d", distinct, seq))
+	defer os.RemoveAll(storeDir)
+	c0, t0 := cpuTime(), time.Now()
+	st, err := store.Open(storeDir, store.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	src, err := collector.OpenRing(ringPath, ring.Options{})
+	if err != nil {
+		st.Close()
+		return 0, 0, err
+	}
+	c := collector.New(src, st, collector.Config{Logf: func(string, ...any) {}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // one final drain: everything in the ring, then stop
+	runErr := c.Run(ctx)
+	got := c.Status(context.Background()).Records
+	src.Close()
+	if err := st.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	cpu, el := cpuTime()-c0, time.Since(t0)
+	if runErr != nil {
+		return 0, 0, runErr
+	}
+	if got != uint64(n) {
+		return 0, 0, fmt.Errorf("collector committed %d of %d records", got, n)
+	}
+	return float64(cpu.Nanoseconds()) / float64(n), float64(n) / el.Seconds(), nil
+}
+
+// WriteIngest prints the ingest figures.
+func WriteIngest(w io.Writer, runs []IngestRun) {
+	fmt.Fprintln(w, "Collector ingest at defaults (raw events kept), ring filled beforehand")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "shape\trecords\tCPU ns/event\tevents/s\t")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f M\t\n", r.Shape, r.Records, r.CPUNsPerEvent, r.EventsPerSec/1e6)
+	}
+	tw.Flush()
+}
