@@ -20,7 +20,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo bench bench-quick bench-ring generate clean help
+.PHONY: print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo bench bench-quick bench-ring soak generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -128,6 +128,10 @@ clean: ## Remove build/
 
 print-go: ## Which go make uses (and the version it stamps)
 	@echo "GO=$(GO) VERSION=$(VERSION)"
+
+SOAK_MINUTES ?= 30
+soak: build ## Long run, not in CI (root): services of three uids, the collector killed and restarted; received + dropped = produced per uid
+	SOAK_MINUTES=$(SOAK_MINUTES) ./scripts/soak.sh $(BUILD)
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## /\1\t/' | column -t -s $$'\t'
