@@ -17,7 +17,7 @@ packages=(
   bmake            # reads the FreeBSD libc make fragments in integrate_test.sh
   clang llvm       # FreeBSD type-check of the shim; rebuilding and checking the eBPF object
   libbpf-dev       # BPF headers for that check
-  postgresql       # the fleet database (docs/fleet.md); tests initdb their own throwaway server
+  postgresql       # the fleet database (docs/fleet.md), and the server psql reaches over TCP in planner/postgres_e2e_test.go; tests initdb their own throwaway server
   openssh-server sshfs  # the fleet test shares files between simulated hosts over sshfs (FUSE)
 )
 missing=()
