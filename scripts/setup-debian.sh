@@ -19,6 +19,10 @@ packages=(
   libbpf-dev       # BPF headers for that check
   postgresql       # the fleet database (docs/fleet.md), and the server psql reaches over TCP in planner/postgres_e2e_test.go; tests initdb their own throwaway server
   openssh-server sshfs  # the fleet test shares files between simulated hosts over sshfs (FUSE)
+  rsync            # restrack migrate moves the files with it
+  shellcheck       # the tests check migrate --emit's script with it
+  criu             # migrate --emit says what `criu check` says here
+  util-linux       # unshare and mount: migrate starts APs chrooted in a target root
 )
 missing=()
 for p in "${packages[@]}"; do
