@@ -95,3 +95,14 @@ Every application is workload.sh started again with a role, so all of them read
 the script: it moves too, and a copy stays for the applications that stay.
 Try another AP: $restrack plan --store $demo/store --ap $workers
 TEXT
+
+say "5. Carry the plan out: pack the shipper's files into one archive"
+echo "\$ $restrack pack --store $demo/store --ap $shipper -o $demo/shipper.tar.zst"
+"$restrack" pack --store "$demo/store" --ap "$shipper" -o "$demo/shipper.tar.zst"
+echo
+echo "What the archive holds (restrack unpack --dry-run verifies every checksum and lists it):"
+echo "\$ $restrack unpack $demo/shipper.tar.zst --root $demo/target --dry-run"
+"$restrack" unpack "$demo/shipper.tar.zst" --root "$demo/target" --dry-run
+echo
+echo "Unpack it for real with: $restrack unpack $demo/shipper.tar.zst --root DIR"
+echo "Or move the running APs: $restrack migrate --store $demo/store --ap $shipper --to DIR --emit"
