@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -97,6 +100,13 @@ func TestPublishIsIncrementalIdempotentAndSurvivesTheDatabaseGoingAway(t *testin
 		assert.Equal(t, 81, st.Pending)
 		assert.NotEmpty(t, st.LastError)
 		assert.False(t, st.PendingSince.IsZero(), "the lag is measured from the first unpublished pass")
+		metrics := map[string]float64{}
+		for _, m := range p.Metrics() {
+			metrics[metricName(t, m)] = testutil.ToFloat64(m)
+		}
+		assert.Equal(t, 81.0, metrics["restrack_fleet_pending_rows"])
+		assert.Greater(t, metrics["restrack_fleet_lag_seconds"], 0.0)
+		assert.Equal(t, 1.0, metrics["restrack_fleet_errors_total"])
 
 		pg.StartAgain()
 		res, err = p.Publish(ctx, more)
@@ -146,6 +156,16 @@ func TestCursorDamageIsAnErrorNamingTheRemedy(t *testing.T) {
 	_, err = loadCursor(dir)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "delete it to republish")
+}
+
+func metricName(t *testing.T, c prometheus.Collector) string {
+	ch := make(chan *prometheus.Desc, 1)
+	c.Describe(ch)
+	d := (<-ch).String() // Desc{fqName: "name", …}
+	_, rest, _ := strings.Cut(d, `fqName: "`)
+	name, _, _ := strings.Cut(rest, `"`)
+	require.NotEmpty(t, name, d)
+	return name
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
