@@ -20,7 +20,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo bench bench-quick bench-ring soak generate clean help
+.PHONY: print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo demo-fleet bench bench-quick bench-fleet bench-ring soak generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -78,6 +78,9 @@ test-go: build
 demo: build ## Trace a multi-process workload under restrack and print one AP's migration plan
 	./scripts/demo/demo.sh $(BUILD)
 
+demo-fleet: build ## Three simulated hosts share an sshfs export, publish to PostgreSQL, one plan across them (root)
+	./scripts/demo/fleet.sh $(BUILD)
+
 C_TESTS := $(patsubst libcshim/tests/%_test.c,$(BUILD)/ctest/%_test,$(wildcard libcshim/tests/*_test.c))
 
 test-c: $(C_TESTS) ## C unit tests of the producer and the shim
@@ -90,11 +93,16 @@ $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_H
 BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng $(BUILD)/fiforeader
 BENCH_FLAGS ?= # extra restrack-bench flags, e.g. BENCH_FLAGS="-parts overhead -modes ring,lttng"
 
-bench: build $(BENCH_WORKLOADS) bench-ring ## The whole benchmark suite (< 10 min): overhead tables, scale figures, planner curve; plots into docs/
+bench: build $(BENCH_WORKLOADS) bench-ring bench-fleet ## The whole benchmark suite (< 10 min): overhead tables, scale figures, planner curve; plots into docs/
 	$(BUILD)/restrack-bench -bin $(BUILD) -out $(BUILD)/bench -plots docs $(BENCH_FLAGS)
+
+FLEETBENCH_FLAGS ?= # e.g. FLEETBENCH_FLAGS="-hosts 10 -accesses 5000"
+bench-fleet: build ## Fleet database: 100 hosts × 20 k accesses published into one PostgreSQL; a fleet plan beside a local one
+	$(BUILD)/restrack-fleetbench $(FLEETBENCH_FLAGS)
 
 bench-quick: build $(BENCH_WORKLOADS) ## The suite reduced (< 1 min), a smoke test that asserts nothing about speed
 	$(BUILD)/restrack-bench -quick -bin $(BUILD) -out $(BUILD)/bench $(BENCH_FLAGS)
+	$(BUILD)/restrack-fleetbench -quick
 
 $(BUILD)/openloop: bench/workload/openloop.c
 	@mkdir -p $(BUILD)

@@ -1,4 +1,5 @@
-// Package pgtest starts a throwaway PostgreSQL server for tests: initdb in
+// Package pgtest starts a throwaway PostgreSQL server for tests and the
+// fleet benchmark: initdb in
 // a fresh directory, a server listening only on a unix socket in that
 // directory (no port another test could hold), stopped and removed at the
 // end. PostgreSQL refuses to run as root, so under root the server runs as
@@ -6,6 +7,7 @@
 package pgtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +15,6 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // RequireEnv, when set to 1 (CI sets it), turns a missing prerequisite
@@ -35,7 +36,7 @@ type Server struct {
 	Sock string // the unix socket's directory
 	bin  string
 	cred *syscall.Credential
-	tb   testing.TB
+	tb   testing.TB // nil outside tests: errors are returned
 }
 
 // DSN connects as the superuser to the default database.
@@ -57,44 +58,68 @@ func binDir() (string, bool) {
 	return filepath.Dir(m[len(m)-1]), true
 }
 
-// Start initialises and starts a server; it is stopped when the test ends.
+// ErrNoPostgres: PostgreSQL's binaries are not installed.
+var ErrNoPostgres = errors.New("PostgreSQL is not installed (no pg_ctl)")
+
+// Start initialises and starts a server; it is stopped and removed when
+// the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin, ok := binDir()
-	if !ok {
-		Skip(tb, "PostgreSQL is not installed (no pg_ctl)")
+	s, err := StartServer()
+	if errors.Is(err, ErrNoPostgres) {
+		Skip(tb, err.Error())
 	}
-	dir, err := os.MkdirTemp("", "restrack-pg-")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Dir: dir, Sock: filepath.Join(dir, "sock"), bin: bin, tb: tb}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
+	s.tb = tb
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// StartServer initialises and starts a server in a new temporary
+// directory, for programs (the fleet benchmark); Close removes it.
+func StartServer() (*Server, error) {
+	bin, ok := binDir()
+	if !ok {
+		return nil, ErrNoPostgres
+	}
+	dir, err := os.MkdirTemp("", "restrack-pg-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, Sock: filepath.Join(dir, "sock"), bin: bin}
+	fail := func(err error) (*Server, error) {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := os.Mkdir(s.Sock, 0o755); err != nil {
-		tb.Fatal(err)
+		return fail(err)
 	}
 	if os.Geteuid() == 0 {
 		const nobody = 65534
 		s.cred = &syscall.Credential{Uid: nobody, Gid: nobody}
 		for _, d := range []string{dir, s.Sock} {
 			if err := os.Chown(d, nobody, nobody); err != nil {
-				tb.Fatal(err)
+				return fail(err)
 			}
 		}
 		// The server reaches its directory through these: keep them
 		// traversable (MkdirTemp made dir 0700, owned by nobody now).
 		if err := os.Chmod(dir, 0o755); err != nil {
-			tb.Fatal(err)
+			return fail(err)
 		}
 	}
-	s.run("initdb", "-D", filepath.Join(dir, "data"), "-U", "restrack", "--auth=trust", "-E", "UTF8", "--no-sync")
-	s.StartAgain()
-	tb.Cleanup(func() { s.Stop() })
-	return s
+	if err := s.run("initdb", "-D", filepath.Join(dir, "data"), "-U", "restrack", "--auth=trust", "-E", "UTF8", "--no-sync"); err != nil {
+		return fail(err)
+	}
+	if err := s.start(); err != nil {
+		return fail(err)
+	}
+	return s, nil
 }
 
-func (s *Server) run(name string, args ...string) {
-	s.tb.Helper()
+func (s *Server) run(name string, args ...string) error {
 	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Dir = s.Dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
@@ -102,23 +127,31 @@ func (s *Server) run(name string, args ...string) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		s.tb.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		return fmt.Errorf("%s %v: %v\n%s", name, args, err, out)
 	}
+	return nil
 }
 
-// StartAgain starts the server (again, after Stop).
-func (s *Server) StartAgain() {
-	s.tb.Helper()
+func (s *Server) start() error {
 	opts := "-c listen_addresses='' -k " + s.Sock + " -c fsync=off -c max_connections=" + strconv.Itoa(40)
-	s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-l", filepath.Join(s.Dir, "log"), "-o", opts, "-w", "-t", "60", "start")
+	return s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-l", filepath.Join(s.Dir, "log"), "-o", opts, "-w", "-t", "60", "start")
+}
+
+// StartAgain starts the server again after Stop (the test fails if it
+// cannot).
+func (s *Server) StartAgain() {
+	if err := s.start(); err != nil && s.tb != nil {
+		s.tb.Fatal(err)
+	}
 }
 
 // Stop stops the server at once (fast shutdown: clients are cut off).
 func (s *Server) Stop() {
-	cmd := exec.Command(filepath.Join(s.bin, "pg_ctl"), "-D", filepath.Join(s.Dir, "data"), "-m", "fast", "-w", "-t", "60", "stop")
-	if s.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	}
-	_ = cmd.Run()
-	time.Sleep(10 * time.Millisecond)
+	_ = s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-m", "fast", "-w", "-t", "60", "stop")
+}
+
+// Close stops the server and removes its directory.
+func (s *Server) Close() {
+	s.Stop()
+	os.RemoveAll(s.Dir)
 }
