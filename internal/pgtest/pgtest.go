@@ -1,8 +1,7 @@
 // Package pgtest starts a throwaway PostgreSQL server for tests and the
-// fleet benchmark: initdb in
-// a fresh directory, a server listening only on a unix socket in that
-// directory (no port another test could hold), stopped and removed at the
-// end. PostgreSQL refuses to run as root, so under root the server runs as
+// fleet benchmark: initdb in a fresh directory, a server listening only on
+// a unix socket in that directory (no port another test could hold),
+// stopped and removed at the end. PostgreSQL refuses to run as root, so under root the server runs as
 // the unprivileged user nobody.
 package pgtest
 
