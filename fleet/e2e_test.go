@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -262,13 +261,10 @@ func assertPublishedExactly(t *testing.T, dsn, host, storeDir string) {
 	for _, a := range tr.Accesses {
 		calls += a.Count + a.Failures
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	var procs, accs, pgCalls int64
-	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM restrack.processes WHERE host_id = $1),
+	pgtest.QueryRow(t, dsn, `SELECT (SELECT count(*) FROM restrack.processes WHERE host_id = $1),
 		(SELECT count(*) FROM restrack.accesses WHERE host_id = $1), (SELECT coalesce(sum(count + failures), 0) FROM restrack.accesses WHERE host_id = $1)`,
-		host).Scan(&procs, &accs, &pgCalls))
+		[]any{host}, &procs, &accs, &pgCalls)
 	assert.Equal(t, int64(len(tr.Processes)), procs, "host %s: processes", host)
 	assert.Equal(t, int64(len(tr.Accesses)), accs, "host %s: aggregates", host)
 	assert.Equal(t, int64(calls), pgCalls, "host %s: calls", host)

@@ -46,14 +46,10 @@ type counts struct{ hosts, procs, files, accs, calls int64 }
 
 func countRows(t *testing.T, dsn string) counts {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	var c counts
-	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM restrack.hosts), (SELECT count(*) FROM restrack.processes),
-		(SELECT count(*) FROM restrack.files), (SELECT count(*) FROM restrack.accesses), (SELECT coalesce(sum(count), 0) FROM restrack.accesses)`).
-		Scan(&c.hosts, &c.procs, &c.files, &c.accs, &c.calls))
+	pgtest.QueryRow(t, dsn, `SELECT (SELECT count(*) FROM restrack.hosts), (SELECT count(*) FROM restrack.processes),
+		(SELECT count(*) FROM restrack.files), (SELECT count(*) FROM restrack.accesses), (SELECT coalesce(sum(count), 0) FROM restrack.accesses)`,
+		nil, &c.hosts, &c.procs, &c.files, &c.accs, &c.calls)
 	return c
 }
 

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -15,12 +13,8 @@ import (
 
 func fleetCount(t *testing.T, dsn, query string, args ...any) int64 {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	var n int64
-	require.NoError(t, conn.QueryRow(ctx, query, args...).Scan(&n))
+	pgtest.QueryRow(t, dsn, query, args, &n)
 	return n
 }
 

@@ -6,6 +6,7 @@
 package pgtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // RequireEnv, when set to 1 (CI sets it), turns a missing prerequisite
@@ -153,4 +156,19 @@ func (s *Server) Stop() {
 func (s *Server) Close() {
 	s.Stop()
 	os.RemoveAll(s.Dir)
+}
+
+// QueryRow runs query on a connection of its own and scans its one row
+// into dest; any error fails the test.
+func QueryRow(tb testing.TB, dsn, query string, args []any, dest ...any) {
+	tb.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, query, args...).Scan(dest...); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
 }
