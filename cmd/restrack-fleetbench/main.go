@@ -127,7 +127,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("restrack-fleetbench", flag.ContinueOnError)
 	nHosts := fs.Int("hosts", 100, "simulated hosts")
 	nAcc := fs.Int("accesses", 20000, "aggregated accesses per host")
-	reps := fs.Int("reps", 5, "repetitions of each plan")
+	reps := fs.Int("reps", 3, "repetitions of each plan")
 	quick := fs.Bool("quick", false, "5 hosts × 2000 accesses, 3 repetitions (a smoke run; asserts nothing about speed)")
 	dsn := fs.String("dsn", "", "use this PostgreSQL (its database must be empty of restrack data) instead of starting one")
 	if err := fs.Parse(args); err != nil {

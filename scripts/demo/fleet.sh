@@ -34,6 +34,7 @@ runuser -u nobody -- "$PGBIN/initdb" -D "$W/pg/data" -U restrack --auth=trust -E
 runuser -u nobody -- "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -o "-c listen_addresses='' -k $W/pg/sock" -w start >/dev/null
 DSN="host=$W/pg/sock user=restrack dbname=postgres"
 
+cd "$W"  # the hosts' working directory: the plan lists it as read
 say "an sshd on loopback exporting $W/export over SFTP"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$W/export/shared" /run/sshd
