@@ -226,6 +226,11 @@ func TestFleetPlanAcrossSimulatedHostsSharingAnSSHFSExport(t *testing.T) {
 	assert.Regexp(t, fmt.Sprintf(`AP alpha:%s moves because it writes \Q%s\E/shared/log, which process beta:\d+ \(cat log\) of AP beta:%s \(moving\) reads`, pids["alpha"], src, pids["beta"]), string(out))
 	assert.Contains(t, string(out), fmt.Sprintf("AP beta:%s is the AP you asked to move", pids["beta"]))
 
+	out, err = exec.Command(restrack, "plan", "--fleet", pg.DSN(), "--ap", "beta:"+pids["beta"], "--dot").Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "AP alpha:"+pids["alpha"])
+	assert.NotRegexp(t, `\b1[1-9]\d{8}\b|\b20\d{8}\b`, string(out), "no synthetic pid is left in the graph")
+
 	out, err = exec.Command(restrack, "plan", "--fleet", pg.DSN(), "--ap", "beta:"+pids["beta"], "--json").Output()
 	require.NoError(t, err)
 	var pl struct {

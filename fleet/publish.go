@@ -84,6 +84,8 @@ type Publisher struct {
 
 	mu     sync.Mutex
 	status Status
+
+	afterCommit func() // tests: called after each batch's commit
 }
 
 // NewPublisher loads the cursor from the store directory.
@@ -333,6 +335,9 @@ func (p *Publisher) Publish(ctx context.Context, tr *trace.Trace) (res Result, e
 		}
 		for _, r := range batch {
 			p.cur.rows[r.key] = r.val
+		}
+		if p.afterCommit != nil {
+			p.afterCommit()
 		}
 		todo = todo[n:]
 		res.Pushed += n

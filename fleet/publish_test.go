@@ -137,6 +137,34 @@ func TestPublishIsIncrementalIdempotentAndSurvivesTheDatabaseGoingAway(t *testin
 	})
 }
 
+func TestPostgresStoppedMidPassLosesNothingAndDoublesNothing(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	tr := synthTrace(300) // 301 files, 300 processes, 600 accesses: 1201 rows, 13 batches of 100
+	p, err := NewPublisher(Config{DSN: pg.DSN(), HostID: "alpha", StoreDir: dir, BatchRows: 100, Mounts: noMounts, Timeout: 5e9})
+	require.NoError(t, err)
+	batches := 0
+	p.afterCommit = func() {
+		if batches++; batches == 3 {
+			pg.Stop() // the fourth batch finds the database gone
+		}
+	}
+	res, err := p.Publish(ctx, tr)
+	require.Error(t, err)
+	assert.Equal(t, 300, res.Pushed, "three batches were committed before the cut")
+	assert.Equal(t, 901, res.Pending)
+
+	pg.StartAgain()
+	// A new publisher: the collector restarted meanwhile. It goes on from
+	// the cursor the cut one left.
+	again := newTestPublisher(t, pg.DSN(), "alpha", dir)
+	res, err = again.Publish(ctx, tr)
+	require.NoError(t, err)
+	assert.Equal(t, 901, res.Pushed, "only what the cut pass had not committed")
+	assert.Equal(t, counts{1, 300, 301, 600, 900}, countRows(t, pg.DSN()))
+}
+
 func TestCursorDamageIsAnErrorNamingTheRemedy(t *testing.T) {
 	dir := t.TempDir()
 	c, err := loadCursor(dir)
