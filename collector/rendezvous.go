@@ -52,7 +52,7 @@ const (
 	rdvHelloSize = 16
 	rdvReplySize = 24
 	rdvTextMax   = 4096
-	// rdvDeadline bounds a registration: the shim waits 250 ms at most,
+	// rdvDeadline bounds a registration: the shim waits 500 ms at most,
 	// so a client slower than this has given up anyway.
 	rdvDeadline = time.Second
 )
@@ -319,6 +319,13 @@ func (rv *Rendezvous) Serve(ctx context.Context) error {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		if hello, ok := helloReady(conn); ok {
+			if err := rv.answer(conn, hello); err != nil {
+				rv.failed.Add(1)
+			}
+			conn.Close()
+			continue
+		}
 		rv.mu.Lock()
 		if rv.stopping {
 			rv.mu.Unlock()
@@ -369,6 +376,34 @@ func (rv *Rendezvous) register(conn *net.UnixConn) error {
 	if _, err := io.ReadFull(conn, hello[:]); err != nil {
 		return err
 	}
+	return rv.answer(conn, hello)
+}
+
+// helloReady reads the hello if it is already there, without waiting:
+// the shim sends it right after connect, so it almost always is, and the
+// answer can go out from the accepting goroutine with no further hop
+// through the scheduler — what a process start waits for.
+func helloReady(conn *net.UnixConn) (hello [rdvHelloSize]byte, ok bool) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return hello, false
+	}
+	n := 0
+	// Peek: a partial hello stays whole for the waiting path.
+	_ = raw.Read(func(fd uintptr) bool {
+		n, _, _ = unix.Recvfrom(int(fd), hello[:], unix.MSG_DONTWAIT|unix.MSG_PEEK)
+		return true
+	})
+	if n != rdvHelloSize {
+		return hello, false
+	}
+	_, err = io.ReadFull(conn, hello[:]) // there: no wait
+	return hello, err == nil
+}
+
+// answer hands out the ring of the peer's uid, or refuses.
+func (rv *Rendezvous) answer(conn *net.UnixConn, hello [rdvHelloSize]byte) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(rdvDeadline))
 	if binary.LittleEndian.Uint32(hello[0:]) != rdvMagic {
 		return errors.New("not a restrack hello")
 	}
@@ -391,7 +426,9 @@ func (rv *Rendezvous) register(conn *net.UnixConn) error {
 	binary.LittleEndian.PutUint64(reply[16:], start)
 	copy(reply[rdvReplySize:], exe)
 	if _, _, err := conn.WriteMsgUnix(reply, unix.UnixRights(int(f.Fd())), nil); err != nil {
-		return err
+		// The shim waits 500 ms at most: a process that gave up before
+		// the answer runs untraced, and must be counted as such.
+		return rv.count(cred.uid, fmt.Sprintf("the process stopped waiting before the collector answered (%v): the collector is too slow (a loaded host?)", err))
 	}
 	rv.mu.Lock()
 	rv.statsFor(cred.uid).Registered++
@@ -399,19 +436,26 @@ func (rv *Rendezvous) register(conn *net.UnixConn) error {
 	return nil
 }
 
+// count records one process of uid as not traced, saying why (once per
+// uid and reason), and returns the reason as an error.
+func (rv *Rendezvous) count(uid uint32, why string) error {
+	rv.mu.Lock()
+	s := rv.statsFor(uid)
+	s.Untraced++
+	first := s.Reason != why
+	s.Reason = why
+	rv.mu.Unlock()
+	if first {
+		rv.cfg.Logf("a process of uid %d is not traced: %s", uid, why)
+	}
+	return errors.New(why)
+}
+
 // refuse answers a registration with no ring and a reason; the process is
 // counted as not traced when counted is set.
 func (rv *Rendezvous) refuse(conn *net.UnixConn, uid uint32, code syscall.Errno, why string, counted bool) error {
 	if counted {
-		rv.mu.Lock()
-		s := rv.statsFor(uid)
-		s.Untraced++
-		first := s.Reason != why
-		s.Reason = why
-		rv.mu.Unlock()
-		if first {
-			rv.cfg.Logf("a process of uid %d is not traced: %s", uid, why)
-		}
+		_ = rv.count(uid, why)
 	}
 	if len(why) > rdvTextMax {
 		why = why[:rdvTextMax]

@@ -53,6 +53,6 @@ struct rt_rdv_reply {
 /* How long a process start may wait for the collector's answer: a stopped
  * or overloaded collector costs each new process at most this, after which
  * the process runs untraced. */
-#define RT_RDV_TIMEOUT_MS 250
+#define RT_RDV_TIMEOUT_MS 500
 
 #endif /* RESTRACK_RT_RENDEZVOUS_H */

@@ -270,7 +270,7 @@ func TestWithNoCollectorTheShimIsInertAndSilentUnlessAskedWhy(t *testing.T) {
 	}
 }
 
-func TestAStalledCollectorCostsAProcessStartAQuarterSecondAtMost(t *testing.T) {
+func TestAStalledCollectorCostsAProcessStartHalfASecondAtMost(t *testing.T) {
 	// A socket that accepts (the kernel does, from the backlog) and
 	// never answers: a stopped collector.
 	dir := publicDir(t)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# What the shim adds to a process start (issue 12 §3: ≤ +100 µs), side by
+# side in one run, with a collector answering on a private rendezvous
+# socket:
+#
+#  1. startcost.c: an untraced parent posix_spawns /bin/true N times per
+#     variant, the variants taking turns — untraced, an empty LD_PRELOAD
+#     library (the floor any preload pays), and the shim: every child
+#     registers with the collector (the first process of a tree).
+#  2. a bash loop of N /bin/true, R rounds per variant taking turns: under
+#     the shim bash is traced and lends its ring to each child at exec (the
+#     rest of a tree). Per process = the round's wall time / N; the mean
+#     and the median are over the rounds.
+#
+#   libcshim/bench/startcost.sh [BUILD_DIR] [N] [R]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+N=${2:-500}
+R=${3:-15}
+T=$(mktemp -d /tmp/restrack-startcost.XXXXXX)
+trap 'kill -TERM $CPID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+cc -O2 -o "$T/startcost" libcshim/bench/startcost.c
+echo 'void restrack_startcost_empty(void) {}' > "$T/empty.c"
+cc -shared -fPIC -o "$T/empty.so" "$T/empty.c"
+"$BUILD/collector" -rendezvous "$T/rdv.sock" -ring-dir "$T/rings" -store "$T/store" -socket none -retain-events 0 2>"$T/collector.log" &
+CPID=$!
+for _ in $(seq 100); do [ -S "$T/rdv.sock" ] && break; sleep 0.1; done
+SHIM=$(cd "$BUILD" && pwd)/librestrack.so
+
+echo "== load before: $(uptime)"
+echo "== 1. every child registers (posix_spawn from an untraced parent), $N starts per variant"
+"$T/startcost" "$N" /bin/true "" "LD_PRELOAD=$T/empty.so" "LD_PRELOAD=$SHIM;RESTRACK_SOCKET=$T/rdv.sock"
+
+echo "== 2. a traced bash lends its ring to each child: bash loop of $N /bin/true, $R rounds per variant"
+declare -A per
+for r in $(seq "$R"); do
+  for v in untraced empty shim; do
+    case $v in
+      untraced) envs=() ;;
+      empty) envs=(LD_PRELOAD="$T/empty.so") ;;
+      shim) envs=(LD_PRELOAD="$SHIM" RESTRACK_SOCKET="$T/rdv.sock") ;;
+    esac
+    t0=$(date +%s%N)
+    env -u LD_PRELOAD "${envs[@]}" bash -c "for i in \$(seq $N); do /bin/true; done"
+    t1=$(date +%s%N)
+    per[$v]+="$(( (t1 - t0) / N / 1000 )).$(( (t1 - t0) / N % 1000 / 100 )) "
+  done
+done
+stats() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1; s+=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f", s/NR, m}'; }
+read -r um umed <<<"$(echo "${per[untraced]}" | stats)"
+printf '%-9s %10s %10s %12s %12s\n' variant mean_us median_us added_mean added_median
+for v in untraced empty shim; do
+  read -r m med <<<"$(echo "${per[$v]}" | stats)"
+  printf '%-9s %10.1f %10.1f %+12.1f %+12.1f\n' "$v" "$m" "$med" "$(echo "$m - $um" | bc)" "$(echo "$med - $umed" | bc)"
+done
+echo "== load after: $(uptime)"
+grep -c "not traced" "$T/collector.log" >/dev/null && { echo "startcost: some processes were not traced:"; cat "$T/collector.log"; } || true
