@@ -33,7 +33,9 @@ echo "== 1. every child registers (posix_spawn from an untraced parent), $N star
 "$T/startcost" "$N" /bin/true "" "LD_PRELOAD=$T/empty.so" "LD_PRELOAD=$SHIM;RESTRACK_SOCKET=$T/rdv.sock"
 
 echo "== 2. a traced bash lends its ring to each child: bash loop of $N /bin/true, $R rounds per variant"
-declare -A per
+echo "   wall = the round's elapsed time / N; cpu = the round's user+sys (bash and its children) / N:"
+echo "   on a shared machine cpu is what the processes themselves spent, wall adds the wait for a core"
+declare -A wall cpu
 for r in $(seq "$R"); do
   for v in untraced empty shim; do
     case $v in
@@ -41,18 +43,21 @@ for r in $(seq "$R"); do
       empty) envs=(LD_PRELOAD="$T/empty.so") ;;
       shim) envs=(LD_PRELOAD="$SHIM" RESTRACK_SOCKET="$T/rdv.sock") ;;
     esac
-    t0=$(date +%s%N)
-    env -u LD_PRELOAD "${envs[@]}" bash -c "for i in \$(seq $N); do /bin/true; done"
-    t1=$(date +%s%N)
-    per[$v]+="$(( (t1 - t0) / N / 1000 )).$(( (t1 - t0) / N % 1000 / 100 )) "
+    /usr/bin/time -f "%e %U %S" -o "$T/time" env -u LD_PRELOAD "${envs[@]}" bash -c "for i in \$(seq $N); do /bin/true; done"
+    read -r e u s < "$T/time"
+    wall[$v]+="$(echo "$e * 1000000 / $N" | bc -l) "
+    cpu[$v]+="$(echo "($u + $s) * 1000000 / $N" | bc -l) "
   done
 done
 stats() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1; s+=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f", s/NR, m}'; }
-read -r um umed <<<"$(echo "${per[untraced]}" | stats)"
-printf '%-9s %10s %10s %12s %12s\n' variant mean_us median_us added_mean added_median
-for v in untraced empty shim; do
-  read -r m med <<<"$(echo "${per[$v]}" | stats)"
-  printf '%-9s %10.1f %10.1f %+12.1f %+12.1f\n' "$v" "$m" "$med" "$(echo "$m - $um" | bc)" "$(echo "$med - $umed" | bc)"
+for kind in wall cpu; do
+  declare -n k=$kind
+  read -r um umed <<<"$(echo "${k[untraced]}" | stats)"
+  printf '%-5s %-9s %10s %10s %12s %12s\n' "$kind" variant mean_us median_us added_mean added_median
+  for v in untraced empty shim; do
+    read -r m med <<<"$(echo "${k[$v]}" | stats)"
+    printf '%-5s %-9s %10.1f %10.1f %+12.1f %+12.1f\n' "$kind" "$v" "$m" "$med" "$(echo "$m - $um" | bc)" "$(echo "$med - $umed" | bc)"
+  done
 done
 echo "== load after: $(uptime)"
 grep -c "not traced" "$T/collector.log" >/dev/null && { echo "startcost: some processes were not traced:"; cat "$T/collector.log"; } || true
