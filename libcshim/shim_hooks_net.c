@@ -293,9 +293,10 @@ void rt_net_bind(int fd, const struct sockaddr *addr, socklen_t len, int ret)
 	ep.kind = rt_sock_kind(fd, &local);
 	if (ep.kind == RT_K_NOT_INET)
 		return;
-	/* A datagram socket serves from its bind on: one bound to port 0
-	 * serves the port the kernel chose, which only the kernel can say. */
-	if (ret == 0 && ep.port == 0 && ep.kind == RT_K_UDP) {
+	/* A bind to port 0 gets a port the kernel chose, which only the
+	 * kernel can say: a datagram socket serves it from now on, and the
+	 * eBPF mode records the same. */
+	if (ret == 0 && ep.port == 0) {
 		uint8_t kind = ep.kind;
 		if (rt_ep_local(fd, &ep))
 			ep.kind = kind;

@@ -32,8 +32,10 @@ const kernelKind = "ebpf"
 // path from one of them says nothing about the shim's coverage.
 var notTraced = map[ring.Op]bool{
 	ring.OpSymlink: true, ring.OpSymlinkat: true, ring.OpMknod: true, ring.OpMknodat: true,
-	ring.OpMkfifo: true, ring.OpMkfifoat: true, ring.OpBind: true, ring.OpConnect: true,
-	ring.OpMqOpen: true, ring.OpMqUnlink: true,
+	ring.OpMkfifo: true, ring.OpMkfifoat: true, ring.OpMqOpen: true, ring.OpMqUnlink: true,
+	// The kernel side traces bind, connect, listen and accept (AF_UNIX
+	// paths and network endpoints alike), not datagram sends.
+	ring.OpSendto: true, ring.OpSendmsg: true,
 }
 
 // covSeen is what one side saw of one (process, path).
@@ -133,10 +135,14 @@ func coverage(events func(fn func(*store.Event) error) error, exes map[planner.P
 			p.Shim = true
 		}
 		for _, path := range []string{e.Path, e.Path2} {
-			if path == "" || !strings.HasPrefix(path, "/") {
+			endpoint := strings.Contains(path, "://") // tcp://127.0.0.1:5432, compared as written
+			if path == "" || !strings.HasPrefix(path, "/") && !endpoint {
 				continue // a symlink's target text, or a path left relative
 			}
-			k := covKey{pk, filepath.Clean(path)}
+			k := covKey{pk, path}
+			if !endpoint {
+				k.path = filepath.Clean(path)
+			}
 			if fromShim && notTraced[e.Op] {
 				notComparable[k] = true
 				continue

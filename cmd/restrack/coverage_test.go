@@ -192,7 +192,10 @@ func TestCoverageComparesCleanedPathsPerProcessAndLeavesUntracedOpsOut(t *testin
 		ev("ring", 1, ring.OpFopen, ring.AccessRead, "/etc/./conf"),
 		ev("ebpf", 1, ring.OpOpenat, ring.AccessRead, "/etc/conf"),
 		ev("ebpf", 1, ring.OpOpenat, ring.AccessRead, "/usr/lib/locale/C.utf8/LC_CTYPE"),
-		ev("ring", 1, ring.OpBind, ring.AccessWrite, "/run/app.sock"),
+		ev("ring", 1, ring.OpMkfifo, ring.AccessWrite, "/run/app.fifo"),
+		ev("ring", 1, ring.OpConnect, ring.AccessWrite, "tcp://127.0.0.1:5432"),
+		ev("ebpf", 1, ring.OpConnect, ring.AccessWrite, "tcp://127.0.0.1:5432"),
+		ev("ring", 1, ring.OpSendto, ring.AccessWrite, "udp://127.0.0.53:53"),
 		ev("ring", 1, ring.OpRename, ring.AccessWrite, "/tmp/a"),
 		ev("ebpf", 2, ring.OpOpenat, ring.AccessWrite, "/tmp/static-out"),
 		ev("", 2, ring.OpOpenat, ring.AccessWrite, "/tmp/from-an-old-store"),
@@ -201,13 +204,13 @@ func TestCoverageComparesCleanedPathsPerProcessAndLeavesUntracedOpsOut(t *testin
 
 	require.Len(t, rep.Processes, 2)
 	p1, p2 := rep.Processes[0], rep.Processes[1]
-	assert.Equal(t, 1, p1.Both, "fopen of /etc/./conf is openat of /etc/conf")
+	assert.Equal(t, 2, p1.Both, "fopen of /etc/./conf is openat of /etc/conf; a connect's endpoint is one pair")
 	assert.Equal(t, []covSeen{{Path: "/usr/lib/locale/C.utf8/LC_CTYPE", Access: "read", Ops: []string{"openat"}}}, p1.EBPFOnly)
 	assert.Equal(t, []covSeen{{Path: "/tmp/a", Access: "write", Ops: []string{"rename"}}}, p1.ShimOnly)
 	assert.Equal(t, "/usr/local/bin/static", p2.Exe)
 	assert.False(t, p2.Shim)
-	assert.Equal(t, covSummary{EBPFPairs: 3, ShimPairs: 2, Both: 1, ShimCoverage: 1.0 / 3, EBPFCoverage: 0.5,
-		NotComparable: 1, Processes: 2, ShimBlind: 1}, rep.Summary)
+	assert.Equal(t, covSummary{EBPFPairs: 4, ShimPairs: 3, Both: 2, ShimCoverage: 2.0 / 4, EBPFCoverage: 2.0 / 3,
+		NotComparable: 2, Processes: 2, ShimBlind: 1}, rep.Summary, "mkfifo and a datagram send are not comparable")
 }
 
 // fakeSource hands out one chunk per record it was given.

@@ -164,6 +164,12 @@ func (c *converter) convert(ev *rawEvent, out *[2]ring.Record) int {
 	}
 	switch ev.Type {
 	case typeEvent:
+		if ev.EFlags&efSocket != 0 {
+			if !c.convertSocket(ev, rec) {
+				return 0
+			}
+			break
+		}
 		c.convertEvent(ev, rec)
 	case typeProc:
 		if !c.convertProc(ev, rec) {

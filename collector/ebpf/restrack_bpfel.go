@@ -70,13 +70,18 @@ const (
 	restrackMapInflight        = "inflight"
 	restrackMapScratchMap      = "scratch_map"
 	restrackMapTraced          = "traced"
+	restrackProgEnterAccept    = "enter_accept"
+	restrackProgEnterAccept4   = "enter_accept4"
+	restrackProgEnterBind      = "enter_bind"
 	restrackProgEnterChdir     = "enter_chdir"
+	restrackProgEnterConnect   = "enter_connect"
 	restrackProgEnterCreat     = "enter_creat"
 	restrackProgEnterExecve    = "enter_execve"
 	restrackProgEnterExecveat  = "enter_execveat"
 	restrackProgEnterFchdir    = "enter_fchdir"
 	restrackProgEnterLink      = "enter_link"
 	restrackProgEnterLinkat    = "enter_linkat"
+	restrackProgEnterListen    = "enter_listen"
 	restrackProgEnterMkdir     = "enter_mkdir"
 	restrackProgEnterMkdirat   = "enter_mkdirat"
 	restrackProgEnterOpen      = "enter_open"
@@ -138,13 +143,18 @@ type restrackSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type restrackProgramSpecs struct {
+	EnterAccept    *ebpf.ProgramSpec `ebpf:"enter_accept"`
+	EnterAccept4   *ebpf.ProgramSpec `ebpf:"enter_accept4"`
+	EnterBind      *ebpf.ProgramSpec `ebpf:"enter_bind"`
 	EnterChdir     *ebpf.ProgramSpec `ebpf:"enter_chdir"`
+	EnterConnect   *ebpf.ProgramSpec `ebpf:"enter_connect"`
 	EnterCreat     *ebpf.ProgramSpec `ebpf:"enter_creat"`
 	EnterExecve    *ebpf.ProgramSpec `ebpf:"enter_execve"`
 	EnterExecveat  *ebpf.ProgramSpec `ebpf:"enter_execveat"`
 	EnterFchdir    *ebpf.ProgramSpec `ebpf:"enter_fchdir"`
 	EnterLink      *ebpf.ProgramSpec `ebpf:"enter_link"`
 	EnterLinkat    *ebpf.ProgramSpec `ebpf:"enter_linkat"`
+	EnterListen    *ebpf.ProgramSpec `ebpf:"enter_listen"`
 	EnterMkdir     *ebpf.ProgramSpec `ebpf:"enter_mkdir"`
 	EnterMkdirat   *ebpf.ProgramSpec `ebpf:"enter_mkdirat"`
 	EnterOpen      *ebpf.ProgramSpec `ebpf:"enter_open"`
@@ -229,13 +239,18 @@ type restrackVariables struct {
 //
 // It can be passed to loadRestrackObjects or ebpf.CollectionSpec.LoadAndAssign.
 type restrackPrograms struct {
+	EnterAccept    *ebpf.Program `ebpf:"enter_accept"`
+	EnterAccept4   *ebpf.Program `ebpf:"enter_accept4"`
+	EnterBind      *ebpf.Program `ebpf:"enter_bind"`
 	EnterChdir     *ebpf.Program `ebpf:"enter_chdir"`
+	EnterConnect   *ebpf.Program `ebpf:"enter_connect"`
 	EnterCreat     *ebpf.Program `ebpf:"enter_creat"`
 	EnterExecve    *ebpf.Program `ebpf:"enter_execve"`
 	EnterExecveat  *ebpf.Program `ebpf:"enter_execveat"`
 	EnterFchdir    *ebpf.Program `ebpf:"enter_fchdir"`
 	EnterLink      *ebpf.Program `ebpf:"enter_link"`
 	EnterLinkat    *ebpf.Program `ebpf:"enter_linkat"`
+	EnterListen    *ebpf.Program `ebpf:"enter_listen"`
 	EnterMkdir     *ebpf.Program `ebpf:"enter_mkdir"`
 	EnterMkdirat   *ebpf.Program `ebpf:"enter_mkdirat"`
 	EnterOpen      *ebpf.Program `ebpf:"enter_open"`
@@ -256,13 +271,18 @@ type restrackPrograms struct {
 
 func (p *restrackPrograms) Close() error {
 	return _RestrackClose(
+		p.EnterAccept,
+		p.EnterAccept4,
+		p.EnterBind,
 		p.EnterChdir,
+		p.EnterConnect,
 		p.EnterCreat,
 		p.EnterExecve,
 		p.EnterExecveat,
 		p.EnterFchdir,
 		p.EnterLink,
 		p.EnterLinkat,
+		p.EnterListen,
 		p.EnterMkdir,
 		p.EnterMkdirat,
 		p.EnterOpen,

@@ -31,6 +31,7 @@ var syscalls = []string{
 	"mkdir", "mkdirat", "truncate",
 	"execve", "execveat",
 	"chdir", "fchdir",
+	"bind", "connect", "listen", "accept", "accept4",
 }
 
 // Tracer traces one process tree. ReadBatch, Read and Wait are for one
@@ -152,6 +153,8 @@ func (t *Tracer) enterPrograms() map[string]*ebpf.Program {
 		"link": o.EnterLink, "linkat": o.EnterLinkat, "unlink": o.EnterUnlink, "unlinkat": o.EnterUnlinkat,
 		"rmdir": o.EnterRmdir, "mkdir": o.EnterMkdir, "mkdirat": o.EnterMkdirat, "truncate": o.EnterTruncate,
 		"execve": o.EnterExecve, "execveat": o.EnterExecveat, "chdir": o.EnterChdir, "fchdir": o.EnterFchdir,
+		"bind": o.EnterBind, "connect": o.EnterConnect, "listen": o.EnterListen, "accept": o.EnterAccept,
+		"accept4": o.EnterAccept4,
 	}
 }
 

@@ -44,6 +44,11 @@
 #define RT_OP_EXECVEAT 78
 #define RT_OP_CHDIR 90
 #define RT_OP_FCHDIR 91
+#define RT_OP_BIND 92
+#define RT_OP_CONNECT 93
+#define RT_OP_LISTEN 140
+#define RT_OP_ACCEPT 141
+#define RT_OP_ACCEPT4 142
 #define RT_OP_PROC_FORK 111
 #define RT_OP_PROC_EXEC 112
 #define RT_OP_PROC_EXIT 113
@@ -53,6 +58,8 @@
 #define RT_EF_PATH2_FAULT 0x2
 #define RT_EF_ARGV_TRUNCATED 0x4  /* argv longer than RT_STR_MAX: a prefix */
 #define RT_EF_BASE_INCOMPLETE 0x8 /* a base directory deeper than RT_MAX_DEPTH or RT_STR_MAX: not sent */
+#define RT_EF_SOCKET 0x10         /* a socket call: str1 the sockaddr passed (bind, connect), str2 the
+				   * peer's (accept), raw; str3 a struct rt_sockinfo of the socket */
 
 /* rt_proc.flags */
 #define RT_PROC_FOLLOW_ONLY 0x1   /* follow this process's children, report none of its own calls */
@@ -64,6 +71,16 @@
 #define RT_CNT_LOST_PROC 3        /* children not followed: traced map full */
 #define RT_CNT_FAULT 4            /* user strings that could not be read */
 #define RT_COUNTER_MAX 5
+
+/* What the kernel says of a socket at the call's exit (RT_EF_SOCKET). */
+struct rt_sockinfo {
+	__u16 family;     /* AF_INET 2, AF_INET6 10, AF_UNIX 1; 0: not read */
+	__u16 type;       /* SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
+	__u16 port;       /* local port, host order */
+	__u16 pad;
+	__u8 addr[16];    /* local address: 4 bytes for AF_INET */
+};
+#define RT_SOCKADDR_MAX 112 /* sizeof(struct sockaddr_un) + slack; inet needs 28 */
 
 /* A traced process. */
 struct rt_proc {

@@ -121,6 +121,32 @@ struct linux_binprm {
 	struct file *file;
 } __attribute__((preserve_access_index));
 
+// Sockets, for the network calls: file->private_data is the struct socket
+// of a socket file (only read when the call did not fail with ENOTSOCK).
+struct file___priv {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct rt_in6 {
+	__u8 b[16];
+};
+
+struct sock_common {
+	unsigned short skc_family;
+	__u32 skc_rcv_saddr;
+	__u16 skc_num;
+	struct rt_in6 skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	short type;
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
 // Set by the loader: wake the reader once this many bytes are unread.
 volatile const __u64 wake_bytes = 1 << 20;
 
@@ -363,6 +389,21 @@ static __always_inline __u16 put_path(struct scratch *s, __u32 off, struct vfsmo
 	return len & (RT_STR_MAX - 1);
 }
 
+// fd_file is the open file of fd in task, or 0.
+static __always_inline struct file *fd_file(struct task_struct *task, __s32 fd)
+{
+	if (fd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if ((__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0)
+		return 0;
+	return f;
+}
+
 // put_base writes the directory a relative path is relative to: the cwd
 // for AT_FDCWD, else the directory open as dfd.
 static __always_inline __u16 put_base(struct scratch *s, __u32 off, __s32 dfd)
@@ -372,14 +413,8 @@ static __always_inline __u16 put_base(struct scratch *s, __u32 off, __s32 dfd)
 		struct fs_struct *fs = BPF_CORE_READ(task, fs);
 		return put_path(s, off, BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry));
 	}
-	if (dfd < 0)
-		return 0;
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if ((__u32)dfd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[dfd]) < 0 || !f)
+	struct file *f = fd_file(task, dfd);
+	if (!f)
 		return 0;
 	struct path fp = file_path(f);
 	return put_path(s, off, fp.mnt, fp.dentry);
@@ -388,6 +423,66 @@ static __always_inline __u16 put_base(struct scratch *s, __u32 off, __s32 dfd)
 static __always_inline int relative(struct scratch *s, __u32 off, __u16 len)
 {
 	return len == 0 || s->data[off & (RT_STR_MAX * 4 - 1)] != '/';
+}
+
+// ---- sockets -----------------------------------------------------------------
+
+#define RT_ENOTSOCK 88
+#define RT_EBADF 9
+
+// read_sockaddr copies len bytes of a user sockaddr at off (capped).
+static __always_inline __u16 read_sockaddr(struct scratch *s, __u32 off, __u64 p, __u32 len, __u16 fault_flag)
+{
+	if (!p || len == 0)
+		return 0;
+	if (len > RT_SOCKADDR_MAX)
+		len = RT_SOCKADDR_MAX;
+	off &= RT_STR_MAX * 4 - 1;
+	if (bpf_probe_read_user(&s->data[off], len & (RT_SOCKADDR_MAX * 2 - 1), (void *)p) < 0) {
+		s->ev.eflags |= fault_flag;
+		count(RT_CNT_FAULT);
+		return 0;
+	}
+	return len;
+}
+
+// socket_exit fills a socket call's record: the sockaddr it passed or got
+// (the converter formats it as the shim does) and what the socket is.
+static __always_inline void socket_exit(struct scratch *s, struct rt_args *a, long ret)
+{
+	s->ev.eflags |= RT_EF_SOCKET;
+	__u16 l1 = 0, l2 = 0;
+	if (a->op == RT_OP_BIND || a->op == RT_OP_CONNECT) {
+		l1 = read_sockaddr(s, 0, a->p1, a->mode, RT_EF_PATH1_FAULT);
+	} else if ((a->op == RT_OP_ACCEPT || a->op == RT_OP_ACCEPT4) && ret >= 0 && a->p1 && a->p2) {
+		__u32 len = 0;
+		if (bpf_probe_read_user(&len, sizeof(len), (void *)a->p2) == 0)
+			l2 = read_sockaddr(s, 0, a->p1, len, RT_EF_PATH2_FAULT);
+	}
+	s->ev.mode = 0;
+	struct rt_sockinfo si = {};
+	if (ret != -RT_ENOTSOCK && ret != -RT_EBADF) {
+		struct task_struct *task = (void *)bpf_get_current_task();
+		struct file *f = fd_file(task, a->dfd1);
+		struct socket *sock = f ? BPF_CORE_READ((struct file___priv *)f, private_data) : 0;
+		struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+		if (sk) {
+			si.type = BPF_CORE_READ(sock, type);
+			si.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+			si.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+			if (si.family == 2) {
+				__u32 v4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+				__builtin_memcpy(si.addr, &v4, 4);
+			} else if (si.family == 10) {
+				BPF_CORE_READ_INTO(&si.addr, sk, __sk_common.skc_v6_rcv_saddr);
+			}
+		}
+	}
+	__u32 off = ((__u32)l1 + l2) & (RT_STR_MAX * 4 - 1);
+	__builtin_memcpy(&s->data[off], &si, sizeof(si));
+	s->ev.len1 = l1;
+	s->ev.len2 = l2;
+	s->ev.len3 = sizeof(si);
 }
 
 // ---- syscall enter: stash the arguments of a traced process's call -------
@@ -453,6 +548,13 @@ ENTER(execve)     { return stash(RT_OP_EXECVE, RT_AT_FDCWD, A(0), 0, 0, 0, 0, 0)
 ENTER(execveat)   { return stash(RT_OP_EXECVEAT, A(0), A(1), 0, 0, A(4), 0, 0); }
 ENTER(chdir)      { return stash(RT_OP_CHDIR, RT_AT_FDCWD, A(0), 0, 0, 0, 0, 0); }
 ENTER(fchdir)     { return stash(RT_OP_FCHDIR, A(0), 0, 0, 0, 0, 0, 0); }
+// Sockets: dfd1 is the socket's fd, p1 the sockaddr, mode its length
+// (accept: p2 the length's address).
+ENTER(bind)       { return stash(RT_OP_BIND, A(0), A(1), 0, 0, 0, A(2), 0); }
+ENTER(connect)    { return stash(RT_OP_CONNECT, A(0), A(1), 0, 0, 0, A(2), 0); }
+ENTER(listen)     { return stash(RT_OP_LISTEN, A(0), 0, 0, 0, A(1), 0, 0); }
+ENTER(accept)     { return stash(RT_OP_ACCEPT, A(0), A(1), 0, A(2), 0, 0, 0); }
+ENTER(accept4)    { return stash(RT_OP_ACCEPT4, A(0), A(1), 0, A(2), A(3), 0, 0); }
 
 // ---- syscall exit: one program for every sys_exit_* above -----------------
 
@@ -498,6 +600,12 @@ int sys_exit(struct sys_exit_ctx *ctx)
 			s->ev.flags = how.flags;
 			s->ev.mode = how.mode;
 		}
+	}
+	if (args.op == RT_OP_BIND || args.op == RT_OP_CONNECT || args.op == RT_OP_LISTEN ||
+	    args.op == RT_OP_ACCEPT || args.op == RT_OP_ACCEPT4) {
+		socket_exit(s, &args, ctx->ret);
+		emit(s);
+		return 0;
 	}
 	__u16 l1 = read_user_str(s, 0, (const char *)args.p1, RT_EF_PATH1_FAULT);
 	__u16 l2 = read_user_str(s, l1, (const char *)args.p2, RT_EF_PATH2_FAULT);
