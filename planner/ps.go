@@ -137,3 +137,9 @@ func Spec(k ProcKey, reused bool) string {
 	}
 	return strconv.Itoa(int(k.PID))
 }
+
+// ShortCommand is a process's command line for a table: paths shortened
+// to their base name, cut at a few dozen characters (--json has argv).
+func ShortCommand(exe string, argv []string) string {
+	return shortCommand(&Process{Exe: exe, Argv: argv})
+}

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 )
 
 // WriteJSON writes the plan as one indented JSON object (design §11).
@@ -18,107 +17,121 @@ func (pl *Plan) WriteJSON(w io.Writer) error {
 	return enc.Encode(pl)
 }
 
-// WriteTable writes the plan for a person: what moves and why, what is
-// copied for whom, and what was ignored.
-func (pl *Plan) WriteTable(w io.Writer) error {
+// WriteTable writes the plan for a person, 80 columns wide.
+func (pl *Plan) WriteTable(w io.Writer) error { return pl.WriteTableWidth(w, 80) }
+
+// WriteTableWidth writes the plan for a person — what moves and why, what
+// is copied for whom, and what was ignored — in lines of at most width
+// columns: long paths lose their middle, reasons wrap. --json has every
+// path whole.
+func (pl *Plan) WriteTableWidth(w io.Writer, width int) error {
+	width = max(width, 60)
 	bw := &errWriter{w: w}
+	para := func(format string, args ...any) {
+		bw.printf("%s", wrapText(fmt.Sprintf(format, args...), width, "    "))
+	}
 	scope := "with its descendants"
 	if pl.ProcessOnly {
 		scope = "alone (--process-only)"
 	}
-	bw.printf("Migration plan for AP %d (%s), %s\n", pl.AP.PID, pl.AP.Command, scope)
+	para("Migration plan for AP %d (%s), %s", pl.AP.PID, pl.AP.Command, scope)
 	if pl.DroppedEvents > 0 {
-		bw.printf("WARNING: incomplete: %d events were lost while tracing; a dependency may be missing.\n", pl.DroppedEvents)
+		para("WARNING: incomplete: %d events were lost while tracing; a dependency may be missing.", pl.DroppedEvents)
 	}
 	if n := len(pl.UnresolvedFiles); n > 0 {
-		bw.printf("WARNING: incomplete: %s could not be made absolute while tracing (deeper than PATH_MAX, or its base was unreadable); they are listed as recorded: %s\n",
+		para("WARNING: incomplete: %s could not be made absolute while tracing (deeper than PATH_MAX, or its base was unreadable); they are listed as recorded: %s",
 			count(n, "path", "paths"), strings.Join(quoteAll(pl.UnresolvedFiles), ", "))
 	}
-	bw.printf("Summary: moving %s (%s), %s outright and %s with a copy left behind.\n",
+	para("Summary: moving %s (%s), %s outright and %s with a copy left behind.",
 		count(len(pl.APs), "AP", "APs"), count(len(pl.MoveProcesses), "process", "processes"),
 		count(len(pl.MoveFiles), "file", "files"), count(len(pl.CopyFiles), "file", "files"))
 
-	bw.printf("\nAPs that move (%d): an AP is a process and its descendants, named by its root pid\n", len(pl.APs))
-	pl.writeAPs(bw, true)
-	pl.writeAPs(bw, false)
+	bw.printf("\n")
+	para("APs that move (%d): an AP is a process and its descendants, named by its root pid", len(pl.APs))
+	pl.writeAPs(bw, true, width)
+	pl.writeAPs(bw, false, width)
 
 	// One row per AP and program, so a shell loop's hundred `sleep`s read
 	// as one line; --json lists every process.
-	bw.printf("\nProcesses that move (%d), by AP and program (--json lists each one)\n", len(pl.MoveProcesses))
-	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  AP\tCOUNT\tPIDS\tCOMMAND\n")
+	bw.printf("\n")
+	para("Processes that move (%d), by AP and program (--json lists each one)", len(pl.MoveProcesses))
+	t := newTextTable("  ", -1, "AP", "COUNT", "PIDS", "COMMAND")
 	for _, grp := range pl.processGroups() {
 		count := strconv.Itoa(len(grp.pids))
 		if grp.exited > 0 {
 			count += fmt.Sprintf(" (%d exited)", grp.exited)
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", grp.ap, count, pidSample(grp.pids, 5), grp.command)
+		t.row(strconv.Itoa(int(grp.ap)), count, pidSample(grp.pids, 3), grp.command)
 	}
-	tw.Flush()
+	t.write(bw, width)
 
-	bw.printf("\nFiles that move (%d)\n", len(pl.MoveFiles))
-	tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	bw.printf("\n")
+	para("Files that move (%d)", len(pl.MoveFiles))
 	if len(pl.MoveFiles) > 0 {
-		fmt.Fprintf(tw, "  PATH\tKIND\tSIZE\tWHY\n")
+		t = newTextTable("  ", 0, "PATH", "KIND", "SIZE", "WHY")
+		t.stack = true
+		for _, f := range pl.MoveFiles {
+			t.row(quotePath(f.Path), f.Kind, f.sizeText(), f.Reason)
+		}
+		t.write(bw, width)
 	}
-	for _, f := range pl.MoveFiles {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", quotePath(f.Path), f.Kind, f.sizeText(), f.Reason)
-	}
-	tw.Flush()
 
-	bw.printf("\nFiles that move with a copy left behind (%d): only read by everyone sharing them (Model 1)\n", len(pl.CopyFiles))
-	tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	bw.printf("\n")
+	para("Files that move with a copy left behind (%d): only read by everyone sharing them (Model 1)", len(pl.CopyFiles))
 	if len(pl.CopyFiles) > 0 {
-		fmt.Fprintf(tw, "  PATH\tKIND\tSIZE\tCOPY STAYS FOR APs\n")
+		t = newTextTable("  ", 0, "PATH", "KIND", "SIZE", "COPY STAYS FOR APs")
+		for _, f := range pl.CopyFiles {
+			t.row(quotePath(f.Path), f.Kind, f.sizeText(), joinPIDs(f.ForPIDs))
+		}
+		t.write(bw, width)
 	}
-	for _, f := range pl.CopyFiles {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", quotePath(f.Path), f.Kind, f.sizeText(), joinPIDs(f.ForPIDs))
-	}
-	tw.Flush()
 
 	if len(pl.RecreateFiles) > 0 {
-		bw.printf("\nIPC objects (%d): never copied, their process makes them again at the target\n", len(pl.RecreateFiles))
-		tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  PATH\tKIND\tAPs\n")
+		bw.printf("\n")
+		para("IPC objects (%d): never copied, their process makes them again at the target", len(pl.RecreateFiles))
+		t = newTextTable("  ", 0, "PATH", "KIND", "APs")
 		for _, f := range pl.RecreateFiles {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", quotePath(f.Path), f.Kind, joinPIDs(f.APs))
+			t.row(quotePath(f.Path), f.Kind, joinPIDs(f.APs))
 		}
-		tw.Flush()
+		t.write(bw, width)
 	}
 
 	if pl.Failed != nil {
-		bw.printf("\nFailed calls of moving processes (%d): they create no dependency\n", len(pl.Failed))
-		tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+		bw.printf("\n")
+		para("Failed calls of moving processes (%d): they create no dependency", len(pl.Failed))
 		if len(pl.Failed) > 0 {
-			fmt.Fprintf(tw, "  PID\tOP\tFAILURES\tPATH\n")
+			t = newTextTable("  ", 3, "PID", "OP", "FAILURES", "PATH")
+			for _, f := range pl.Failed {
+				t.row(strconv.Itoa(int(f.PID)), f.Op, strconv.FormatUint(f.Failures, 10), quotePath(f.Path))
+			}
+			t.write(bw, width)
 		}
-		for _, f := range pl.Failed {
-			fmt.Fprintf(tw, "  %d\t%s\t%d\t%s\n", f.PID, f.Op, f.Failures, quotePath(f.Path))
-		}
-		tw.Flush()
 	}
 
 	pl.writeEndpointTables(bw)
 
 	if len(pl.HostSockets) > 0 {
-		bw.printf("\nSockets the host provides (%d): host daemons' AF_UNIX sockets; the target host must offer them, they tie nobody\n", len(pl.HostSockets))
+		bw.printf("\n")
+		para("Sockets the host provides (%d): host daemons' AF_UNIX sockets; the target host must offer them, they tie nobody", len(pl.HostSockets))
 		for _, h := range pl.HostSockets {
-			bw.printf("  %s\n", quotePath(h.Path))
+			bw.printf("  %s\n", elideMiddle(quotePath(h.Path), width-2))
 		}
 	}
 
-	bw.printf("\nIgnored paths the moving processes used (%d): host-provided, not moved (rules: %s)\n",
+	bw.printf("\n")
+	para("Ignored paths the moving processes used (%d): host-provided, not moved (rules: %s)",
 		len(pl.IgnoredFiles), strings.Join(pl.IgnoreRules, ", "))
 	for _, p := range pl.IgnoredFiles {
-		bw.printf("  %s\n", quotePath(p))
+		bw.printf("  %s\n", elideMiddle(quotePath(p), width-2))
 	}
-	bw.printf("\nWhy is something here? restrack explain --ap %d --pid PID | --file PATH\n", pl.AP.PID)
+	bw.printf("\n")
+	para("Why is something here? restrack explain --ap %d --pid PID | --file PATH", pl.AP.PID)
 	return bw.err
 }
 
 // writeAPs lists the live moving APs (something to stop and start) or the
 // exited ones (history: their files move, nothing runs).
-func (pl *Plan) writeAPs(bw *errWriter, live bool) {
+func (pl *Plan) writeAPs(bw *errWriter, live bool, width int) {
 	var aps []AP
 	for _, a := range pl.APs {
 		if a.Live == live {
@@ -133,20 +146,20 @@ func (pl *Plan) writeAPs(bw *errWriter, live bool) {
 		source = "running now"
 	}
 	if live {
-		bw.printf("  Live (%d, %s): stop here, start at the target\n", len(aps), source)
+		bw.printf("%s", wrapText(fmt.Sprintf("  Live (%d, %s): stop here, start at the target", len(aps), source), width, "    "))
 	} else {
-		bw.printf("  Exited (%d): history, their files move but nothing runs\n", len(aps))
+		bw.printf("%s", wrapText(fmt.Sprintf("  Exited (%d): history, their files move but nothing runs", len(aps)), width, "    "))
 	}
-	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  AP\tPROCESSES\tCOMMAND\tWHY\n")
+	t := newTextTable("  ", 2, "AP", "PROCESSES", "COMMAND", "WHY")
+	t.stack = true
 	for _, a := range aps {
 		label := a.Label
 		if a.LabelPID != a.Root {
 			label += fmt.Sprintf(" (pid %d; root %s exited)", a.LabelPID, a.Command)
 		}
-		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\n", a.Root, len(a.Processes), label, a.Reason)
+		t.row(strconv.Itoa(int(a.Root)), strconv.Itoa(len(a.Processes)), label, a.Reason)
 	}
-	tw.Flush()
+	t.write(bw, width)
 }
 
 func (st FileState) sizeText() string {
@@ -159,17 +172,23 @@ func (st FileState) sizeText() string {
 	return "-"
 }
 
+// dotMaxFiles is how many file nodes a picture draws before it groups
+// files by directory: past a few hundred nodes Graphviz takes minutes and
+// the picture is unreadable anyway.
+const dotMaxFiles = 60
+
 // WriteDOT writes a Graphviz picture of the plan: the moving APs and every
-// file they use (ignored ones aside), the staying APs that share those files,
-// and an edge per AP and file (AP → file writes, file → AP reads). What moves
-// is filled and grouped in one cluster.
-func (pl *Plan) WriteDOT(w io.Writer) error {
+// file they use (ignored ones aside), the staying APs that share those
+// files, and an edge per AP and file (AP → file writes, file → AP reads).
+// What moves — APs, files, and files that leave a copy behind — is grouped
+// in one cluster; a legend explains the shapes. Past dotMaxFiles files,
+// files are drawn one node per directory (as shallow as needed), and the
+// title says so.
+func (pl *Plan) WriteDOT(w io.Writer) error { return pl.writeDOT(w, dotMaxFiles) }
+
+func (pl *Plan) writeDOT(w io.Writer, maxFiles int) error {
 	g := pl.g
 	bw := &errWriter{w: w}
-	bw.printf("digraph restrack_plan {\n")
-	bw.printf("  graph [rankdir=LR, fontname=\"Helvetica\", label=%s, labelloc=t];\n",
-		dotQuote(fmt.Sprintf("restrack plan: move AP %d (%s)%s", pl.AP.PID, pl.AP.Command, incompleteNote(pl))))
-	bw.printf("  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n")
 
 	// Files in the plan, with their ids; and every AP that uses one.
 	type fileRef struct {
@@ -184,8 +203,61 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 		}
 	}
 	sort.Slice(files, func(i, j int) bool { return g.files[files[i].id].path < g.files[files[j].id].path })
+
+	// Nodes: one per file, or per directory and kind when there are too
+	// many files.
+	type node struct {
+		label string
+		copy  bool
+		n     int
+	}
+	var nodes []node
+	nodeOf := make(map[int32]int, len(files))
+	grouped := len(files) > maxFiles
+	if !grouped {
+		for _, fr := range files {
+			nodeOf[fr.id] = len(nodes)
+			nodes = append(nodes, node{label: g.files[fr.id].path, copy: fr.copy, n: 1})
+		}
+	} else {
+		type gkey struct {
+			dir  string
+			copy bool
+		}
+		depth := 0
+		for _, fr := range files {
+			depth = max(depth, strings.Count(g.files[fr.id].path, "/")-1)
+		}
+		var keys map[gkey]int
+		for ; depth >= 0; depth-- {
+			keys = map[gkey]int{}
+			for _, fr := range files {
+				keys[gkey{dirPrefix(g.files[fr.id].path, depth), fr.copy}]++
+			}
+			if len(keys) <= maxFiles {
+				break
+			}
+		}
+		if depth < 0 {
+			depth = 0
+		}
+		at := map[gkey]int{}
+		for _, fr := range files {
+			k := gkey{dirPrefix(g.files[fr.id].path, depth), fr.copy}
+			i, ok := at[k]
+			if !ok {
+				i = len(nodes)
+				at[k] = i
+				nodes = append(nodes, node{label: k.dir, copy: k.copy})
+			}
+			nodes[i].n++
+			nodeOf[fr.id] = i
+		}
+	}
+
 	type apEdge struct {
-		unit, file int32
+		unit int32
+		node int
 	}
 	rw := map[apEdge]uint8{} // 1 reads, 2 writes
 	var staying []int32
@@ -197,7 +269,7 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 			if e.write {
 				bit = 2
 			}
-			rw[apEdge{u, fr.id}] |= bit
+			rw[apEdge{u, nodeOf[fr.id]}] |= bit
 			if !pl.units[u].moving && !seenUnit[u] {
 				seenUnit[u] = true
 				staying = append(staying, u)
@@ -205,6 +277,14 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 		}
 	}
 	sort.Slice(staying, func(i, j int) bool { return pl.units[staying[i]].root < pl.units[staying[j]].root })
+
+	title := fmt.Sprintf("restrack plan: move AP %d (%s)%s", pl.AP.PID, pl.AP.Command, incompleteNote(pl))
+	if grouped {
+		title += fmt.Sprintf("\n%d files drawn as %d directories (over %d files); restrack plan --json lists each file", len(files), len(nodes), maxFiles)
+	}
+	bw.printf("digraph restrack_plan {\n")
+	bw.printf("  graph [rankdir=LR, fontname=\"Helvetica\", label=%s, labelloc=t];\n", dotQuote(title))
+	bw.printf("  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n")
 
 	apNode := func(indent string, u int32, attrs string) {
 		un := &pl.units[u]
@@ -215,6 +295,16 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 		}
 		bw.printf("%sap%d [shape=box, style=\"rounded,filled\", %s, label=%s];\n", indent, u, attrs, dotQuote(label))
 	}
+	fileLabel := func(nd node) string {
+		l := nd.label
+		if grouped {
+			l = fmt.Sprintf("%s/\n%s", strings.TrimSuffix(nd.label, "/"), count(nd.n, "file", "files"))
+		}
+		if nd.copy {
+			l += "\n(moves, copy stays)"
+		}
+		return l
+	}
 	bw.printf("  subgraph cluster_moving {\n    label=\"moves\"; style=filled; color=\"#fde2c8\"; fontcolor=\"#8a3b00\";\n")
 	for _, u := range pl.order {
 		attrs := "fillcolor=\"#f4a261\""
@@ -223,17 +313,14 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 		}
 		apNode("    ", u, attrs)
 	}
-	for _, fr := range files {
-		if !fr.copy {
-			bw.printf("    f%d [shape=note, style=filled, fillcolor=\"#ffd6a5\", label=%s];\n", fr.id, dotQuote(g.files[fr.id].path))
+	for i, nd := range nodes {
+		if nd.copy {
+			bw.printf("    f%d [shape=note, style=\"filled,dashed\", fillcolor=\"#e9f5db\", label=%s];\n", i, dotQuote(fileLabel(nd)))
+		} else {
+			bw.printf("    f%d [shape=note, style=filled, fillcolor=\"#ffd6a5\", label=%s];\n", i, dotQuote(fileLabel(nd)))
 		}
 	}
 	bw.printf("  }\n")
-	for _, fr := range files {
-		if fr.copy {
-			bw.printf("  f%d [shape=note, style=\"filled,dashed\", fillcolor=\"#e9f5db\", label=%s];\n", fr.id, dotQuote(g.files[fr.id].path+"\n(moves, copy stays)"))
-		}
-	}
 	for _, u := range staying {
 		apNode("  ", u, "fillcolor=\"#e0e0e0\"")
 	}
@@ -246,27 +333,60 @@ func (pl *Plan) WriteDOT(w io.Writer) error {
 		if a.unit != b.unit {
 			return a.unit < b.unit
 		}
-		return g.files[a.file].path < g.files[b.file].path
+		return a.node < b.node
 	})
 	for _, k := range keys {
 		if rw[k]&2 != 0 {
-			bw.printf("  ap%d -> f%d [label=\"writes\", color=\"#c0392b\", penwidth=1.5];\n", k.unit, k.file)
+			bw.printf("  ap%d -> f%d [label=\"writes\", color=\"#c0392b\", penwidth=1.5];\n", k.unit, k.node)
 		}
 		if rw[k]&1 != 0 {
-			bw.printf("  f%d -> ap%d [label=\"reads\", color=\"#2e6f9e\"];\n", k.file, k.unit)
+			bw.printf("  f%d -> ap%d [label=\"reads\", color=\"#2e6f9e\"];\n", k.node, k.unit)
 		}
 	}
 	pl.writeEndpointDOT(bw)
+	var notes []string
 	if n := len(pl.HostSockets); n > 0 {
-		bw.printf("  host_sockets [shape=plaintext, fontcolor=\"#777777\", label=%s];\n",
-			dotQuote(fmt.Sprintf("%d host daemons' sockets used (restrack plan lists them)", n)))
+		notes = append(notes, fmt.Sprintf("%d host daemons' sockets used (restrack plan lists them)", n))
 	}
 	if n := len(pl.IgnoredFiles); n > 0 {
-		bw.printf("  ignored [shape=plaintext, fontcolor=\"#777777\", label=%s];\n",
-			dotQuote(fmt.Sprintf("%d host-provided paths ignored (restrack plan lists them)", n)))
+		notes = append(notes, fmt.Sprintf("%d host-provided paths ignored (restrack plan lists them)", n))
 	}
+	writeLegend(bw, notes)
 	bw.printf("}\n")
 	return bw.err
+}
+
+// writeLegend draws what the shapes and colours mean, and the notes.
+func writeLegend(bw *errWriter, notes []string) {
+	bw.printf("  subgraph cluster_legend {\n    label=\"legend\"; style=rounded; color=\"#999999\"; fontcolor=\"#555555\"; fontsize=10;\n")
+	bw.printf("    legend_req [shape=box, style=\"rounded,filled\", fillcolor=\"#e76f51\", penwidth=2, label=\"AP you asked to move\"];\n")
+	bw.printf("    legend_mov [shape=box, style=\"rounded,filled\", fillcolor=\"#f4a261\", label=\"AP that moves with it\"];\n")
+	bw.printf("    legend_stay [shape=box, style=\"rounded,filled\", fillcolor=\"#e0e0e0\", label=\"AP that stays\"];\n")
+	bw.printf("    legend_file [shape=note, style=filled, fillcolor=\"#ffd6a5\", label=\"file that moves\"];\n")
+	bw.printf("    legend_copy [shape=note, style=\"filled,dashed\", fillcolor=\"#e9f5db\", label=\"file that moves,\\na copy stays\"];\n")
+	bw.printf("    legend_mov -> legend_file [label=\"writes\", color=\"#c0392b\", penwidth=1.5];\n")
+	bw.printf("    legend_copy -> legend_stay [label=\"reads\", color=\"#2e6f9e\"];\n")
+	for i, n := range notes {
+		bw.printf("    legend_note%d [shape=plaintext, fontcolor=\"#777777\", label=%s];\n", i, dotQuote(n))
+	}
+	bw.printf("  }\n")
+}
+
+// dirPrefix is the directory of path cut to its first depth elements:
+// "/a/b/c/f", 2 → "/a/b"; depth 0 → "/".
+func dirPrefix(path string, depth int) string {
+	dir := path[:max(strings.LastIndexByte(path, '/'), 0)]
+	if dir == "" {
+		return "/"
+	}
+	parts := strings.Split(dir, "/") // "", "a", "b", …
+	if depth+1 < len(parts) {
+		parts = parts[:depth+1]
+	}
+	if len(parts) == 1 {
+		return "/"
+	}
+	return strings.Join(parts, "/")
 }
 
 // dotQuote makes a DOT double-quoted string: quotes and backslashes are

@@ -122,12 +122,22 @@ func TestPSListsTheProcessTreeWithTheAPToPlan(t *testing.T) {
 	code, out, errOut := runCmd(psCmd, "--store", dir, "--time", "mono")
 	require.Equal(t, 0, code, errOut)
 	lines := strings.Split(out, "\n")
-	require.GreaterOrEqual(t, len(lines), 8, out)
+	require.GreaterOrEqual(t, len(lines), 9, out)
 	assert.Contains(t, lines[0], "6 traced processes in "+dir)
-	assert.Regexp(t, `^\*\s+100\s+1000\s+-\s+0\s+/bin/sh$`, lines[2], "the tree root is marked as an AP root")
-	assert.Regexp(t, `^\s+200\s+2000\s+-\s+4\s+  /usr/local/bin/service$`, lines[3], "children are indented under their parent, with their calls")
-	assert.Regexp(t, `^\s+500@5000\s+5000 `, lines[6], "a reused pid is shown as the --ap that names it")
+	assert.Equal(t, "times: CLOCK_MONOTONIC ns", lines[1])
+	assert.Regexp(t, `^\*\s+100\s+1000\s+-\s+0\s+sh$`, lines[3], "the tree root is marked as an AP root")
+	assert.Regexp(t, `^\s+200\s+2000\s+-\s+4\s+  service$`, lines[4], "children are indented under their parent, with their calls")
+	assert.Regexp(t, `^\s+500@5000\s+5000 `, lines[7], "a reused pid is shown as the --ap that names it")
 	assert.Contains(t, out, "restrack plan --store "+dir+" --ap PID")
+}
+
+func TestPSDepthShowsTheTopOfEachTreeAndCountsWhatItHides(t *testing.T) {
+	dir := mustPlanStore(t)
+	code, out, errOut := runCmd(psCmd, "--store", dir, "--depth", "0", "--time", "mono")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "6 traced processes (1 shown)")
+	assert.Regexp(t, `(?m)^\*\s+100\s.*sh  \[\+5\]$`, out)
+	assert.NotContains(t, out, "service")
 }
 
 func TestPSJSONHasTheTreeAndTheRawTimes(t *testing.T) {

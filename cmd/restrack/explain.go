@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/restrack/restrack/planner"
 )
@@ -64,8 +65,16 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "restrack explain: %v\n", err)
 		return 1
 	}
+	// One sentence a line for a script (grep, a pipe); wrapped for a
+	// person: on a terminal, or when COLUMNS says how wide.
+	wrap := isTerminal(stdout) || os.Getenv("COLUMNS") != ""
+	width := termWidth(stdout)
 	for _, l := range lines {
-		fmt.Fprintln(stdout, pf.text(l))
+		l = pf.text(l)
+		if wrap {
+			l = strings.TrimSuffix(planner.WrapText(l, width, "    "), "\n")
+		}
+		fmt.Fprintln(stdout, l)
 	}
 	return 0
 }

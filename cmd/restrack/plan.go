@@ -176,7 +176,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	case *asDOT:
 		err = pl.WriteDOT(stdout)
 	default:
-		err = pl.WriteTable(stdout)
+		err = pl.WriteTableWidth(stdout, termWidth(stdout))
 	}
 	if err == nil {
 		err = finish()

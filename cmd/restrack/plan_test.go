@@ -71,7 +71,7 @@ func TestPlanCommand(t *testing.T) {
 	}{
 		{name: "the default output is a table that names what moves and what is copied",
 			args: []string{"--store", dir, "--ap", "300"},
-			stdout: []string{"Migration plan for AP 300 (tail)", "AP 200 moves because it writes /srv/service.log, which AP 300 (moving) reads",
+			stdout: []string{"Migration plan for AP 300 (tail)", "AP 200 moves because it writes /srv/service.log, which AP 300 (moving)\n      reads",
 				"/srv/app.conf", "COPY STAYS FOR APs", "/usr/lib/x86_64-linux-gnu/libc.so.6"}},
 		{name: "--dot prints a Graphviz digraph",
 			args: []string{"--store", dir, "--ap", "300", "--dot"}, stdout: []string{"digraph restrack_plan {", "cluster_moving"}},
@@ -150,6 +150,17 @@ func TestPlanCommandJSONContract(t *testing.T) {
 	assert.False(t, *doc.Incomplete)
 }
 
+func TestExplainWrapsItsSentencesToTheTerminal(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("COLUMNS", "60")
+	code, out, errOut := runCmd(explainCmd, "--store", mustPlanStore(t), "--ap", "300", "--file", "/srv/app.conf")
+	require.Equal(t, 0, code, errOut)
+	assert.True(t, strings.HasPrefix(out, "/srv/app.conf moves and a copy stays for AP 400: every AP\n    that shares it only reads it (Model 1).\n"), out)
+	for _, l := range strings.Split(out, "\n") {
+		assert.LessOrEqual(t, len(l), 60, l)
+	}
+}
+
 func TestExplainCommand(t *testing.T) {
 	dir := mustPlanStore(t)
 	tests := []struct {
@@ -177,6 +188,7 @@ func TestExplainCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+			t.Setenv("COLUMNS", "200") // the sentences whole: their wrapping is tested apart
 			code, out, errOut := runCmd(explainCmd, tt.args...)
 			assert.Equal(t, tt.code, code, "stderr: %s", errOut)
 			assert.True(t, strings.HasPrefix(out, tt.stdout), "stdout:\n%s", out)

@@ -32,6 +32,7 @@ type psOutput struct {
 	Store         string   `json:"store,omitempty"`
 	Processes     []psJSON `json:"processes"`
 	DroppedEvents uint64   `json:"dropped_events"`
+	total         int      // before --depth
 }
 
 func runPS(args []string, stdout, stderr io.Writer) int {
@@ -40,6 +41,7 @@ func runPS(args []string, stdout, stderr io.Writer) int {
 	storeDir := fs.String("store", "./restrack-data", "trace store `DIR`")
 	socket := fs.String("socket", "", "ask the collector listening on `PATH` instead of reading the store")
 	asJSON := fs.Bool("json", false, "one JSON object: {\"processes\": [...], \"dropped_events\": N}")
+	depth := fs.Int("depth", -1, "show the trees down to `N` levels below their roots (0: roots only; -1: all)")
 	timeFmt := fs.String("time", "wall", "times as `wall` (local wall clock), rel (since the first process) or mono (raw ns)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: restrack ps [--store DIR | --socket PATH] [--json]\n\n"+
@@ -86,6 +88,16 @@ func runPS(args []string, stdout, stderr io.Writer) int {
 			p.ExitTime = t.Format(time.RFC3339Nano)
 		}
 	}
+	out.total = len(out.Processes)
+	if *depth >= 0 {
+		kept := out.Processes[:0]
+		for _, p := range out.Processes {
+			if p.Depth <= *depth {
+				kept = append(kept, p)
+			}
+		}
+		out.Processes = kept
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetEscapeHTML(false)
@@ -118,7 +130,11 @@ func writePSTable(w io.Writer, out psOutput, tf timeFormat, clk wallClock, width
 	if out.Store != "" {
 		where = " in " + out.Store
 	}
-	ew.printf("%d traced processes%s; times: %s\n", len(out.Processes), where, tf.describe(clk, base))
+	shown := ""
+	if out.total > len(out.Processes) {
+		shown = fmt.Sprintf(" (%d shown)", len(out.Processes))
+	}
+	ew.printf("%d traced processes%s%s\ntimes: %s\n", out.total, shown, where, tf.describe(clk, base))
 	if out.DroppedEvents > 0 {
 		ew.printf("WARNING: %d records were lost: a process or a call may be missing (restrack status)\n", out.DroppedEvents)
 	}
@@ -134,11 +150,14 @@ func writePSTable(w io.Writer, out psOutput, tf timeFormat, clk wallClock, width
 			exit = tf.format(clk, p.LastNs, base)
 		}
 		prefix := fmt.Sprintf("%s %8s  %-12s  %-12s  %6d  ", mark, p.AP, tf.format(clk, p.StartNs, base), exit, p.Events)
-		cmd := strings.Repeat("  ", p.Depth) + commandLine(p.Exe, p.Argv)
-		ew.printf("%s%s\n", prefix, elideEnd(cmd, width-len(prefix)))
+		cmd := strings.Repeat("  ", p.Depth) + planner.ShortCommand(p.Exe, p.Argv)
+		if p.Descendants > 0 && len(out.Processes) < out.total {
+			cmd = fmt.Sprintf("%s  [+%d]", cmd, p.Descendants)
+		}
+		ew.printf("%s%s\n", prefix, planner.ElideMiddle(cmd, max(16, width-len(prefix))))
 	}
-	ew.printf("\n* AP root: a process no traced process started. Plan a process and its descendants:\n"+
-		"  restrack plan --store %s --ap PID   (the full command lines: restrack ps --json)\n", storeArg(out.Store))
+	ew.printf("\n* AP root: no traced process started it. [+N]: descendants not shown.\n"+
+		"Plan a process and its descendants:\n  restrack plan --store %s --ap PID\n", storeArg(out.Store))
 	return ew.err
 }
 
@@ -147,29 +166,4 @@ func storeArg(s string) string {
 		return "DIR"
 	}
 	return s
-}
-
-// commandLine is argv as one line, the executable when argv is unknown;
-// control bytes are escaped so that a file name cannot fake a row.
-func commandLine(exe string, argv []string) string {
-	if len(argv) == 0 {
-		argv = []string{exe}
-	}
-	parts := make([]string, len(argv))
-	for i, a := range argv {
-		parts[i] = string(appendPath(nil, a))
-	}
-	return strings.Join(parts, " ")
-}
-
-// elideEnd shortens s to n columns with an ellipsis at the end.
-func elideEnd(s string, n int) string {
-	if n < 8 {
-		n = 8
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

@@ -36,7 +36,7 @@ func TestRunWaitsForADoubleForkingDaemonLikeStraceF(t *testing.T) {
 		found = found || (e.Path == filepath.Join(dir, "late.txt") && e.Access == "write")
 	}
 	assert.True(t, found, "the daemon's late write is in the store")
-	assert.Regexp(t, `^restrack run: traced pid \d+ \(sh -c .*\): \d+ records stored in ./restrack-data, 0 lost; next: restrack ps --store ./restrack-data$`, lastLine(r.stderr))
+	assert.Regexp(t, `^restrack run: traced pid \d+ \(sh\): \d+ records stored in ./restrack-data, 0 lost; next: restrack ps --store ./restrack-data$`, lastLine(r.stderr))
 }
 
 func TestRunNoWaitReturnsAtOnceAndSaysWhatWasLeftUntraced(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,7 +174,7 @@ func (s *runSummary) print(w io.Writer, asJSON bool) {
 		fmt.Fprintf(w, "restrack run: WARNING: %s\n", m)
 	}
 	fmt.Fprintf(w, "restrack run: traced pid %d (%s): %d records stored in %s, %d lost; next: restrack ps --store %s\n",
-		s.RootPID, elideEnd(commandLine("", s.Command), 60), s.Records, s.Store, s.Lost, shellQuote(s.Store))
+		s.RootPID, commandName(s.Command), s.Records, s.Store, s.Lost, shellQuote(s.Store))
 }
 
 func shellQuote(s string) string {
@@ -246,4 +247,13 @@ func joinInts(v []int, max int) string {
 		parts = append(parts, strconv.Itoa(n))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// commandName is CMD's program name, for the summary line (the whole
+// command line is in --json).
+func commandName(argv []string) string {
+	if len(argv) == 0 {
+		return "?"
+	}
+	return string(appendPath(nil, filepath.Base(argv[0])))
 }

@@ -15,6 +15,7 @@ done
 command -v sqlite3 >/dev/null || { echo "demo: sqlite3 is missing: run sudo ./scripts/setup-debian.sh" >&2; exit 1; }
 
 demo=$(realpath -m "$build/demo")
+store=$build/demo/store # shown relative: shorter commands to copy
 rm -rf "$demo"
 mkdir -p "$demo"/{srv/etc,srv/log,srv/db,ship,work,batch,pids}
 
@@ -45,41 +46,49 @@ all their descendants. The workload (files under $demo/srv):
   batch    unrelated: sorts batch/input.txt into batch/sorted.txt
 TEXT
 echo
-echo "\$ $restrack run --store $demo/store -- scripts/demo/workload.sh $demo"
-"$restrack" run --store "$demo/store" -- scripts/demo/workload.sh "$demo"
+echo "\$ $restrack run --store $store -- scripts/demo/workload.sh $build/demo"
+"$restrack" run --store "$store" -- scripts/demo/workload.sh "$build/demo"
 
 shipper=$(cat "$demo/pids/shipper")
 janitor=$(cat "$demo/pids/janitor")
 workers=$(cat "$demo/pids/workers")
 batch=$(cat "$demo/pids/batch")
 
-say "2. What must move with the shipper (AP $shipper)?"
+say "2. Which process is the shipper? Ask restrack ps"
+echo "restrack ps lists the traced processes as a tree; --depth 1 shows the workload"
+echo "and the applications it started (--depth 2 their children, and so on):"
+echo "\$ $restrack ps --store $store --depth 1"
+"$restrack" ps --store "$store" --depth 1 | grep -v '^  restrack plan'
+echo "(the demo also wrote each application's pid under $build/demo/pids/)"
+
+say "3. What must move with the shipper (AP $shipper)?"
 cat <<TEXT
 We ask to move the log shipper. restrack follows the sharing in the trace:
   - a file that someone writes ties its users together (Model 2): they move
     together, and whatever they share in turn comes too;
   - a file that everybody only reads moves and leaves a copy behind (Model 1);
-  - files every host provides (/usr/lib, /proc, /dev/null...) are ignored, but listed.
+  - what every host provides (/usr/lib, /proc, /dev/null...) is ignored, listed.
 TEXT
 echo
-echo "\$ $restrack plan --store $demo/store --ap $shipper"
-"$restrack" plan --store "$demo/store" --ap "$shipper" | tee "$demo/plan.txt"
+echo "\$ $restrack plan --store $store --ap $shipper"
+"$restrack" plan --store "$store" --ap "$shipper" | tee "$demo/plan.txt"
 
-say "3. Why does the janitor (AP $janitor) move? Ask restrack explain"
-echo "\$ $restrack explain --store $demo/store --ap $shipper --pid $janitor"
-"$restrack" explain --store "$demo/store" --ap "$shipper" --pid "$janitor"
+say "4. Why does the janitor (AP $janitor) move? Ask restrack explain"
+echo "\$ $restrack explain --store $store --ap $shipper --pid $janitor"
+"$restrack" explain --store "$store" --ap "$shipper" --pid "$janitor"
 echo
-echo "\$ $restrack explain --store $demo/store --ap $shipper --pid $workers"
-"$restrack" explain --store "$demo/store" --ap "$shipper" --pid "$workers"
+echo "\$ $restrack explain --store $store --ap $shipper --pid $workers"
+"$restrack" explain --store "$store" --ap "$shipper" --pid "$workers"
+batch_says=$("$restrack" explain --store "$store" --ap "$shipper" --pid "$batch")
 
-"$restrack" plan --store "$demo/store" --ap "$shipper" --json >"$demo/plan.json"
-"$restrack" plan --store "$demo/store" --ap "$shipper" --dot >"$demo/plan.dot"
-say "4. The plan as data and as a picture"
-echo "  $demo/plan.json   the same plan as JSON (restrack plan --json), for scripts"
-echo "  $demo/plan.dot    the dependency graph (restrack plan --dot)"
+"$restrack" plan --store "$store" --ap "$shipper" --json >"$demo/plan.json"
+"$restrack" plan --store "$store" --ap "$shipper" --dot >"$demo/plan.dot"
+say "5. The plan as data and as a picture"
+echo "  $build/demo/plan.json  the same plan as JSON (restrack plan --json)"
+echo "  $build/demo/plan.dot   the dependency graph (restrack plan --dot)"
 if command -v dot >/dev/null; then
 	dot -Tsvg "$demo/plan.dot" >"$demo/plan.svg"
-	echo "  $demo/plan.svg    rendered by Graphviz: open it in a browser"
+	echo "  $build/demo/plan.svg   drawn by Graphviz, with a legend: open it in a browser"
 else
 	echo "  (install Graphviz to render it: sudo ./scripts/setup-debian.sh, then dot -Tsvg)"
 fi
@@ -90,19 +99,27 @@ ${bold}Reading the plan:${plain} moving the shipper (AP $shipper) drags the serv
 because the shipper reads the log the service writes. The service writes the
 database, and so does the janitor (AP $janitor): it must move too. The workers
 (AP $workers) only read the config the service also reads, so they stay and keep
-a copy of it. The batch job (AP $batch) shares nothing and is not in the plan.
+a copy of it.
 Every application is workload.sh started again with a role, so all of them read
 the script: it moves too, and a copy stays for the applications that stay.
-Try another AP: $restrack plan --store $demo/store --ap $workers
 TEXT
+# The batch job's sentence follows what the plan says of it, not a script.
+if grep -q "copy" <<<"$batch_says"; then
+	echo "The batch job (AP $batch) shares no written file with them: it stays, and is"
+	echo "listed only as an AP that keeps a copy of what it read (the script)."
+else
+	echo "The batch job (AP $batch) shares nothing with them: it stays, and the plan"
+	echo "does not name it."
+fi
+echo "Try another AP: $restrack plan --store $store --ap $workers"
 
-say "5. Carry the plan out: pack the shipper's files into one archive"
-echo "\$ $restrack pack --store $demo/store --ap $shipper -o $demo/shipper.tar.zst"
-"$restrack" pack --store "$demo/store" --ap "$shipper" -o "$demo/shipper.tar.zst"
+say "6. Carry the plan out: pack the shipper's files into one archive"
+echo "\$ $restrack pack --store $store --ap $shipper -o $demo/shipper.tar.zst"
+"$restrack" pack --store "$store" --ap "$shipper" -o "$demo/shipper.tar.zst"
 echo
 echo "What the archive holds (restrack unpack --dry-run verifies every checksum and lists it):"
 echo "\$ $restrack unpack $demo/shipper.tar.zst --root $demo/target --dry-run"
 "$restrack" unpack "$demo/shipper.tar.zst" --root "$demo/target" --dry-run
 echo
 echo "Unpack it for real with: $restrack unpack $demo/shipper.tar.zst --root DIR"
-echo "Or move the running APs: $restrack migrate --store $demo/store --ap $shipper --to DIR --emit"
+echo "Or move the running APs: $restrack migrate --store $store --ap $shipper --to DIR --emit"
