@@ -208,7 +208,9 @@ func TestFleetPlanAcrossSimulatedHostsSharingAnSSHFSExport(t *testing.T) {
 		assertPublishedExactly(t, pg.DSN(), h.name, storeDir)
 	}
 
-	out, err := exec.Command(restrack, "plan", "--fleet", pg.DSN(), "--ap", "beta:"+pids["beta"]).CombinedOutput()
+	plan := exec.Command(restrack, "plan", "--fleet", pg.DSN(), "--ap", "beta:"+pids["beta"])
+	plan.Env = append(os.Environ(), "COLUMNS=1000") // one row a line: the 80-column layout is tested in planner
+	out, err := plan.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	table := string(out)
 	t.Logf("the cross-host plan:\n%s", table)

@@ -66,7 +66,7 @@ func TestGolden(t *testing.T) {
 			var js, dot, table bytes.Buffer
 			require.NoError(t, pl.WriteJSON(&js))
 			require.NoError(t, pl.WriteDOT(&dot))
-			require.NoError(t, pl.WriteTable(&table))
+			require.NoError(t, pl.WriteTableWidth(&table, 80)) // what restrack plan prints into a pipe
 			golden(t, tt.name+".json", js.Bytes())
 			golden(t, tt.name+".dot", dot.Bytes())
 			golden(t, tt.name+".txt", table.Bytes())

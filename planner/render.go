@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,14 +18,18 @@ func (pl *Plan) WriteJSON(w io.Writer) error {
 	return enc.Encode(pl)
 }
 
-// WriteTable writes the plan for a person, 80 columns wide.
-func (pl *Plan) WriteTable(w io.Writer) error { return pl.WriteTableWidth(w, 80) }
+// WriteTable writes the plan for a person with no width limit: one row a
+// line (what a program that post-processes the table wants).
+func (pl *Plan) WriteTable(w io.Writer) error { return pl.WriteTableWidth(w, 0) }
 
 // WriteTableWidth writes the plan for a person — what moves and why, what
 // is copied for whom, and what was ignored — in lines of at most width
-// columns: long paths lose their middle, reasons wrap. --json has every
-// path whole.
+// columns (0: no limit): long paths lose their middle, reasons go on
+// their own lines and wrap. --json has every path whole.
 func (pl *Plan) WriteTableWidth(w io.Writer, width int) error {
+	if width <= 0 {
+		width = math.MaxInt32
+	}
 	width = max(width, 60)
 	bw := &errWriter{w: w}
 	para := func(format string, args ...any) {
