@@ -109,7 +109,7 @@ static inline int rt_active(void)
 #define RT_SYMS_COVERAGE(X)                                                            \
 	X(sem_open) X(sem_unlink) X(stat) X(lstat) X(fstatat) X(stat64) X(lstat64)        \
 	X(fstatat64) X(__xstat) X(__lxstat) X(__fxstatat) X(__xstat64) X(__lxstat64)      \
-	X(__fxstatat64) X(access) X(faccessat) X(statx) X(readlink) X(readlinkat)
+	X(__fxstatat64) X(access) X(faccessat) X(statx) X(readlink) X(readlinkat) X(prctl)
 /* The fd guard's (shim_fdguard.c). */
 #define RT_SYMS_FDGUARD(X) X(close) X(close_range) X(closefrom) X(dup2) X(dup3)
 
@@ -268,6 +268,15 @@ void rt_emit_fresh(const struct rt_call *c) RT_HIDDEN;
 /* This process's pid as the shim knows it (refreshed after fork): no
  * system call. */
 int32_t rt_self_pid(void) RT_HIDDEN;
+/* Non-zero once a seccomp filter may be in force: inherited (found by
+ * rt_seccomp_probe at init), installed through the prctl or syscall hooks,
+ * or betrayed by an EPERM from the shim's own readlinkat. From then on the
+ * shim makes no system call beyond those the program's own call made:
+ * paths that would need /proc/self/fd or getcwd stay relative, flagged
+ * RT_RF_UNRESOLVED | RT_RF_SANDBOXED and counted. */
+extern int rt_sandboxed RT_HIDDEN;
+void rt_sandbox_enter(void) RT_HIDDEN;
+void rt_seccomp_probe(void) RT_HIDDEN;
 /* Counts a failure of the shim's own in the ring header's producer_errors. */
 void rt_count_error(void) RT_HIDDEN;
 

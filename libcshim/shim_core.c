@@ -184,7 +184,16 @@ static char *rt_stpcpy(char *d, const char *s)
  * -errno; -ENAMETOOLONG when the answer may have been cut. */
 static long rt_readlink(const char *path, char *buf, size_t cap)
 {
+	if (RT_UNLIKELY(rt_sandboxed))
+		return -EPERM; /* the program made no readlinkat: a filter may refuse ours */
 	long n = rt_sys4(SYS_readlinkat, AT_FDCWD, path, buf, cap - 1);
+	if (n == -EPERM || n == -ENOSYS || n == -EACCES) {
+		/* /proc/self is ours to read unless a filter says otherwise
+		 * (SECCOMP_RET_ERRNO, or a filter installed by raw syscall that
+		 * the prctl hook did not see): stay out of its way from now on. */
+		rt_sandbox_enter();
+		return -EPERM;
+	}
 	if (n < 0)
 		return n;
 	if ((size_t)n >= cap - 1)
@@ -350,6 +359,8 @@ static long rt_cwd_get(char *out)
 	/* platform: FreeBSD's __getcwd returns 0, not the length. */
 	n = rt_sys2(SYS___getcwd, out, RT_PATH_MAX + 1) == 0 ? 1 : -1;
 #else
+	if (RT_UNLIKELY(rt_sandboxed))
+		return -EPERM; /* see rt_sandbox_enter: the cache was primed before */
 	n = rt_sys2(SYS_getcwd, out, RT_PATH_MAX + 1);
 	if (n == -ERANGE || n == -ENAMETOOLONG)
 		return -ENAMETOOLONG; /* the cwd is deeper than PATH_MAX */
@@ -385,6 +396,52 @@ void rt_count_error(void)
 
 int32_t rt_self_pid(void) { return __atomic_load_n(&g.pid, __ATOMIC_RELAXED); }
 
+/* ------------------------------------------------------------------ */
+/* seccomp                                                             */
+
+int rt_sandboxed;
+
+static inline int32_t rt_kernel_tid(void);
+
+void rt_sandbox_enter(void)
+{
+	if (__atomic_load_n(&rt_sandboxed, __ATOMIC_RELAXED))
+		return;
+	/* Last chance to ask the kernel: cache the cwd and this thread's tid
+	 * while the syscalls that give them are still certainly allowed. */
+	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) == RT_ST_READY) {
+		char cwd[RT_PATH_MAX + 1];
+		(void)rt_cwd_get(cwd);
+		if (rt_tid == 0)
+			rt_tid = rt_kernel_tid();
+	}
+	__atomic_store_n(&rt_sandboxed, 1, __ATOMIC_RELEASE);
+}
+
+#ifndef __FreeBSD__
+/* A filter inherited across exec is in force before the shim runs: the
+ * Seccomp field of /proc/self/status (1 strict, 2 filter). Opening and
+ * reading a file are what the loader itself just did to map this library,
+ * so no filter that let the program start refuses them. */
+void rt_seccomp_probe(void)
+{
+	char buf[2048];
+	long n = rt_read_file("/proc/self/status", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	const char *p = __builtin_strstr(buf, "\nSeccomp:");
+	if (p == NULL)
+		return;
+	for (p += 9; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p >= '1' && *p <= '9')
+		rt_sandbox_enter();
+}
+#else
+void rt_seccomp_probe(void) {}
+#endif
+
 const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *len, uint16_t *rflags)
 {
 	size_t plen, blen;
@@ -417,6 +474,8 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 		 * relative *at calls, the base has no name to give. */
 		if (n == -ENAMETOOLONG)
 			*rflags |= RT_RF_TOO_LONG;
+		else if (n == -EPERM && rt_sandboxed)
+			*rflags |= RT_RF_SANDBOXED;
 		rt_count_error();
 		goto unresolved;
 	}
@@ -461,6 +520,10 @@ static inline int32_t rt_kernel_tid(void)
 	rt_sys1(SYS_thr_self, &id);
 	return (int32_t)id;
 #else
+	/* Under seccomp a thread born after the filter has no tid to offer:
+	 * 0 (each thread's tid is cached before rt_sandbox_enter sets in). */
+	if (RT_UNLIKELY(rt_sandboxed))
+		return 0;
 	return (int32_t)rt_sys0(SYS_gettid);
 #endif
 }
@@ -548,7 +611,8 @@ static __attribute__((noinline)) void rt_prefault_chunk(unsigned idx)
 		return;
 	}
 	__atomic_fetch_or(&g.populated, UINT64_C(1) << idx, __ATOMIC_RELAXED);
-	rt_sys3(SYS_madvise, g.prod.data + (uint64_t)idx * len, len, MADV_POPULATE_WRITE);
+	if (!rt_sandboxed) /* an optimisation: pages fault in anyway */
+		rt_sys3(SYS_madvise, g.prod.data + (uint64_t)idx * len, len, MADV_POPULATE_WRITE);
 }
 
 static inline void rt_prefault(void)
@@ -1252,6 +1316,10 @@ const char *rt_search_path(const char *file, char *buf, uint16_t *rflags)
 
 	if (file == NULL || file[0] == 0 || __builtin_strchr(file, '/'))
 		return file;
+	if (rt_sandboxed) {
+		*rflags |= RT_RF_UNRESOLVED | RT_RF_SANDBOXED;
+		return file; /* each probe would be a faccessat the program never made */
+	}
 	flen = rt_strlen(file);
 	path = rt_getenv("PATH");
 	if (path == NULL)
@@ -1547,6 +1615,7 @@ static void rt_init(void)
 	if (dladdr((void *)rt_init, &info) && info.dli_fname &&
 	    rt_strlen(info.dli_fname) < sizeof(g.self_path))
 		rt_stpcpy(g.self_path, info.dli_fname)[0] = 0;
+	rt_seccomp_probe();
 	/* The collector read the start time at registration; with an
 	 * explicit RESTRACK_RING there was none. */
 	if (g.start_ns == 0)

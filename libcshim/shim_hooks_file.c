@@ -29,6 +29,8 @@
 
 #ifdef __linux__
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #endif
 
 /* glibc's fortified entry points (declared only under _FORTIFY_SOURCE). */
@@ -476,6 +478,10 @@ RT_EXPORT long syscall(long nr, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
+#ifdef SYS_seccomp
+	if (nr == SYS_seccomp && a[0] != SECCOMP_GET_ACTION_AVAIL && a[0] != SECCOMP_GET_NOTIF_SIZES)
+		rt_sandbox_enter(); /* before: the filter binds the shim's next syscall */
+#endif
 	RT_REAL(syscall);
 	if (real_syscall) {
 		ret = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -608,3 +614,35 @@ RT_LOOKUP_HOOK(int, statx, STATX, (int d, const char *p, int fl, unsigned int ma
 RT_LOOKUP_HOOK(ssize_t, readlink, READLINK, (const char *p, char *buf, size_t n), (p, buf, n), AT_FDCWD, p, 0)
 RT_LOOKUP_HOOK(ssize_t, readlinkat, READLINKAT, (int d, const char *p, char *buf, size_t n), (d, p, buf, n), d, p,
 	       0)
+
+/* ---- seccomp ---- */
+
+/*
+ * A program that sandboxes itself (libseccomp's seccomp_load, prctl or
+ * syscall(SYS_seccomp) directly) binds the shim too: from the filter on,
+ * the shim's own readlinkat of /proc/self/fd or getcwd may be refused —
+ * with SECCOMP_RET_KILL the program dies of SIGSYS. The hooks see the
+ * filter coming and switch the shim to making no syscall of its own
+ * (rt_sandbox_enter) before the real call installs it.
+ */
+RT_EXPORT int prctl(int option, ...)
+{
+	va_list ap;
+	unsigned long a[4];
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (option == PR_SET_SECCOMP)
+		rt_sandbox_enter();
+	RT_REAL(prctl);
+	if (!real_prctl) {
+		long r = rt_sys(SYS_prctl, option, (long)a[0], (long)a[1], (long)a[2], (long)a[3], 0);
+		if (r < 0) {
+			errno = (int)-r;
+			return -1;
+		}
+		return (int)r;
+	}
+	return real_prctl(option, a[0], a[1], a[2], a[3]);
+}

@@ -73,3 +73,38 @@ func TestADlopenRecordsTheLibraryTheLoaderMappedAndEveryLibraryItPulledIn(t *tes
 	assert.False(t, loaded[top], "the dlopen'd library is not recorded twice")
 	assert.False(t, loaded["/lib/x86_64-linux-gnu/libc.so.6"], "libraries mapped before are not new: %v", loaded)
 }
+
+func TestASeccompSandboxNeverKillsTheProgramAndItsUnreadablePathsAreFlagged(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode string
+		cwdKnown   bool // the filter came after the shim started: the cwd was cached before
+	}{
+		{"a filter installed with prctl that kills on readlinkat", "kill", true},
+		{"a filter installed with syscall(SYS_seccomp) that answers EPERM", "errno", true},
+		{"a killing filter inherited across exec", "kill-exec", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := newTrace(t, ring.Config{})
+			res := te.run(probe(t), "seccomp", te.dir, tc.mode)
+			require.NoError(t, res.err, "the sandboxed program must run as without the shim: %s", res.stderr)
+			calls := parseCalls(t, res.stdout)
+			require.Len(t, calls, 2, res.stdout)
+			got := afterBegin(fileEvents(te.drain(), res.pid))
+			require.Len(t, got, 2, dump(got))
+			at := got[0]
+			assert.Equal(t, calls[0].result, at.Result)
+			assert.Equal(t, "at.txt", at.Path, "a dirfd's path needs /proc: kept as given")
+			assert.Equal(t, uint16(ring.RFUnresolved|ring.RFSandboxed), at.RFlags&(ring.RFUnresolved|ring.RFSandboxed), at.String())
+			rel := got[1]
+			assert.Equal(t, calls[1].result, rel.Result)
+			if tc.cwdKnown {
+				assert.Equal(t, te.dir+"/rel.txt", rel.Path, "the cwd was cached before the filter")
+				assert.Zero(t, rel.RFlags&ring.RFUnresolved)
+			} else {
+				assert.Equal(t, "rel.txt", rel.Path)
+				assert.NotZero(t, rel.RFlags&ring.RFSandboxed, rel.String())
+			}
+			assert.NotZero(t, te.reader.Counters().ProducerErrors, "each is counted")
+		})
+	}
+}

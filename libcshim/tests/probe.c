@@ -32,6 +32,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/openat2.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 
 int __open_2(const char *, int);
 int __open64_2(const char *, int);
@@ -364,6 +368,52 @@ static int c_lookup(void)
 	CALL("stat", stat("appears", &st)); /* not a repeat: the file exists now */
 	close(d);
 	return 0;
+}
+
+/* A sandboxed program: a seccomp filter refusing the syscalls the program
+ * never makes but a shim might (readlinkat, getcwd, gettid, faccessat).
+ * EXTRA: "kill" (prctl, SECCOMP_RET_KILL_PROCESS), "errno" (syscall(2),
+ * SECCOMP_RET_ERRNO(EPERM)) or "kill-exec" (the filter is inherited by the
+ * next image, which makes the calls). */
+static int seccomp_calls(void)
+{
+	int fd, d = open("sub", O_RDONLY | O_DIRECTORY);
+	begin();
+	CALL("openat", fd = openat(d, "at.txt", O_RDONLY));
+	closeit(fd);
+	CALL("open", fd = open("rel.txt", O_RDONLY));
+	closeit(fd);
+	return 0;
+}
+
+static int c_seccomp(void)
+{
+	const char *mode = extra ? extra : "kill";
+	unsigned action = strcmp(mode, "errno") == 0 ? SECCOMP_RET_ERRNO | EPERM : SECCOMP_RET_KILL_PROCESS;
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_readlinkat, 4, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getcwd, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_gettid, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_faccessat, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, action),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	mkdir("sub", 0700);
+	closeit(open("sub/at.txt", O_CREAT | O_WRONLY, 0600));
+	closeit(open("rel.txt", O_CREAT | O_WRONLY, 0600));
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return 3;
+	if (strcmp(mode, "errno") == 0 ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0
+				      : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+		return 3;
+	if (strcmp(mode, "kill-exec") == 0) {
+		char *argv[] = {"probe", "seccomp-child", (char *)dir, NULL};
+		execv(self, argv);
+		return 4;
+	}
+	return seccomp_calls();
 }
 
 /* Named semaphores: glibc's files /dev/shm/sem.NAME. */
@@ -857,6 +907,10 @@ int main(int argc, char **argv)
 		return c_ipc();
 	if (!strcmp(c, "deep"))
 		return c_deep();
+	if (!strcmp(c, "seccomp"))
+		return c_seccomp();
+	if (!strcmp(c, "seccomp-child"))
+		return seccomp_calls();
 	if (!strcmp(c, "lookup"))
 		return c_lookup();
 	if (!strcmp(c, "sem"))
