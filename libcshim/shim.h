@@ -275,6 +275,8 @@ int32_t rt_self_pid(void) RT_HIDDEN;
  * paths that would need /proc/self/fd or getcwd stay relative, flagged
  * RT_RF_UNRESOLVED | RT_RF_SANDBOXED and counted. */
 extern int rt_sandboxed RT_HIDDEN;
+/* What the shim's /proc and getcwd readers return instead of asking. */
+#define RT_ERR_SANDBOXED (-4095)
 void rt_sandbox_enter(void) RT_HIDDEN;
 void rt_seccomp_probe(void) RT_HIDDEN;
 /* Counts a failure of the shim's own in the ring header's producer_errors. */

@@ -185,14 +185,14 @@ static char *rt_stpcpy(char *d, const char *s)
 static long rt_readlink(const char *path, char *buf, size_t cap)
 {
 	if (RT_UNLIKELY(rt_sandboxed))
-		return -EPERM; /* the program made no readlinkat: a filter may refuse ours */
+		return RT_ERR_SANDBOXED; /* the program made no readlinkat: a filter may refuse ours */
 	long n = rt_sys4(SYS_readlinkat, AT_FDCWD, path, buf, cap - 1);
 	if (n == -EPERM || n == -ENOSYS || n == -EACCES) {
 		/* /proc/self is ours to read unless a filter says otherwise
 		 * (SECCOMP_RET_ERRNO, or a filter installed by raw syscall that
 		 * the prctl hook did not see): stay out of its way from now on. */
 		rt_sandbox_enter();
-		return -EPERM;
+		return RT_ERR_SANDBOXED;
 	}
 	if (n < 0)
 		return n;
@@ -360,7 +360,7 @@ static long rt_cwd_get(char *out)
 	n = rt_sys2(SYS___getcwd, out, RT_PATH_MAX + 1) == 0 ? 1 : -1;
 #else
 	if (RT_UNLIKELY(rt_sandboxed))
-		return -EPERM; /* see rt_sandbox_enter: the cache was primed before */
+		return RT_ERR_SANDBOXED; /* see rt_sandbox_enter: the cache was primed before */
 	n = rt_sys2(SYS_getcwd, out, RT_PATH_MAX + 1);
 	if (n == -ERANGE || n == -ENAMETOOLONG)
 		return -ENAMETOOLONG; /* the cwd is deeper than PATH_MAX */
@@ -474,7 +474,7 @@ const char *rt_resolve_path(int dirfd, const char *path, char *buf, uint32_t *le
 		 * relative *at calls, the base has no name to give. */
 		if (n == -ENAMETOOLONG)
 			*rflags |= RT_RF_TOO_LONG;
-		else if (n == -EPERM && rt_sandboxed)
+		else if (n == RT_ERR_SANDBOXED)
 			*rflags |= RT_RF_SANDBOXED;
 		rt_count_error();
 		goto unresolved;
@@ -977,6 +977,8 @@ void rt_emit_fd(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int3
 		c.rflags |= RT_RF_UNRESOLVED;
 		if (n == -ENAMETOOLONG)
 			c.rflags |= RT_RF_TOO_LONG;
+		else if (n == RT_ERR_SANDBOXED)
+			c.rflags |= RT_RF_SANDBOXED;
 		buf[0] = 0;
 		n = 0;
 	}
