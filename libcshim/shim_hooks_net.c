@@ -363,8 +363,11 @@ void rt_net_connect(int fd, const struct sockaddr *addr, socklen_t len, int ret)
 	ep.kind = rt_sock_kind(fd, &local);
 	if (ep.kind == RT_K_NOT_INET)
 		return;
-	if (ep.kind == RT_K_UDP && ret == 0)
-		(void)rt_peer_first(&ep, 1); /* its datagrams need no sendto record */
+	if (ep.kind == RT_K_UDP && ret == 0) {
+		struct rt_ep peer = ep;
+		peer.kind = RT_K_UNKNOWN; /* as rt_net_send keys it */
+		(void)rt_peer_first(&peer, 1); /* its datagrams need no sendto record */
+	}
 	if (rt_active()) {
 		char s[RT_EP_MAX];
 		/* A non-blocking connect (or one a signal interrupted) goes on
@@ -502,15 +505,20 @@ static void rt_net_send(uint16_t op, int fd, const struct sockaddr *addr, sockle
 {
 	int err = errno;
 	struct rt_ep ep, local;
-	if (ret < 0 && (err == EFAULT || err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+	if (ret < 0 && (err == EFAULT || err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == EBADF ||
+			err == ENOTSOCK))
 		return;
 	if (!rt_is_inet(addr, len) || !rt_ep_from(addr, len, &ep))
+		return;
+	/* The peer table first, keyed without the protocol: a datagram to a
+	 * peer already met costs no lookup and never a system call, even on
+	 * an fd the socket table cannot hold. */
+	ep.kind = RT_K_UNKNOWN;
+	if (!rt_peer_first(&ep, ret >= 0) || !rt_active())
 		return;
 	ep.kind = rt_sock_kind(fd, &local);
 	if (ep.kind != RT_K_UDP && ep.kind != RT_K_UNKNOWN)
 		return; /* a stream socket ignores the address */
-	if (!rt_peer_first(&ep, ret >= 0) || !rt_active())
-		return;
 	char s[RT_EP_MAX];
 	rt_ep_format(s, &ep);
 	rt_net_emit(op, 0, rt_result(ret, err), 0, s, NULL);

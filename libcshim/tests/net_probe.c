@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void die(const char *what)
@@ -237,10 +238,50 @@ static void accept4_signals(int n)
 	fprintf(stderr, "eintr %d ticks %d\n", eintr, (int)ticks);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The per-datagram cost: n sendto calls to one peer, in batches of 1000;
+ * prints the median and the mean of the batches' ns per call. */
+static void sendto_loop(int n)
+{
+	int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_storage ss;
+	socklen_t l = target(AF_INET, "127.0.0.1", 0, &ss);
+	if (bind(rx, (struct sockaddr *)&ss, l) < 0)
+		die("bind");
+	l = sizeof(ss);
+	getsockname(rx, (struct sockaddr *)&ss, &l);
+	int rcv = 1 << 20;
+	setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	int batches = n / 1000;
+	if (batches < 1)
+		batches = 1;
+	double *per = calloc((size_t)batches, sizeof(double)), sum = 0;
+	char buf[64];
+	for (int b = 0; b < batches; b++) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < 1000; i++)
+			sendto(tx, "x", 1, MSG_DONTWAIT, (struct sockaddr *)&ss, l);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		while (recv(rx, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+		per[b] = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1000.0;
+		sum += per[b];
+	}
+	qsort(per, (size_t)batches, sizeof(double), cmp_double);
+	printf("sendto ns/call median %.1f mean %.1f batches %d\n", per[batches / 2], sum / batches, batches);
+	free(per);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: net_probe tcp4|tcp6|wildcard|udp|nonblock|accept4-signals [N]\n");
+		fprintf(stderr, "usage: net_probe tcp4|tcp6|wildcard|udp|nonblock|accept4-signals [N]|sendto-loop [N]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -255,6 +296,8 @@ int main(int argc, char **argv)
 		udp();
 	else if (strcmp(c, "nonblock") == 0)
 		nonblock();
+	else if (strcmp(c, "sendto-loop") == 0)
+		sendto_loop(argc > 2 ? atoi(argv[2]) : 200000);
 	else if (strcmp(c, "accept4-signals") == 0)
 		accept4_signals(argc > 2 ? atoi(argv[2]) : 200);
 	else {
