@@ -284,14 +284,22 @@ static void rt_net_emit(uint16_t op, uint32_t flags, int32_t result, uint16_t rf
 void rt_net_bind(int fd, const struct sockaddr *addr, socklen_t len, int ret) RT_HIDDEN;
 void rt_net_connect(int fd, const struct sockaddr *addr, socklen_t len, int ret) RT_HIDDEN;
 
+/* The address of a bind or connect on an inet socket, with the socket's
+ * protocol; 0 for anything else, or a pointer the kernel could not read. */
+static int rt_inet_call(int fd, const struct sockaddr *addr, socklen_t len, int ret, int err, struct rt_ep *ep)
+{
+	struct rt_ep local;
+	if ((ret < 0 && err == EFAULT) || !rt_is_inet(addr, len) || !rt_ep_from(addr, len, ep))
+		return 0;
+	ep->kind = rt_sock_kind(fd, &local);
+	return ep->kind != RT_K_NOT_INET;
+}
+
 void rt_net_bind(int fd, const struct sockaddr *addr, socklen_t len, int ret)
 {
 	int err = errno;
-	struct rt_ep ep, local;
-	if ((ret < 0 && err == EFAULT) || !rt_is_inet(addr, len) || !rt_ep_from(addr, len, &ep))
-		return;
-	ep.kind = rt_sock_kind(fd, &local);
-	if (ep.kind == RT_K_NOT_INET)
+	struct rt_ep ep;
+	if (!rt_inet_call(fd, addr, len, ret, err, &ep))
 		return;
 	/* A bind to port 0 gets a port the kernel chose, which only the
 	 * kernel can say: a datagram socket serves it from now on, and the
@@ -357,11 +365,8 @@ static int rt_peer_first(const struct rt_ep *ep, int ok)
 void rt_net_connect(int fd, const struct sockaddr *addr, socklen_t len, int ret)
 {
 	int err = errno;
-	struct rt_ep ep, local;
-	if ((ret < 0 && err == EFAULT) || !rt_is_inet(addr, len) || !rt_ep_from(addr, len, &ep))
-		return;
-	ep.kind = rt_sock_kind(fd, &local);
-	if (ep.kind == RT_K_NOT_INET)
+	struct rt_ep ep;
+	if (!rt_inet_call(fd, addr, len, ret, err, &ep))
 		return;
 	if (ep.kind == RT_K_UDP && ret == 0) {
 		struct rt_ep peer = ep;
