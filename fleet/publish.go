@@ -276,11 +276,15 @@ func (p *Publisher) Publish(ctx context.Context, tr *trace.Trace) (res Result, e
 		p.mu.Lock()
 		p.status.Pending = res.Pending
 		p.status.PublishedRows += uint64(res.Pushed)
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			// Stopped (the collector is shutting down), not failed: the
+			// rows simply wait for the next publisher.
+		case err != nil:
 			p.status.Errors++
 			p.status.LastError = err.Error()
 			p.status.Refused = errors.Is(err, ErrHostTaken)
-		} else {
+		default:
 			p.status.LastError = ""
 			p.status.LastSuccess = time.Now()
 			p.status.PendingSince = time.Time{}

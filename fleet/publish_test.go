@@ -165,6 +165,23 @@ func TestPostgresStoppedMidPassLosesNothingAndDoublesNothing(t *testing.T) {
 	assert.Equal(t, counts{1, 300, 301, 600, 900}, countRows(t, pg.DSN()))
 }
 
+func TestAStoppedPassIsNotAFailure(t *testing.T) {
+	pg := pgtest.Start(t)
+	dir := t.TempDir()
+	p := newTestPublisher(t, pg.DSN(), "alpha", dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the collector is stopping
+	res, err := p.Publish(ctx, synthTrace(3))
+	require.Error(t, err)
+	st, ok, err := ReadStatus(dir)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, res.Pending, st.Pending, "the rows wait")
+	assert.Positive(t, st.Pending)
+	assert.Empty(t, st.LastError, "restrack status must not say FAILING after a clean stop")
+	assert.Zero(t, st.Errors)
+}
+
 func TestCursorDamageIsAnErrorNamingTheRemedy(t *testing.T) {
 	dir := t.TempDir()
 	c, err := loadCursor(dir)
