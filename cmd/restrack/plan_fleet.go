@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 
@@ -14,6 +15,9 @@ import (
 // with synthetic pids, so the planner runs unchanged; f.names turns its
 // output back into HOST:PID.
 func (f *planFlags) fleetPlan(rules *planner.Rules) (*planner.Trace, *planner.Plan, error) {
+	if host, _, ok := strings.Cut(f.ap, ":"); !ok || host == "" {
+		return nil, nil, usageError{fmt.Errorf("--ap %q: a fleet plan names its AP as HOST:PID (HOST as published with -host-id)", f.ap)}
+	}
 	ld, err := fleet.Load(context.Background(), f.fleet, fleet.LoadOptions{AP: f.ap, Ignored: rules.Ignored})
 	if err != nil {
 		return nil, nil, err

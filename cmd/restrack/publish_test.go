@@ -75,6 +75,7 @@ func TestPublishFlagsAreChecked(t *testing.T) {
 		{"a host id without a database", []string{"run", "--host-id", "a", "--", "true"}, "needs --publish"},
 		{"a host id with a colon", []string{"run", "--publish", "host=/nonexistent", "--host-id", "a:b", "--", "true"}, "host id"},
 		{"publish without a database", []string{"publish", "--store", dir}, "--publish DSN is required"},
+		{"a fleet plan of a pid without its host", []string{"plan", "--fleet", "host=/nonexistent", "--ap", "100"}, "HOST:PID"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
