@@ -109,7 +109,8 @@ static inline int rt_active(void)
 #define RT_SYMS_COVERAGE(X)                                                            \
 	X(sem_open) X(sem_unlink) X(stat) X(lstat) X(fstatat) X(stat64) X(lstat64)        \
 	X(fstatat64) X(__xstat) X(__lxstat) X(__fxstatat) X(__xstat64) X(__lxstat64)      \
-	X(__fxstatat64) X(access) X(faccessat) X(statx) X(readlink) X(readlinkat) X(prctl)
+	X(__fxstatat64) X(access) X(faccessat) X(statx) X(readlink) X(readlinkat) X(prctl)   \
+	X(posix_spawn_file_actions_addopen)
 /* The fd guard's (shim_fdguard.c). */
 #define RT_SYMS_FDGUARD(X) X(close) X(close_range) X(closefrom) X(dup2) X(dup3)
 
@@ -184,6 +185,8 @@ struct rt_call {
 	int dirfd2;
 	const char *path2;
 	const char *extra; /* str3, verbatim (a command line); may be NULL */
+	int32_t as_pid;       /* non-zero: recorded as this child of ours (posix_spawn's file actions) */
+	uint64_t as_start_ns; /* that child's start time */
 	int path1_raw;     /* path1 is stored verbatim (a library name searched by the loader) */
 	int path2_raw;     /* path2 is stored verbatim, not resolved */
 };
@@ -279,6 +282,11 @@ extern int rt_sandboxed RT_HIDDEN;
 #define RT_ERR_SANDBOXED (-4095)
 void rt_sandbox_enter(void) RT_HIDDEN;
 void rt_seccomp_probe(void) RT_HIDDEN;
+/* Set by the vfork hook in the calling thread: records made while it is
+ * set check whether they come from the vfork child (shim_core.c). */
+extern RT_TLS int rt_vfork_pending RT_HIDDEN;
+/* ppid and start time of another process (/proc/PID/stat). 0 or -1. */
+int rt_read_stat_pid(int32_t pid, int32_t *ppid, uint64_t *start_ns) RT_HIDDEN;
 /* Counts a failure of the shim's own in the ring header's producer_errors. */
 void rt_count_error(void) RT_HIDDEN;
 

@@ -636,6 +636,33 @@ static void rt_send(struct rt_event *ev)
 	}
 }
 
+RT_TLS int rt_vfork_pending;
+static RT_TLS int32_t rt_vfork_child;
+static RT_TLS uint64_t rt_vfork_child_start;
+
+static int rt_read_stat(int32_t *ppid, uint64_t *start_ns);
+
+/* After this thread called vfork: a vfork child shares the parent's memory
+ * and this thread's thread-locals, so the cached identity is the parent's.
+ * The first record made after the parent resumed clears the mark. */
+static __attribute__((noinline)) void rt_vfork_identity(struct rt_event *ev)
+{
+	int32_t pid = (int32_t)rt_sys0(SYS_getpid);
+	if (pid == g.pid) {
+		rt_vfork_pending = 0; /* the parent runs again: the child is gone */
+		return;
+	}
+	if (rt_vfork_child != pid) {
+		int32_t ppid = g.pid;
+		rt_vfork_child_start = 0;
+		rt_read_stat(&ppid, &rt_vfork_child_start);
+		rt_vfork_child = pid;
+	}
+	ev->pid = ev->tid = pid; /* a vfork child is one thread: tid = pid */
+	ev->ppid = g.pid;
+	ev->start_ns = rt_vfork_child_start;
+}
+
 static inline __attribute__((always_inline)) void rt_fill_identity(struct rt_event *ev)
 {
 	ev->pid = g.pid;
@@ -644,6 +671,8 @@ static inline __attribute__((always_inline)) void rt_fill_identity(struct rt_eve
 	ev->start_ns = g.start_ns;
 	if (RT_UNLIKELY(!g.ctor_done))
 		ev->rflags |= RT_RF_PRE_INIT;
+	if (RT_UNLIKELY(rt_vfork_pending))
+		rt_vfork_identity(ev);
 }
 
 static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, const char *s2, uint32_t l2,
@@ -892,10 +921,26 @@ static long rt_self_argv(char *buf, size_t cap)
 }
 
 /* Parses /proc/self/stat: ppid (field 4) and starttime (field 22). */
+static int rt_read_stat_path(const char *path, int32_t *ppid, uint64_t *start_ns);
+
 static int rt_read_stat(int32_t *ppid, uint64_t *start_ns)
 {
+	return rt_read_stat_path("/proc/self/stat", ppid, start_ns);
+}
+
+int rt_read_stat_pid(int32_t pid, int32_t *ppid, uint64_t *start_ns)
+{
+	char path[48];
+	char *p = rt_stpcpy(path, "/proc/");
+	p = rt_utoa(p, (uint64_t)(uint32_t)pid);
+	rt_stpcpy(p, "/stat")[0] = 0;
+	return rt_read_stat_path(path, ppid, start_ns);
+}
+
+static int rt_read_stat_path(const char *path, int32_t *ppid, uint64_t *start_ns)
+{
 	char buf[1024];
-	long n = rt_read_file("/proc/self/stat", buf, sizeof(buf) - 1);
+	long n = rt_read_file(path, buf, sizeof(buf) - 1);
 	char *p = NULL;
 	int field = 2;
 	uint64_t v;
@@ -944,7 +989,13 @@ static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, c
 	struct rt_event ev = {.type = RT_TYPE_EVENT, .access = c->access, .op = c->op, .result = c->result,
 			      .flags = c->flags, .mode = c->mode, .rflags = rflags};
 	rt_fill_identity(&ev);
-	if (fresh) {
+	if (c->as_pid) {
+		/* Made by this process on behalf of a child (posix_spawn's file
+		 * actions run in the child, inside libc). */
+		ev.pid = ev.tid = c->as_pid;
+		ev.ppid = g.pid;
+		ev.start_ns = c->as_start_ns;
+	} else if (fresh) {
 		/* An exec hook: maybe in a vfork child, which shares the
 		 * parent's memory and thread-locals. */
 		ev.pid = (int32_t)rt_sys0(SYS_getpid);

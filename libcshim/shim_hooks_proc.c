@@ -106,6 +106,134 @@ static int rt_call_exec(const struct rt_exec *x, char *const *env)
 	return -1;
 }
 
+/*
+ * posix_spawn's file actions (addopen, addchdir_np, addfchdir_np) run in
+ * the child, inside libc, before its exec: no hook sees those opens. The
+ * shim reads them from the file-actions object after a spawn and records
+ * each open under the child's pid. The object's action list is glibc's
+ * private layout (spawn_int.h, stable since 2.29); it is used only after
+ * the addopen hook has checked, on a real action, that the layout is the
+ * one below — otherwise the opens stay unrecorded, as before.
+ */
+struct rt_spawn_action {
+	int tag; /* glibc: close, dup2, open, chdir, fchdir, closefrom, tcsetpgrp */
+	union {
+		struct {
+			int fd;
+			char *path;
+			int oflag;
+			mode_t mode;
+		} open;
+		struct {
+			char *path;
+		} chdir;
+		struct {
+			int fd;
+		} fchdir;
+	} u;
+};
+enum { RT_SPAWN_OPEN = 2, RT_SPAWN_CHDIR = 3, RT_SPAWN_FCHDIR = 4 };
+
+/* 1: the layout was checked on a real action; -1: it differs. */
+static int rt_spawn_layout;
+
+static const struct rt_spawn_action *rt_spawn_actions(const posix_spawn_file_actions_t *fa, int *n)
+{
+	*n = fa->__used;
+	return (const struct rt_spawn_action *)fa->__actions;
+}
+
+RT_EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path, int oflag,
+					       mode_t mode)
+{
+	RT_REAL(posix_spawn_file_actions_addopen);
+	if (!real_posix_spawn_file_actions_addopen)
+		return ENOSYS;
+	int ret = real_posix_spawn_file_actions_addopen(fa, fd, path, oflag, mode);
+	if (ret == 0 && __atomic_load_n(&rt_spawn_layout, __ATOMIC_RELAXED) == 0) {
+		int n;
+		const struct rt_spawn_action *a = rt_spawn_actions(fa, &n);
+		int ok = n > 0 && a != NULL && a[n - 1].tag == RT_SPAWN_OPEN && a[n - 1].u.open.fd == fd &&
+			 a[n - 1].u.open.oflag == oflag && a[n - 1].u.open.mode == mode && a[n - 1].u.open.path &&
+			 __builtin_strcmp(a[n - 1].u.open.path, path) == 0;
+		__atomic_store_n(&rt_spawn_layout, ok ? 1 : -1, __ATOMIC_RELAXED);
+	}
+	return ret;
+}
+
+/* Joins base and a relative path into out (RT_RESOLVED_MAX bytes). */
+static int rt_spawn_join(char *out, const char *base, const char *path)
+{
+	size_t bl = rt_strlen(base), pl = rt_strlen(path);
+	if (path[0] == '/') {
+		if (pl > RT_PATH_MAX)
+			return -1;
+		__builtin_memcpy(out, path, pl + 1);
+		return 0;
+	}
+	if (bl == 0 || bl + 1 + pl > RT_RESOLVED_MAX - 1)
+		return -1;
+	__builtin_memcpy(out, base, bl);
+	if (out[bl - 1] != '/')
+		out[bl++] = '/';
+	__builtin_memcpy(out + bl, path, pl + 1);
+	return 0;
+}
+
+static __attribute__((noinline)) void rt_rec_spawn_actions(const posix_spawn_file_actions_t *fa, int ret, pid_t child)
+{
+	char cwd[RT_RESOLVED_MAX], path[RT_RESOLVED_MAX];
+	uint32_t len = 0;
+	uint16_t rf = 0;
+	int n, known = 1;
+	if (__atomic_load_n(&rt_spawn_layout, __ATOMIC_RELAXED) != 1 || !rt_active())
+		return;
+	const struct rt_spawn_action *a = rt_spawn_actions(fa, &n);
+	if (a == NULL)
+		return;
+	/* The child starts in our cwd; its chdir actions move it. */
+	const char *c = rt_resolve_path(AT_FDCWD, ".", cwd, &len, &rf);
+	if (c != cwd || (rf & RT_RF_UNRESOLVED))
+		known = 0;
+	uint64_t start = 0;
+	int32_t ppid = 0;
+	if (child > 0)
+		rt_read_stat_pid(child, &ppid, &start);
+	for (int i = 0; i < n; i++) {
+		switch (a[i].tag) {
+		case RT_SPAWN_CHDIR:
+			if (known && rt_spawn_join(path, cwd, a[i].u.chdir.path) == 0)
+				__builtin_memcpy(cwd, path, rt_strlen(path) + 1);
+			else
+				known = 0;
+			break;
+		case RT_SPAWN_FCHDIR:
+			known = 0; /* a directory fd of the child's: not ours to name */
+			break;
+		case RT_SPAWN_OPEN: {
+			/* Spawn succeeded: every action did. Failed: one of them did,
+			 * which one libc does not say — each is recorded failed. */
+			const char *p = a[i].u.open.path;
+			struct rt_call rc = {.op = RT_OP_SPAWN_OPEN, .access = rt_open_access(a[i].u.open.oflag),
+					     .flags = (uint32_t)a[i].u.open.oflag, .mode = (uint32_t)a[i].u.open.mode,
+					     .result = ret == 0 ? a[i].u.open.fd : -ret, .dirfd1 = AT_FDCWD,
+					     .as_pid = child > 0 ? child : 0, .as_start_ns = start};
+			if (p[0] != '/' && known && rt_spawn_join(path, cwd, p) == 0) {
+				rc.path1 = path;
+			} else {
+				rc.path1 = p;
+				if (p[0] != '/') {
+					rc.path1_raw = 1;
+					rc.rflags = RT_RF_UNRESOLVED;
+				}
+			}
+			rt_emit(&rc);
+			break;
+		}
+		}
+	}
+}
+
 /* The common body of every exec and spawn hook. */
 static __attribute__((noinline)) int rt_do_exec(const struct rt_exec *x)
 {
@@ -130,6 +258,8 @@ static __attribute__((noinline)) int rt_do_exec(const struct rt_exec *x)
 		ret = rt_call_exec(x, env);
 		err = errno;
 		rt_rec_exec(x, ret == 0 ? (x->pid ? *x->pid : 0) : -ret);
+		if (x->fa != NULL)
+			rt_rec_spawn_actions(x->fa, ret, ret == 0 && x->pid ? *x->pid : 0);
 		errno = err;
 		return ret;
 	}
@@ -363,8 +493,12 @@ RT_HIDDEN void *rt_vfork_prepare(void)
 		real = rt_real_get(RT_SYM_fork);
 	if (real == NULL)
 		real = (void *)rt_vfork_missing;
-	if (rt_active())
+	if (rt_active()) {
 		rt_emit0(RT_OP_VFORK, RT_ACCESS_NONE, 0, 0);
+		/* The child runs on this thread's memory: what it records (an open
+		 * between vfork and exec) must carry its own pid, not ours. */
+		rt_vfork_pending = 1;
+	}
 	errno = saved;
 	return real;
 }

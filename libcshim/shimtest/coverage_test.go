@@ -5,6 +5,7 @@ package shimtest
 import (
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -107,4 +108,44 @@ func TestASeccompSandboxNeverKillsTheProgramAndItsUnreadablePathsAreFlagged(t *t
 			assert.NotZero(t, te.reader.Counters().ProducerErrors, "each is counted")
 		})
 	}
+}
+
+func TestPosixSpawnFileActionsAndAVforkChildsOpensAreRecordedUnderTheChild(t *testing.T) {
+	te := newTrace(t, ring.Config{})
+	res := te.run(probe(t), "spawnfa", te.dir)
+	require.NoError(t, res.err, res.stderr)
+	var children []int32
+	for _, line := range strings.Split(res.stdout, "\n") {
+		if pid, ok := strings.CutPrefix(line, "CHILD "); ok {
+			n, err := strconv.Atoi(pid)
+			require.NoError(t, err)
+			children = append(children, int32(n))
+		}
+	}
+	require.Len(t, children, 2, res.stdout)
+	spawned, vforked := children[0], children[1]
+	evs := afterBegin(filter(te.drain(), func(e event) bool { return !e.isProc() && e.Op != "loaded" }))
+	byPath := map[string]event{}
+	for _, e := range evs {
+		byPath[e.Path] = e
+	}
+
+	out, ok := byPath[te.dir+"/spawn-out.txt"]
+	require.True(t, ok, "the spawn's addopen is recorded:\n%s", dump(evs))
+	assert.Equal(t, "posix_spawn(open)", out.Op)
+	assert.Equal(t, spawned, out.PID, "under the child that opened it")
+	assert.Equal(t, int32(res.pid), out.PPID)
+	assert.NotZero(t, out.StartNs)
+	assert.Equal(t, uint8(W), out.Access)
+	assert.Equal(t, int32(1), out.Result, "the fd the action opened")
+	in, ok := byPath[te.dir+"/sub/in.txt"]
+	require.True(t, ok, "an addopen after addchdir_np resolves against the child's new cwd:\n%s", dump(evs))
+	assert.Equal(t, uint8(R), in.Access)
+	assert.Equal(t, spawned, in.PID)
+
+	v, ok := byPath[te.dir+"/vchild.txt"]
+	require.True(t, ok, dump(evs))
+	assert.Equal(t, vforked, v.PID, "a vfork child's open is the child's")
+	assert.Equal(t, int32(res.pid), v.PPID)
+	assert.Equal(t, int32(res.pid), byPath[te.dir+"/parent.txt"].PID, "and the parent is itself again after it")
 }

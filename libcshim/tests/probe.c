@@ -416,6 +416,41 @@ static int c_seccomp(void)
 	return seccomp_calls();
 }
 
+static int waitchild(pid_t p);
+
+/* posix_spawn's file actions open files in the child, inside libc; a vfork
+ * child opens a file before it exits. Prints "CHILD <pid>" for each. */
+static int c_spawnfa(void)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	char *argv[] = {"true", NULL};
+	mkdir("sub", 0700);
+	closeit(open("sub/in.txt", O_CREAT | O_WRONLY, 0600));
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "spawn-out.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addchdir_np(&fa, "sub");
+	posix_spawn_file_actions_addopen(&fa, 0, "in.txt", O_RDONLY, 0);
+	begin();
+	int r = posix_spawn(&pid, "/bin/true", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return 3;
+	printf("CHILD %d\n", (int)pid);
+	waitchild(pid);
+	pid = vfork();
+	if (pid == 0) {
+		int fd = open("vchild.txt", O_CREAT | O_WRONLY, 0600);
+		if (fd >= 0)
+			close(fd);
+		_exit(0);
+	}
+	printf("CHILD %d\n", (int)pid);
+	waitchild(pid);
+	closeit(open("parent.txt", O_CREAT | O_WRONLY, 0600)); /* the parent's own again */
+	return 0;
+}
+
 /* Named semaphores: glibc's files /dev/shm/sem.NAME. */
 static int c_sem(void)
 {
@@ -907,6 +942,8 @@ int main(int argc, char **argv)
 		return c_ipc();
 	if (!strcmp(c, "deep"))
 		return c_deep();
+	if (!strcmp(c, "spawnfa"))
+		return c_spawnfa();
 	if (!strcmp(c, "seccomp"))
 		return c_seccomp();
 	if (!strcmp(c, "seccomp-child"))
