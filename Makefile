@@ -90,7 +90,7 @@ $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_H
 	@mkdir -p $(BUILD)/ctest
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
 
-BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng $(BUILD)/fiforeader
+BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng $(BUILD)/fiforeader $(BUILD)/scanloop
 BENCH_FLAGS ?= # extra restrack-bench flags, e.g. BENCH_FLAGS="-parts overhead -modes ring,lttng"
 
 bench: build $(BENCH_WORKLOADS) bench-ring bench-fleet ## The whole benchmark suite (< 10 min): overhead tables, scale figures, planner curve; plots into docs/
@@ -109,6 +109,10 @@ $(BUILD)/openloop: bench/workload/openloop.c
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -o $@ $<
 
 $(BUILD)/fiforeader: bench/workload/fiforeader.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/scanloop: bench/workload/scanloop.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
 

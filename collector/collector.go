@@ -50,6 +50,10 @@ type Collector struct {
 	// store knows about it.
 	lastFull, lastTooBig atomic.Uint64
 
+	// foldPending: commits since the store last said it had nothing left
+	// to fold (collector goroutine only).
+	foldPending bool
+
 	obsMu    sync.Mutex
 	observer func(records int, drain, commit time.Duration)
 }
@@ -99,6 +103,19 @@ func (c *Collector) Run(ctx context.Context) error {
 				}
 			}
 			return nil
+		}
+		if !progressed && c.foldPending {
+			// The source is empty: fold one slice of the store's deltas
+			// now, while no record waits for the writer, then look again.
+			more, err := c.st.FoldSome(context.Background(), 0)
+			if err != nil {
+				c.cfg.Logf("%v: will retry", err)
+			}
+			c.foldPending = more && err == nil
+			continue
+		}
+		if progressed {
+			c.foldPending = true
 		}
 		if !progressed && c.src.Counters().UsedBytes > 0 {
 			// Records are reserved but not yet published (or their

@@ -16,18 +16,27 @@ import (
 
 // Aggregate deltas. Each commit stores its batch's aggregates as one row of
 // access_deltas: per aggregate, uvarints proc_id, file_id, op, write (0/1),
-// count, failures, first_ns, last_ns. Appending one blob costs little per
-// aggregate; upserting into the accesses B-tree costs microseconds, so the
-// writer does that only when folding (every FoldInterval, when pending
-// grows past foldLimit, and on Close), merging a hot aggregate's many
-// deltas into one upsert. Readers (Trace) add the unfolded deltas.
+// count, failures, first_ns, last_ns. Appending one blob costs tens of
+// nanoseconds per aggregate; upserting into the accesses B-tree costs
+// microseconds (SQLite compiled to Go), more than a traced program takes to
+// make the next new (process, file) pair. So a commit never upserts: the
+// writer folds the oldest deltas into accesses in slices (FoldSome), which
+// the collector runs while the ring is empty, and all of them on Close.
+// Readers (Trace) add the unfolded deltas: plans always see every commit;
+// sqlite3 on accesses trails a busy collector.
 
-// FoldInterval is how long aggregates may stay as deltas: the lag with
-// which the accesses table (and v_accesses) trails the collector.
-const FoldInterval = 2 * time.Second
+// foldBacklog bounds the unfolded delta rows (and file_deltas rows) a
+// commit leaves: past it, the commit folds a slice itself, so a collector
+// that is never idle still keeps memory and reader work bounded.
+const foldBacklog = 1024
 
-// foldLimit bounds the writer's pending map (memory) between folds.
-const foldLimit = 100_000
+// foldChunk bounds the entries (paths, aggregates) of one delta row, and
+// so of one fold slice: about 15 ms of B-tree work, which a default ring
+// absorbs at full speed.
+const foldChunk = 4096
+
+// foldRows is how many delta rows one fold slice takes.
+const foldRows = 1
 
 type aggKey struct {
 	proc, file int64
@@ -44,13 +53,10 @@ type aggVal struct {
 type aggregates struct {
 	batch map[aggKey]*aggVal // this batch's aggregates
 	slab  []aggVal           // backing store of batch's values: one allocation per 1 Ki new aggregates
-	// pending holds the aggregates committed as deltas but not yet folded
-	// into the accesses table.
-	pending  map[aggKey]aggVal
-	lastFold time.Time
-	blob     []byte
-	keys     []aggKey
-	args     []any
+	rows  int                // unfolded access_deltas rows
+	blob  []byte
+	keys  []aggKey
+	args  []any
 	// lastKey and lastVal memoise the previous record's aggregate: a
 	// program that reads a file in a loop hits the same one in a row.
 	lastKey aggKey
@@ -58,9 +64,8 @@ type aggregates struct {
 }
 
 func (a *aggregates) load(ctx context.Context, tx *sql.Tx) error {
-	a.batch, a.pending = make(map[aggKey]*aggVal), map[aggKey]aggVal{}
-	a.lastFold = time.Now()
-	return readDeltas(ctx, tx, func(k aggKey, v aggVal) { mergeAgg(a.pending, k, v) })
+	a.batch = make(map[aggKey]*aggVal)
+	return tx.QueryRowContext(ctx, "SELECT count(*) FROM access_deltas").Scan(&a.rows)
 }
 
 // begin empties the batch.
@@ -95,37 +100,32 @@ func (a *aggregates) count(k aggKey, r *ring.Record) {
 	v.last = max(v.last, r.TimeNs)
 }
 
-func (a *aggregates) foldDue() bool {
-	return len(a.pending) >= foldLimit || time.Since(a.lastFold) >= FoldInterval
-}
-
-// appendDelta stores the batch's aggregates as one access_deltas row. The
-// batch is merged into pending only once the transaction commits
-// (committed): a failed commit must not count it.
-func (a *aggregates) appendDelta(ctx context.Context, tx *sql.Tx, insert *sql.Stmt) error {
-	if len(a.batch) == 0 {
-		return nil
-	}
+// appendDelta stores the batch's aggregates as access_deltas rows of at
+// most foldChunk aggregates (what one fold slice takes) and returns how
+// many rows it added.
+func (a *aggregates) appendDelta(ctx context.Context, tx *sql.Tx, insert *sql.Stmt) (int, error) {
+	st := tx.StmtContext(ctx, insert)
+	rows, n := 0, 0
 	b := a.blob[:0]
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		_, err := st.ExecContext(ctx, b)
+		rows, n, b = rows+1, 0, b[:0]
+		return err
+	}
 	for k, v := range a.batch {
 		b = appendDeltaBytes(b, k, *v)
+		if n++; n == foldChunk {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
 	}
+	err := flush()
 	a.blob = b
-	_, err := tx.StmtContext(ctx, insert).ExecContext(ctx, b)
-	return err
-}
-
-// committed merges the committed batch into pending; folded says whether
-// that transaction also folded everything pending before it.
-func (a *aggregates) committed(folded bool) {
-	if folded {
-		clear(a.pending)
-		a.lastFold = time.Now()
-		return
-	}
-	for k, v := range a.batch {
-		mergeAgg(a.pending, k, *v)
-	}
+	return rows, err
 }
 
 func appendDeltaBytes(b []byte, k aggKey, v aggVal) []byte {
@@ -205,49 +205,62 @@ func upsertAccessesSQL(n int) string {
 		first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)`
 }
 
-// fold upserts every pending aggregate and this batch's into accesses and
-// empties the delta table, inside the caller's transaction. Keys go in
-// order, so the B-tree is walked once rather than at random.
-func (a *aggregates) fold(ctx context.Context, tx *sql.Tx, bulk *sql.Stmt) error {
-	all := a.pending
-	if len(a.batch) > 0 {
-		all = make(map[aggKey]aggVal, len(a.pending)+len(a.batch))
-		for k, v := range a.pending {
-			all[k] = v
-		}
-		for k, v := range a.batch {
-			mergeAgg(all, k, *v)
-		}
+// foldSome upserts the aggregates of the oldest maxRows delta rows into
+// accesses and deletes those rows, inside the caller's transaction; it
+// returns how many rows it folded. Keys go in order, so the B-tree is
+// walked once rather than at random.
+func (a *aggregates) foldSome(ctx context.Context, tx *sql.Tx, bulk *sql.Stmt, maxRows int) (int, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT seq, data FROM access_deltas ORDER BY seq LIMIT ?", maxRows)
+	if err != nil {
+		return 0, err
 	}
-	if len(all) > 0 {
-		a.keys = a.keys[:0]
-		for k := range all {
-			a.keys = append(a.keys, k)
+	all := map[aggKey]aggVal{}
+	var last int64
+	n := 0
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&last, &b); err != nil {
+			rows.Close()
+			return 0, err
 		}
-		slices.SortFunc(a.keys, compareAggKeys)
-		st := tx.StmtContext(ctx, bulk)
-		for rest := a.keys; len(rest) > 0; {
-			n := min(len(rest), aggPerUpsert)
-			a.args = a.args[:0]
-			for _, k := range rest[:n] {
-				v := all[k]
-				a.args = append(a.args, k.proc, k.file, int64(k.op), k.write,
-					int64(v.count), int64(v.failures), int64(v.first), int64(v.last))
-			}
-			var err error
-			if n == aggPerUpsert {
-				_, err = st.ExecContext(ctx, a.args...)
-			} else {
-				_, err = tx.ExecContext(ctx, upsertAccessesSQL(n), a.args...)
-			}
-			if err != nil {
-				return err
-			}
-			rest = rest[n:]
+		if err := decodeDelta(b, func(k aggKey, v aggVal) { mergeAgg(all, k, v) }); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("access_deltas row %d: %w", last, err)
 		}
+		n++
 	}
-	_, err := tx.ExecContext(ctx, "DELETE FROM access_deltas")
-	return err
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	a.keys = a.keys[:0]
+	for k := range all {
+		a.keys = append(a.keys, k)
+	}
+	slices.SortFunc(a.keys, compareAggKeys)
+	st := tx.StmtContext(ctx, bulk)
+	for rest := a.keys; len(rest) > 0; {
+		m := min(len(rest), aggPerUpsert)
+		a.args = a.args[:0]
+		for _, k := range rest[:m] {
+			v := all[k]
+			a.args = append(a.args, k.proc, k.file, int64(k.op), k.write,
+				int64(v.count), int64(v.failures), int64(v.first), int64(v.last))
+		}
+		if m == aggPerUpsert {
+			_, err = st.ExecContext(ctx, a.args...)
+		} else {
+			_, err = tx.ExecContext(ctx, upsertAccessesSQL(m), a.args...)
+		}
+		if err != nil {
+			return 0, err
+		}
+		rest = rest[m:]
+	}
+	_, err = tx.ExecContext(ctx, "DELETE FROM access_deltas WHERE seq <= ?", last)
+	return n, err
 }
 
 func compareAggKeys(x, y aggKey) int {
@@ -267,40 +280,67 @@ func compareAggKeys(x, y aggKey) int {
 	return 0
 }
 
-// Fold moves every pending aggregate delta into the accesses table now.
-// The writer does it on its own every FoldInterval and on Close; call it
-// before handing the database to tools that read accesses directly.
+// Fold moves every unfolded delta (files and aggregates) into the files and
+// accesses tables now. The writer does it on Close; call it before handing
+// the database to tools that read accesses directly.
 func (s *Store) Fold(ctx context.Context) error {
+	_, err := s.FoldSome(ctx, -1)
+	return err
+}
+
+// FoldSome folds slices of the oldest deltas until budget has passed (a
+// negative budget: until none is left), one transaction per slice, and
+// reports whether deltas remain. The collector calls it while its source
+// is empty: folding then costs no record its place in the ring.
+func (s *Store) FoldSome(ctx context.Context, budget time.Duration) (bool, error) {
 	if s.w == nil {
-		return fmt.Errorf("fold store %s: opened read-only", s.dir)
+		return false, fmt.Errorf("fold store %s: opened read-only", s.dir)
 	}
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	err := func() error {
-		tx, err := w.begin(ctx)
+	start := time.Now()
+	for {
+		more, err := w.foldSlice(ctx)
 		if err != nil {
-			return err
+			w.reset()
+			return true, s.dbError("fold", err)
 		}
-		defer func() { _ = tx.Rollback() }()
-		if err := w.ensureLoaded(ctx, tx); err != nil {
-			return err
+		if !more || budget >= 0 && time.Since(start) >= budget {
+			return more, nil
 		}
-		w.aggs.begin()
-		if err := w.aggs.fold(ctx, tx, w.stmts.upsert); err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-		w.aggs.committed(true)
-		return nil
-	}()
-	if err != nil {
-		w.reset()
-		return s.dbError("fold", err)
 	}
-	return nil
+}
+
+// foldSlice folds one slice in its own transaction: the oldest unstored
+// paths first (an aggregate may name them), then the oldest aggregates.
+func (w *writer) foldSlice(ctx context.Context) (bool, error) {
+	tx, err := w.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := w.ensureLoaded(ctx, tx); err != nil {
+		return false, err
+	}
+	if w.files.backlog() == 0 && w.aggs.rows == 0 {
+		return false, nil
+	}
+	var filesDone, rowsDone int
+	if w.files.backlog() > 0 {
+		filesDone, err = w.files.materializeSome(ctx, tx, w.stmts.fileInsert, foldRows)
+	} else {
+		rowsDone, err = w.aggs.foldSome(ctx, tx, w.stmts.upsert, foldRows)
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	w.files.materialized(filesDone)
+	w.aggs.rows -= rowsDone
+	return w.files.backlog() > 0 || w.aggs.rows > 0, nil
 }
 
 func opOf(v uint64) ring.Op { return ring.Op(v) }

@@ -133,6 +133,18 @@ type chunkReader struct {
 	paths   map[int64]string
 	globbed map[int64]bool
 	glob    string
+	// fileDeltas holds the paths not yet folded into files, read on the
+	// first miss.
+	fileDeltas map[int64]string
+	deltaErr   error
+}
+
+func (c *chunkReader) unfolded(ctx context.Context) map[int64]string {
+	if c.fileDeltas == nil {
+		c.fileDeltas = map[int64]string{}
+		c.deltaErr = readFileDeltas(ctx, c.tx, func(id int64, p string) { c.fileDeltas[id] = p })
+	}
+	return c.fileDeltas
 }
 
 func (c *chunkReader) path(ctx context.Context, id int64) (string, error) {
@@ -143,7 +155,12 @@ func (c *chunkReader) path(ctx context.Context, id int64) (string, error) {
 		return p, nil
 	}
 	var p string
-	if err := c.tx.QueryRowContext(ctx, "SELECT path FROM files WHERE id = ?", id).Scan(&p); err != nil {
+	if err := c.tx.QueryRowContext(ctx, "SELECT path FROM files WHERE id = ?", id).Scan(&p); err == sql.ErrNoRows {
+		var ok bool
+		if p, ok = c.unfolded(ctx)[id]; !ok {
+			return "", fmt.Errorf("file %d: %w", id, err)
+		}
+	} else if err != nil {
 		return "", fmt.Errorf("file %d: %w", id, err)
 	}
 	if len(c.paths) > cacheLimit {
@@ -163,7 +180,15 @@ func (c *chunkReader) matches(ctx context.Context, id int64) (bool, error) {
 		return m, nil
 	}
 	var m bool
-	if err := c.tx.QueryRowContext(ctx, "SELECT path GLOB ? FROM files WHERE id = ?", c.glob, id).Scan(&m); err != nil {
+	if err := c.tx.QueryRowContext(ctx, "SELECT path GLOB ? FROM files WHERE id = ?", c.glob, id).Scan(&m); err == sql.ErrNoRows {
+		p, ok := c.unfolded(ctx)[id]
+		if !ok {
+			return false, fmt.Errorf("file %d: %w", id, err)
+		}
+		if err := c.tx.QueryRowContext(ctx, "SELECT ? GLOB ?", p, c.glob).Scan(&m); err != nil {
+			return false, fmt.Errorf("file %d: %w", id, err)
+		}
+	} else if err != nil {
 		return false, fmt.Errorf("file %d: %w", id, err)
 	}
 	if len(c.globbed) > cacheLimit {

@@ -44,11 +44,12 @@ type procTable struct {
 	dirty    []*procEntry // changed entries, flushed at the commit
 	// last is the entry of the previous record: records come in runs of
 	// one process, and hashing the key was a fifth of the commit's time.
-	last *procEntry
+	last    *procEntry
+	evictAt int // map size that triggers the next eviction pass
 }
 
 func (t *procTable) load(ctx context.Context, tx *sql.Tx) error {
-	t.m, t.complete, t.dirty, t.last = make(map[procKey]*procEntry), false, t.dirty[:0], nil
+	t.m, t.complete, t.dirty, t.last, t.evictAt = make(map[procKey]*procEntry), false, t.dirty[:0], nil, 0
 	var n, maxID int64
 	if err := tx.QueryRowContext(ctx, "SELECT count(*), coalesce(max(id), 0) FROM processes").Scan(&n, &maxID); err != nil {
 		return err
@@ -132,7 +133,7 @@ func (t *procTable) get(ctx context.Context, tx *sql.Tx, r *ring.Record) (*procE
 // flush, and a second entry loaded from the stale row would be flushed over
 // them.
 func (t *procTable) evictIfFull() {
-	if len(t.m) < t.limit {
+	if len(t.m) < max(t.limit, t.evictAt) {
 		return
 	}
 	for k, p := range t.m {
@@ -140,7 +141,9 @@ func (t *procTable) evictIfFull() {
 			delete(t.m, k)
 		}
 	}
-	t.complete, t.last = false, nil
+	// Passes that free little (a batch of many new processes) wait for
+	// the map to grow by half a limit: O(1) per process.
+	t.complete, t.last, t.evictAt = false, nil, len(t.m)+t.limit/2
 }
 
 func (t *procTable) touch(p *procEntry) {

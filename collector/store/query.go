@@ -161,8 +161,8 @@ func (s *Store) Trace(ctx context.Context) (*trace.Trace, error) {
 	}
 	trace.ResolveParents(t.Processes)
 
-	// Aggregates the writer has not folded yet are added to the folded
-	// ones: the trace is complete up to the last commit.
+	// Aggregates and paths the writer has not folded yet are added to the
+	// folded ones: the trace is complete up to the last commit.
 	pending := map[aggKey]aggVal{}
 	if err := readDeltas(ctx, tx, func(k aggKey, v aggVal) { mergeAgg(pending, k, v) }); err != nil {
 		return nil, s.dbError("read trace from", err)
@@ -171,10 +171,18 @@ func (s *Store) Trace(ctx context.Context) (*trace.Trace, error) {
 	// on a million accesses, and the planner indexes files by number
 	// (Trace.Files, Access.File) instead of hashing paths.
 	var maxID int64
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM files").Scan(&maxID); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(id), 0) FROM files),
+		(SELECT coalesce(max(first_id + n - 1), 0) FROM file_deltas))`).Scan(&maxID); err != nil {
 		return nil, s.dbError("read trace from", err)
 	}
 	fileIdx := make([]int32, maxID+1) // files.id → 1 + index in t.Files; ids are dense
+	addFile := func(id int64, p string) {
+		if id < 1 || id > maxID {
+			return // cannot happen within one snapshot
+		}
+		t.Files = append(t.Files, p)
+		fileIdx[id] = int32(len(t.Files))
+	}
 	rows, err = tx.QueryContext(ctx, "SELECT id, path FROM files")
 	if err != nil {
 		return nil, s.dbError("read trace from", err)
@@ -186,13 +194,12 @@ func (s *Store) Trace(ctx context.Context) (*trace.Trace, error) {
 			rows.Close()
 			return nil, s.dbError("read trace from", err)
 		}
-		if id < 1 || id > maxID {
-			continue // cannot happen within one snapshot
-		}
-		t.Files = append(t.Files, p)
-		fileIdx[id] = int32(len(t.Files))
+		addFile(id, p)
 	}
 	if err := rows.Close(); err != nil {
+		return nil, s.dbError("read trace from", err)
+	}
+	if err := readFileDeltas(ctx, tx, addFile); err != nil {
 		return nil, s.dbError("read trace from", err)
 	}
 	access := func(procID, fileID int64, op ring.Op, write bool, v aggVal) error {
@@ -288,7 +295,7 @@ type Stats struct {
 	Processes      int64  `json:"processes"`
 	Files          int64  `json:"files"`
 	Accesses       int64  `json:"accesses"`      // folded aggregates (what v_accesses shows)
-	AccessDeltas   int64  `json:"access_deltas"` // commits whose aggregates are not folded yet (FoldInterval)
+	AccessDeltas   int64  `json:"access_deltas"` // commits whose aggregates are not folded yet (the collector folds while idle)
 	EventsRetained int64  `json:"events_retained"`
 	Lost
 	Dropped uint64 `json:"dropped"` // every lost record
@@ -307,7 +314,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	defer func() { _ = tx.Rollback() }()
 	var rec, by int64
 	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sources), (SELECT coalesce(sum(records), 0) FROM sources),
-		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT count(*) FROM files),
+		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT count(*) FROM files) + (SELECT coalesce(sum(n), 0) FROM file_deltas),
 		(SELECT count(*) FROM accesses), (SELECT count(*) FROM access_deltas),
 		(SELECT count(*) FROM events) + (SELECT coalesce(sum(n), 0) FROM event_chunks) + (SELECT coalesce(sum(n), 0) FROM event_segments)`).
 		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &st.AccessDeltas, &st.EventsRetained)

@@ -141,14 +141,21 @@ CREATE TABLE event_chunks (
 	// checkpoint) through overflow pages. event_segments holds each
 	// segment's committed length, updated in the commit's transaction.
 	// processes.command is argv joined by spaces, for sqlite3 users (the
-	// NUL-separated BLOB prints as its first word). The writer hands out
-	// file and process ids itself.
+	// NUL-separated BLOB prints as its first word). New paths wait in
+	// file_deltas, as aggregates in access_deltas, until the writer folds
+	// them (files.go): a B-tree insert per new path cost more than the
+	// traced program took to open the next one.
 	`
 CREATE TABLE event_segments (
 	seg       INTEGER PRIMARY KEY,       -- file events-SEG.log (8 digits)
 	first_seq INTEGER NOT NULL,          -- sequence number of its first event
 	n         INTEGER NOT NULL,          -- committed events
 	bytes     INTEGER NOT NULL           -- committed length: what follows is cut by the next writer
+);
+CREATE TABLE file_deltas (
+	first_id INTEGER PRIMARY KEY,        -- files.id of its first path; the others follow in order
+	n        INTEGER NOT NULL,
+	data     BLOB NOT NULL               -- see files.go: uvarint length + bytes per path
 );
 ALTER TABLE processes ADD COLUMN command TEXT NOT NULL DEFAULT '';
 UPDATE processes SET command = replace(CAST(argv AS TEXT), char(0), ' ');

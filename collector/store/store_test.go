@@ -449,6 +449,14 @@ func TestAFullProcessCacheKeepsWhatItHasNotWrittenYet(t *testing.T) {
 				files[a.Path] = true
 			}
 			assert.Len(t, files, 12, "every file once, whatever the cache forgot")
+
+			// Folded into the files table and seen again through a cache
+			// that forgets: still one id per path.
+			require.NoError(t, s.Fold(context.Background()))
+			mustCommit(t, s, 3, recs[1:]...)
+			st, err := s.Stats(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, int64(12), st.Files)
 		})
 	}
 }

@@ -56,7 +56,7 @@ type writer struct {
 // writerStmts are prepared once for the writer's life: preparing them in
 // every commit (parsing SQL) cost a tenth of the collector's CPU.
 type writerStmts struct {
-	procInsert, procUpdate, fileLookup, fileInsert, delta, upsert, source *sql.Stmt
+	procInsert, procUpdate, fileLookup, fileInsert, fileDelta, delta, upsert, source *sql.Stmt
 }
 
 func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -66,6 +66,7 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 	}{
 		{&st.procInsert, procInsertSQL}, {&st.procUpdate, procUpdateSQL},
 		{&st.fileLookup, "SELECT id FROM files WHERE path = ?"}, {&st.fileInsert, insertFilesSQL(filesPerInsert)},
+		{&st.fileDelta, "INSERT INTO file_deltas (first_id, n, data) VALUES (?, ?, ?)"},
 		{&st.delta, "INSERT INTO access_deltas (data) VALUES (?)"}, {&st.upsert, upsertAccessesSQL(aggPerUpsert)},
 		{&st.source, sourceUpsertSQL},
 	} {
@@ -82,7 +83,7 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (st *writerStmts) close() {
-	for _, s := range []*sql.Stmt{st.procInsert, st.procUpdate, st.fileLookup, st.fileInsert, st.delta, st.upsert, st.source} {
+	for _, s := range []*sql.Stmt{st.procInsert, st.procUpdate, st.fileLookup, st.fileInsert, st.fileDelta, st.delta, st.upsert, st.source} {
 		if s != nil {
 			s.Close()
 		}
@@ -224,15 +225,10 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	if err := w.procs.flush(ctx, tx, w.stmts.procInsert, w.stmts.procUpdate); err != nil {
 		return err
 	}
-	if err := w.files.flush(ctx, tx, w.stmts.fileInsert); err != nil {
+	if err := w.files.flush(ctx, tx, w.stmts.fileDelta); err != nil {
 		return err
 	}
-	folding := w.aggs.foldDue()
-	if folding {
-		err = w.aggs.fold(ctx, tx, w.stmts.upsert)
-	} else {
-		err = w.aggs.appendDelta(ctx, tx, w.stmts.delta)
-	}
+	newDeltas, err := w.aggs.appendDelta(ctx, tx, w.stmts.delta)
 	if err != nil {
 		return err
 	}
@@ -253,9 +249,18 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	}
 	w.procs.flushed()
 	w.files.flushed()
-	w.aggs.committed(folding)
+	w.aggs.rows += newDeltas
 	w.events.committed(firstSeq)
 	w.nextSeq += enc.n
+	if w.files.backlog()+w.aggs.rows > foldBacklog {
+		// Never idle long enough to fold: fold a slice now, or the
+		// backlog (and the memory pinning its paths) would grow forever.
+		// The batch is committed whatever happens here: a failed fold
+		// only leaves its deltas for the next one (Close reports it).
+		if _, err := w.foldSlice(ctx); err != nil {
+			w.reset()
+		}
+	}
 	return nil
 }
 
