@@ -228,7 +228,7 @@ func (rv *Rendezvous) ringFor(uid uint32, create bool) (*os.File, error) {
 		if only, ok := rv.onlyUID(); ok && only != uid {
 			return nil, fmt.Errorf("the collector serves uid %d only: run the collector as root to trace uid %d", only, uid)
 		}
-		if err := ring.Create(path, ring.Config{DataSize: rv.cfg.RingSize}); err != nil {
+		if err := ring.Create(path, ring.Config{DataSize: rv.cfg.RingSize, OwnerUID: &uid}); err != nil {
 			return nil, fmt.Errorf("cannot create the ring of uid %d: %w", uid, err)
 		}
 		if os.Geteuid() == 0 {

@@ -2,8 +2,10 @@
  * ring_abi.h — the one definition of the restrack shared-memory ring ABI.
  *
  * Producers: every traced process (libcshim, any thread, also from signal
- * handlers) appends variable-length records. Consumer: exactly one collector
- * drains published records in bulk and frees their space by advancing head.
+ * handlers) appends variable-length records into the sub-ring of the CPU it
+ * runs on. Consumer: exactly one collector (it holds flock on the file)
+ * drains published records of every sub-ring in bulk, restores each
+ * thread's order, and frees their space by advancing each sub-ring's head.
  * Overflow: a producer that finds the ring full waits a bounded time, then
  * drops the record and counts it (records and bytes, by cause) in the header.
  * A producer that dies between reserving and publishing leaves its slots
@@ -20,31 +22,37 @@
 
 #include <stdint.h>
 
-/* "RTRING\0\1" read as a little-endian u64. */
+/* "RTRING\0\1" read as a little-endian u64. magic, abi_major and abi_minor
+ * never move, so that any build can tell any other build's ring apart. */
 #define RT_MAGIC UINT64_C(0x0100474e49525452)
 
 /* Major: incompatible layout change. Minor: compatible growth (a new op,
  * a reserved field given a meaning); readers accept any minor. */
-#define RT_ABI_MAJOR 1
-#define RT_ABI_MINOR 2
+#define RT_ABI_MAJOR 2
+#define RT_ABI_MINOR 0
 
-#define RT_HEADER_SIZE 4096u      /* the data area starts at this offset */
+#define RT_PAGE_SIZE 4096u
+#define RT_HEADER_SIZE 4096u      /* struct rt_ring_header: the first page */
 #define RT_CACHE_LINE 64u
 #define RT_SLOT_SIZE 64u          /* records start on a slot; one slot = one cache line */
 #define RT_SLOT_SHIFT 6u
-#define RT_MIN_DATA_SIZE (64u * 1024u)
+#define RT_SUB_CTL_SIZE 128u      /* struct rt_sub: a sub-ring's tail line and head line */
+#define RT_MAX_SUB 64u            /* sub-rings per ring; a power of two */
+#define RT_MIN_SUB_SIZE (64u * 1024u)    /* bytes of one sub-ring, at least */
+#define RT_MIN_DATA_SIZE RT_MIN_SUB_SIZE /* all sub-rings together */
 #define RT_MAX_DATA_SIZE (UINT64_C(1) << 32)
 #define RT_DEFAULT_DATA_SIZE (16u * 1024u * 1024u)
-#define RT_MAX_RECORD_SIZE (32u * 1024u) /* header + strings; ≤ RT_MIN_DATA_SIZE / 2 */
+#define RT_NCUTS 64u              /* entries of the consumer's cut table */
+#define RT_MAX_RECORD_SIZE (32u * 1024u) /* header + strings; <= RT_MIN_SUB_SIZE / 2 */
 #define RT_PATH_MAX 4096u                /* a path of this many bytes (NUL excluded) is never cut */
 #define RT_DEFAULT_FULL_WAIT_NS 100000u  /* 100 µs: bounded wait of a producer on a full ring */
-#define RT_HIGH_WATER_PERCENT 50u        /* crossing it rings the doorbell */
+#define RT_HIGH_WATER_PERCENT 50u        /* a sub-ring crossing it rings the doorbell */
 
 /* Slot stamp: the first 8 bytes of a record's first slot, written last with
- * release order. Position p (a free-running slot counter) is published when
- * its stamp equals rt_stamp(p); stale stamps from earlier laps, zeroed
- * memory and payload bytes almost never match (the xor keeps small counters
- * away from values common in payload). */
+ * release order. Position p (a free-running slot counter of one sub-ring)
+ * is published when its stamp equals rt_stamp(p); stale stamps from earlier
+ * laps, zeroed memory and payload bytes almost never match (the xor keeps
+ * small counters away from values common in payload). */
 #define RT_STAMP_XOR UINT64_C(0xa55a3cc3e11e0000)
 static inline uint64_t rt_stamp(uint64_t pos) { return pos ^ RT_STAMP_XOR; }
 
@@ -52,10 +60,18 @@ static inline uint64_t rt_stamp(uint64_t pos) { return pos ^ RT_STAMP_XOR; }
 #define RT_HF_FUTEX_DOORBELL 1u /* the consumer sleeps on doorbell with futex(2) */
 
 /*
- * The ring file: one page of header, then data_size bytes of slots.
- * Each group of counters sits on its own cache line, grouped by writer, so
- * producers appending never write the line the consumer writes and the
- * reservation counter's line bounces only between producers.
+ * The ring file (ABI 2):
+ *
+ *   0            the header (this struct, one page)
+ *   ctl_offset   nsub × struct rt_sub: each sub-ring's tail and head
+ *   cut_offset   ncuts × cut_size: the consumer's cut table (struct rt_cut)
+ *   data_offset  nsub × sub_size bytes of 64-byte slots, sub-ring i at
+ *                data_offset + i × sub_size
+ *
+ * Every offset is a function of nsub alone (rt_layout below); readers
+ * recompute them and refuse a header that says otherwise. Each group of
+ * fields sits on its own cache line, grouped by writer, so producers
+ * appending write only their sub-ring's tail line and their records.
  */
 struct rt_ring_header {
 	/* line 0 — written once by the creator before magic; read-only after. */
@@ -63,51 +79,106 @@ struct rt_ring_header {
 	uint16_t abi_major;
 	uint16_t abi_minor;
 	uint32_t header_size;    /* RT_HEADER_SIZE */
-	uint64_t data_size;      /* bytes of slots; power of two */
+	uint64_t data_size;      /* bytes of slots of all sub-rings: nsub × sub_size */
 	uint32_t slot_size;      /* RT_SLOT_SIZE */
 	uint32_t max_record;     /* RT_MAX_RECORD_SIZE */
 	uint64_t ring_id;        /* random, per creation: tells a recreated ring apart */
 	uint64_t created_ns;     /* CLOCK_REALTIME at creation */
 	uint32_t flags;          /* RT_HF_* */
 	uint32_t full_wait_ns;   /* suggested bounded wait; 0 = RT_DEFAULT_FULL_WAIT_NS */
-	uint64_t reserved0;
+	uint32_t nsub;           /* sub-rings: a power of two in [1, RT_MAX_SUB] */
+	uint32_t owner_uid;      /* the uid the collector created the ring for: records are its */
 
-	/* line 1 — producers: slot reservation counter (CAS). */
-	uint64_t tail;           /* next free slot position; free-running */
-	uint64_t reserved1[7];
+	/* line 1 — geometry, written once by the creator; read-only after. */
+	uint64_t sub_size;       /* bytes of one sub-ring: a power of two >= RT_MIN_SUB_SIZE */
+	uint64_t ctl_offset;     /* file offset of the rt_sub array */
+	uint64_t cut_offset;     /* file offset of the cut table */
+	uint64_t data_offset;    /* file offset of sub-ring 0's slots */
+	uint64_t file_size;      /* data_offset + data_size */
+	uint32_t ncuts;          /* RT_NCUTS */
+	uint32_t cut_size;       /* bytes of one cut entry: rt_cut_size(nsub) */
+	uint64_t reserved1[2];
 
-	/* line 2 — consumer: everything before head is free for producers. */
-	uint64_t head;           /* first slot not yet released; free-running */
-	uint64_t consumer_pid;   /* pid of the draining collector, 0 = none */
+	/* line 2 — consumer: who drains, and how far it has released. */
+	uint64_t consumer_pid;   /* pid holding the consumer's flock, 0 = none */
 	uint64_t heartbeat_ns;   /* CLOCK_MONOTONIC of the consumer's last drain */
-	uint64_t reserved2[5];
+	uint64_t released_cut;   /* the cut whose positions are every sub-ring's head */
+	uint64_t last_cut;       /* the newest cut written to the cut table */
+	uint64_t reserved2[4];
 
-	/* line 3 — producers, only on the slow path: drops by cause. */
-	uint64_t dropped_full_records;   /* ring stayed full for the whole wait */
+	/* line 3 — producers, only on the slow path: drops by cause, attaches. */
+	uint64_t dropped_full_records;   /* the ring stayed full for the whole wait */
 	uint64_t dropped_full_bytes;
 	uint64_t dropped_toobig_records; /* record larger than max_record */
 	uint64_t dropped_toobig_bytes;
-	uint64_t full_waits;             /* appends that had to wait, dropped or not */
+	uint64_t full_waits;             /* appends that found the ring full, dropped or not */
 	uint64_t producer_errors;        /* shim-internal failures, e.g. path resolution */
-	uint64_t reserved3[2];
+	uint64_t attached;               /* producers (processes) that attached */
+	uint64_t attach_failed;          /* processes that could not attach (counted by whoever learns it) */
 
-	/* line 4 — consumer: what it skipped, and what it consumed. */
+	/* line 4 — consumer: what it skipped, consumed and repaired. */
 	uint64_t abandoned_records;      /* runs of reserved slots never published */
 	uint64_t abandoned_bytes;
 	uint64_t corrupted_records;      /* published records that failed validation */
 	uint64_t corrupted_bytes;
 	uint64_t consumed_records;
 	uint64_t consumed_bytes;
-	uint64_t reserved4[2];
+	uint64_t repaired_tails;         /* sub-ring tails no producer could have written, set back */
+	uint64_t repaired_heads;         /* sub-ring heads written by someone else, set back */
 
-	/* line 5 — producers ring it (fetch-add + futex wake) on crossing the
-	 * high-water mark; the consumer sleeps on it between timed drains. */
+	/* line 5 — producers ring it (fetch-add + futex wake) when a sub-ring
+	 * crosses the high-water mark; the consumer sleeps on it. */
 	uint32_t doorbell;
 	uint32_t reserved5a;
 	uint64_t reserved5[7];
 
 	uint8_t reserved_tail[RT_HEADER_SIZE - 6 * RT_CACHE_LINE];
 };
+
+/* One sub-ring's control block: producers CAS tail (line 0), the consumer
+ * releases head (line 1); producers only load head. */
+struct rt_sub {
+	uint64_t tail;           /* next free slot position of this sub-ring; free-running */
+	uint64_t reserved_t[7];
+	uint64_t head;           /* first slot not yet released; free-running */
+	uint64_t reserved_h[7];
+};
+
+/*
+ * A cut: where the consumer stood in every sub-ring after one drain, and
+ * what that drain consumed. The consumer hands out cut ids as positions
+ * (Batch.End); a collector that committed cut c and died before releasing
+ * it resumes by seeking its successor to c. id is stored last (release)
+ * and zeroed first while an entry is rewritten.
+ */
+struct rt_cut {
+	uint64_t id;                     /* 0 = being written / empty */
+	uint64_t consumed_records;       /* since the previous cut */
+	uint64_t consumed_bytes;
+	uint64_t abandoned_records;
+	uint64_t abandoned_bytes;
+	uint64_t corrupted_records;
+	uint64_t corrupted_bytes;
+	uint64_t reserved;
+	uint64_t pos[];                  /* nsub slot positions */
+};
+
+static inline uint64_t rt_align_up(uint64_t n, uint64_t a) { return (n + a - 1) & ~(a - 1); }
+
+/* Bytes of one cut entry for nsub sub-rings. */
+static inline uint32_t rt_cut_size(uint32_t nsub)
+{
+	return (uint32_t)rt_align_up(sizeof(struct rt_cut) + 8u * (uint64_t)nsub, RT_CACHE_LINE);
+}
+
+/* The file offsets of a ring of nsub sub-rings: every reader recomputes
+ * them rather than trusting the header's copies. */
+static inline void rt_layout(uint32_t nsub, uint64_t *ctl_offset, uint64_t *cut_offset, uint64_t *data_offset)
+{
+	*ctl_offset = RT_HEADER_SIZE;
+	*cut_offset = *ctl_offset + rt_align_up((uint64_t)nsub * RT_SUB_CTL_SIZE, RT_PAGE_SIZE);
+	*data_offset = *cut_offset + rt_align_up((uint64_t)RT_NCUTS * rt_cut_size(nsub), RT_PAGE_SIZE);
+}
 
 /* Record types. */
 #define RT_TYPE_EVENT 1 /* a file operation: str1 = path, str2 = second path; a
@@ -274,13 +345,16 @@ enum rt_op {
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct rt_ring_header) == RT_HEADER_SIZE, "header is one page");
-_Static_assert(__builtin_offsetof(struct rt_ring_header, tail) == 1 * RT_CACHE_LINE, "tail on line 1");
-_Static_assert(__builtin_offsetof(struct rt_ring_header, head) == 2 * RT_CACHE_LINE, "head on line 2");
+_Static_assert(__builtin_offsetof(struct rt_ring_header, sub_size) == 1 * RT_CACHE_LINE, "geometry on line 1");
+_Static_assert(__builtin_offsetof(struct rt_ring_header, consumer_pid) == 2 * RT_CACHE_LINE, "consumer on line 2");
 _Static_assert(__builtin_offsetof(struct rt_ring_header, dropped_full_records) == 3 * RT_CACHE_LINE, "drops on line 3");
 _Static_assert(__builtin_offsetof(struct rt_ring_header, abandoned_records) == 4 * RT_CACHE_LINE, "consumer counters on line 4");
 _Static_assert(__builtin_offsetof(struct rt_ring_header, doorbell) == 5 * RT_CACHE_LINE, "doorbell on line 5");
 _Static_assert(sizeof(struct rt_record) == RT_SLOT_SIZE, "record header is one slot");
-_Static_assert(RT_MAX_RECORD_SIZE <= RT_MIN_DATA_SIZE / 2, "a maximal record fits twice in the smallest ring");
+_Static_assert(sizeof(struct rt_sub) == RT_SUB_CTL_SIZE, "a sub-ring's control is two lines");
+_Static_assert(__builtin_offsetof(struct rt_sub, head) == RT_CACHE_LINE, "head on its own line");
+_Static_assert(sizeof(struct rt_cut) == RT_CACHE_LINE, "cut positions start on a line");
+_Static_assert(RT_MAX_RECORD_SIZE <= RT_MIN_SUB_SIZE / 2, "a maximal record fits twice in the smallest sub-ring");
 _Static_assert(RT_SLOT_SIZE + 2 * RT_PATH_MAX + 3 <= RT_MAX_RECORD_SIZE, "two whole paths fit in a record");
 #endif
 

@@ -4,6 +4,9 @@
  * Used by the shim from inside traced programs, so every function here is
  * lock-free, allocation-free and async-signal-safe once attached: it may run
  * in a signal handler, in a child after fork, and in many threads at once.
+ * Appending calls nothing from libc but clock_gettime (the vDSO); its
+ * system calls (futex wake, the full-ring nap, the prefault) are raw traps
+ * (rt_raw_syscall.h): no cancellation point, errno untouched.
  * Attaching (mmap) is done once, outside the hot path.
  */
 #ifndef RESTRACK_RING_PRODUCER_H
@@ -13,6 +16,11 @@
 #include <stdint.h>
 
 #include "ring_abi.h"
+
+/* Records a process makes in unmapped chunks before it starts prefaulting
+ * them: most processes are short (a shell's cat, a compiler's as), and their
+ * few records fault in a page or two, far cheaper than mapping a chunk. */
+#define RT_PREFAULT_SKIP 64u
 
 /* Results of rt_producer_append. */
 enum rt_append_result {
@@ -29,18 +37,35 @@ enum rt_attach_error {
 	RT_ESIZE = 1003,
 };
 
+/*
+ * A producer's private view of one ring. The geometry is copied out of the
+ * shared header once, validated, at attach: a same-uid process can rewrite
+ * the header at any time, so the append path never takes a size, an offset
+ * or a count from shared memory again. Shared memory is only written
+ * through the positions this struct bounds.
+ */
 struct rt_producer {
-	struct rt_ring_header *hdr; /* NULL when detached */
-	unsigned char *data;        /* hdr + header_size */
-	uint64_t data_size;
-	uint64_t nslots;
+	struct rt_ring_header *hdr; /* NULL when detached; counters and doorbell only */
+	struct rt_sub *sub;         /* nsub sub-ring control blocks */
+	unsigned char *data;        /* sub-ring 0's first slot */
+	uint64_t data_size;         /* bytes of all sub-rings */
+	uint64_t sub_size;          /* bytes of one sub-ring (a power of two) */
+	uint64_t sub_slots;         /* slots of one sub-ring */
+	uint32_t sub_mask;          /* nsub - 1 */
+	uint32_t flags;             /* RT_HF_*, as the header said at attach */
 	size_t map_len;
 	uint64_t full_wait_ns;      /* bounded wait on a full ring */
-	uint64_t high_water;        /* slots in use whose crossing rings the doorbell */
+	uint64_t high_water;        /* slots in use in a sub-ring whose crossing rings the doorbell */
+	unsigned chunk_shift;       /* log2 of a prefault chunk; 0 = never prefault */
+	uint32_t prefault_skip;     /* records left before prefaulting starts (short processes never do) */
+	uint64_t populated[RT_MAX_SUB]; /* bit i of [s]: chunk i of sub-ring s is mapped here */
+	int no_syscalls;            /* a seccomp filter may be in force: see rt_producer_forbid_syscalls */
 };
 
 /* One record to append. Strings need not be NUL-terminated; their lengths
- * are given. time_ns 0 means "now". */
+ * are given. time_ns 0 means "now", read after the slots are reserved (the
+ * consumer's ordering relies on that; see docs/ring-abi.md). tid also picks
+ * the sub-ring when the CPU number is not available. */
 struct rt_event {
 	uint8_t type;
 	uint8_t access;
@@ -55,49 +80,30 @@ struct rt_event {
 	uint32_t len[3];
 };
 
-/* Maps the ring behind fd (which the caller may close afterwards) and
- * validates its header. Returns 0, -errno, or -RT_E*. */
+/* Maps the ring behind fd (which the caller may close afterwards),
+ * validates its header and copies its geometry. Returns 0, -errno, or
+ * -RT_E*. */
 int rt_producer_attach(struct rt_producer *p, int fd);
 void rt_producer_detach(struct rt_producer *p);
 
-/* Appends one record. Never blocks longer than full_wait_ns; never
- * allocates; preserves errno. */
+/* In a child after fork: its page tables for the ring are empty again
+ * (fork does not copy those of shared file mappings), so prefaulting starts
+ * over. Async-signal-safe. */
+void rt_producer_after_fork(struct rt_producer *p);
+
+/* From now on the producer makes no system call at all (a seccomp filter
+ * may be in force, and one refused call can kill the process): no prefault,
+ * no futex wake (the consumer still finds records on its timer), and a full
+ * ring drops at once instead of napping. Survives a later attach. */
+void rt_producer_forbid_syscalls(struct rt_producer *p);
+
+/* Appends one record: the one producer core every path of the shim uses.
+ * Never blocks longer than full_wait_ns; never allocates; never changes
+ * errno; not a cancellation point. */
 enum rt_append_result rt_producer_append(struct rt_producer *p, const struct rt_event *ev);
 
-/* CLOCK_MONOTONIC in ns (vDSO, async-signal-safe). */
-uint64_t rt_now_ns(void);
-
-/*
- * The protocol's two steps, inline so a specialised caller (the shim's fast
- * path for one-path records) shares them instead of restating them.
- * rt_producer_append is reserve, fill, publish, plus waiting and dropping.
- */
-enum rt_reserve_result { RT_RESERVE_OK, RT_RESERVE_FULL, RT_RESERVE_RACE };
-
-static inline struct rt_record *rt_record_at(const struct rt_producer *p, uint64_t pos)
-{
-	return (struct rt_record *)(p->data + ((pos << RT_SLOT_SHIFT) & (p->data_size - 1)));
-}
-
-/* One attempt to reserve k slots: FULL if they are not free now (or head
- * and tail are inconsistent), RACE if another producer moved tail first. */
-static inline enum rt_reserve_result rt_reserve_once(struct rt_producer *p, uint64_t k, uint64_t *pos,
-						     uint64_t *head)
-{
-	uint64_t t = __atomic_load_n(&p->hdr->tail, __ATOMIC_RELAXED);
-	/* Acquire pairs with the consumer's release of head: its reads of the
-	 * slots it freed happen before our writes into them. */
-	uint64_t h = __atomic_load_n(&p->hdr->head, __ATOMIC_ACQUIRE);
-	if (t - h > p->nslots || t + k - h > p->nslots)
-		return RT_RESERVE_FULL;
-	if (!__atomic_compare_exchange_n(&p->hdr->tail, &t, t + k, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return RT_RESERVE_RACE;
-	*pos = t;
-	*head = h;
-	return RT_RESERVE_OK;
-}
-
-/* Writes every header field but the stamp (the publication, done last). */
+/* Writes every header field but the stamp (the publication, done last).
+ * Shared with the FIFO transport, which sends the same record bytes. */
 static inline void rt_fill_header(struct rt_record *r, const struct rt_event *ev, uint32_t len, uint64_t time_ns)
 {
 	r->len = len;
@@ -118,23 +124,18 @@ static inline void rt_fill_header(struct rt_record *r, const struct rt_event *ev
 	r->rflags = ev->rflags;
 }
 
-/* Increments the doorbell and wakes a consumer sleeping on it. */
-void rt_ring_doorbell(struct rt_ring_header *hdr);
+/* CLOCK_MONOTONIC in ns (vDSO, async-signal-safe). */
+uint64_t rt_now_ns(void);
 
-/* Publishes the filled record at pos (k slots, reserved when head was
- * head): the stamp is stored last, with release order, so the consumer (which
- * loads it with acquire) sees the whole record once it matches. */
-static inline void rt_publish(struct rt_producer *p, struct rt_record *rec, uint64_t pos, uint64_t head,
-			      uint64_t k)
-{
-	__atomic_store_n(&rec->stamp, rt_stamp(pos), __ATOMIC_RELEASE);
-	if (__builtin_expect(pos - head < p->high_water && pos + k - head >= p->high_water, 0))
-		rt_ring_doorbell(p->hdr);
-}
+/* The sub-ring this thread appends to first: the CPU it runs on (from
+ * the rseq area glibc registers), else a hash of tid. */
+uint32_t rt_producer_pick_sub(const struct rt_producer *p, int32_t tid);
 
 #ifdef RT_TEST_HOOKS
 /* Test-only: called after a successful reservation, before publishing. */
 extern void (*rt_test_after_reserve)(uint64_t pos, uint32_t nslots);
+/* Test-only: when >= 0, the sub-ring every append starts with. */
+extern int rt_test_force_sub;
 #endif
 
 #endif /* RESTRACK_RING_PRODUCER_H */

@@ -47,9 +47,6 @@
 
 enum { RT_MODE_RING = 1, RT_MODE_FIFO = 2 };
 
-/* Records a process makes before it starts prefaulting ring chunks. */
-#define RT_PREFAULT_SKIP 64u
-
 int rt_state;
 RT_TLS int rt_in_shim;
 void *rt_real_tab[RT_SYM_COUNT];
@@ -67,9 +64,6 @@ static struct {
 	int ctor_done;         /* records before it carry RT_RF_PRE_INIT */
 	int secure;            /* AT_SECURE (setuid/setgid image): no RESTRACK_* variable is trusted */
 	int debug;             /* RESTRACK_DEBUG=1: say why the process is not traced */
-	unsigned chunk_shift;  /* log2 of a prefault chunk of the ring's data */
-	uint64_t populated;    /* bit i: chunk i is mapped in this process */
-	uint32_t prefault_skip; /* records left before prefaulting starts (short processes never do) */
 	uint64_t tick_ns;      /* one clock tick of /proc/PID/stat's start time */
 	int32_t pid, ppid;
 	uint64_t start_ns;
@@ -416,6 +410,7 @@ void rt_sandbox_enter(void)
 			rt_tid = rt_kernel_tid();
 	}
 	__atomic_store_n(&rt_sandboxed, 1, __ATOMIC_RELEASE);
+	rt_producer_forbid_syscalls(&g.prod);
 }
 
 #ifndef __FreeBSD__
@@ -581,55 +576,11 @@ static void rt_fifo_write(const struct rt_event *ev)
 		__atomic_store_n(&rt_guarded_fds[RT_GUARD_FIFO_W], -1, __ATOMIC_RELAXED); /* closed behind libc's back */
 }
 
-/*
- * The first write to each page of the ring costs this process a page fault
- * (its page tables start empty after exec and after fork): measured at
- * several µs each here, i.e. ~230 ns per record while a process makes its
- * first lap. Mapping a whole chunk (1/64 of the ring, at least 64 KiB) with
- * one MADV_POPULATE_WRITE when the tail first enters it costs a fraction of
- * that, and only for chunks this process actually writes: a short-lived
- * process pays for one chunk, not for the whole ring. Kernels without
- * MADV_POPULATE_WRITE (< 5.14) answer EINVAL and the pages fault as before.
- */
-#if !defined(__linux__) && !defined(RT_NO_PREFAULT)
-#define RT_NO_PREFAULT /* platform: MADV_POPULATE_WRITE is Linux's */
-#endif
-#ifndef RT_NO_PREFAULT
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-static __attribute__((noinline)) void rt_prefault_chunk(unsigned idx)
-{
-	uint64_t len = UINT64_C(1) << g.chunk_shift;
-	/* Most processes are short (a shell's cat, a compiler's as): their
-	 * few records fault in a page or two, far cheaper than mapping a
-	 * whole chunk. Only a process past its first records starts
-	 * prefaulting. (A racing thread may skip one more: harmless.) */
-	uint32_t skip = __atomic_load_n(&g.prefault_skip, __ATOMIC_RELAXED);
-	if (skip > 0) {
-		__atomic_store_n(&g.prefault_skip, skip - 1, __ATOMIC_RELAXED);
-		return;
-	}
-	__atomic_fetch_or(&g.populated, UINT64_C(1) << idx, __ATOMIC_RELAXED);
-	if (!rt_sandboxed) /* an optimisation: pages fault in anyway */
-		rt_sys3(SYS_madvise, g.prod.data + (uint64_t)idx * len, len, MADV_POPULATE_WRITE);
-}
-
-static inline void rt_prefault(void)
-{
-	uint64_t t = __atomic_load_n(&g.prod.hdr->tail, __ATOMIC_RELAXED);
-	unsigned idx = (unsigned)(((t << RT_SLOT_SHIFT) & (g.prod.data_size - 1)) >> g.chunk_shift);
-	if (RT_UNLIKELY(!(__atomic_load_n(&g.populated, __ATOMIC_RELAXED) & (UINT64_C(1) << idx))))
-		rt_prefault_chunk(idx);
-}
-#endif /* RT_NO_PREFAULT */
-
+/* Every record goes through the one producer core (ring_producer.c), which
+ * also prefaults ring pages; it never changes errno. */
 static void rt_send(struct rt_event *ev)
 {
 	if (RT_LIKELY(g.mode == RT_MODE_RING)) {
-#ifndef RT_NO_PREFAULT /* for measuring what the prefault saves */
-		rt_prefault();
-#endif
 		rt_producer_append(&g.prod, ev);
 	} else {
 		rt_fifo_write(ev);
@@ -678,57 +629,6 @@ static inline __attribute__((always_inline)) void rt_fill_identity(struct rt_eve
 static void rt_send_call(const struct rt_call *c, const char *s1, uint32_t l1, const char *s2, uint32_t l2,
 			 uint16_t rflags, int fresh);
 
-/*
- * The ring fast path for the common record (an event with one absolute
- * path). It uses ring_producer.h's own reserve and publish steps and fills
- * the record itself, specialised for one string and without the errno
- * juggling (nothing here can set errno before the rare doorbell):
- * after a system call the program's caches and branch predictors are cold,
- * and every instruction saved shows in the open's cost. Anything unusual (a
- * full ring, a lost CAS race, a huge path) goes to rt_producer_append, which
- * waits, retries, drops and counts. The Go consumer checks its records in
- * every shim test (threads, wrap-around of a small ring, full ring).
- */
-static inline int rt_ring_fast(const struct rt_event *ev)
-{
-	struct rt_producer *p = &g.prod;
-	uint64_t l1 = ev->len[0], len = sizeof(struct rt_record) + l1 + 3, k, t, h, off, mask;
-	struct rt_record *rec;
-	unsigned idx;
-
-	if (RT_UNLIKELY(l1 > 2 * RT_PATH_MAX))
-		return 0;
-	k = (len + RT_SLOT_SIZE - 1) >> RT_SLOT_SHIFT;
-	if (RT_UNLIKELY(rt_reserve_once(p, k, &t, &h) != RT_RESERVE_OK))
-		return 0;
-	mask = p->data_size - 1;
-	off = (t << RT_SLOT_SHIFT) & mask;
-#ifndef RT_NO_PREFAULT
-	idx = (unsigned)(off >> g.chunk_shift);
-	if (RT_UNLIKELY(!(__atomic_load_n(&g.populated, __ATOMIC_RELAXED) & (UINT64_C(1) << idx))))
-		rt_prefault_chunk(idx);
-#else
-	(void)idx;
-#endif
-	rec = (struct rt_record *)(p->data + off);
-	/* ~25 ns of the record's cost: the vDSO's rdtsc and its scaling. */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	rt_fill_header(rec, ev, (uint32_t)len, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
-	off += sizeof(struct rt_record);
-	if (RT_LIKELY(off + l1 + 3 <= p->data_size)) {
-		unsigned char *d = p->data + off;
-		__builtin_memcpy(d, ev->str[0], l1);
-		d[l1] = d[l1 + 1] = d[l1 + 2] = 0;
-	} else {
-		/* The strings wrap around the end of the data area. */
-		for (uint64_t i = 0; i < l1 + 3; i++)
-			p->data[(off + i) & mask] = i < l1 ? (unsigned char)ev->str[0][i] : 0;
-	}
-	rt_publish(p, rec, t, h, k);
-	return 1;
-}
-
 RT_HOT void rt_emit1(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode, int32_t result, int dirfd,
 		     const char *path)
 {
@@ -750,11 +650,7 @@ RT_HOT void rt_emit1(uint16_t op, uint8_t access, uint32_t flags, uint32_t mode,
 		ev.len[0] = (uint32_t)rt_strlen(path);
 		ev.len[1] = ev.len[2] = 0;
 		ev.str[1] = ev.str[2] = NULL;
-		if (RT_LIKELY(g.mode == RT_MODE_RING) && rt_ring_fast(&ev))
-			return;
-		int saved = errno;
 		rt_send(&ev);
-		errno = saved;
 		return;
 	}
 	struct rt_call c = {.op = op, .access = access, .flags = flags, .mode = mode, .result = result,
@@ -1205,8 +1101,7 @@ void rt_after_fork_child(void)
 	}
 	__atomic_store_n(&rt_cwd.lock, 0, __ATOMIC_RELAXED);
 	/* fork does not copy the page tables of shared file mappings. */
-	__atomic_store_n(&g.populated, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&g.prefault_skip, RT_PREFAULT_SKIP, __ATOMIC_RELAXED);
+	rt_producer_after_fork(&g.prod);
 	__atomic_store_n(&rt_exit_noted, 0, __ATOMIC_RELAXED); /* the parent's flag is not ours */
 	g.pid = pid;
 	rt_tid = 0;
@@ -1513,11 +1408,6 @@ static void rt_ring_attached(const char *wait, uint64_t wait_ns, int fd)
 	__atomic_store_n(&rt_guarded_fds[RT_GUARD_RING], rt_high_fd(fd), __ATOMIC_RELAXED);
 	if (wait)
 		g.prod.full_wait_ns = wait_ns;
-	/* 64 chunks (one bit each in g.populated), none under 64 KiB. */
-	g.chunk_shift = 16;
-	while ((g.prod.data_size >> g.chunk_shift) > 64)
-		g.chunk_shift++;
-	g.prefault_skip = RT_PREFAULT_SKIP;
 	g.mode = RT_MODE_RING;
 }
 

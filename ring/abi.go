@@ -5,15 +5,20 @@ package ring
 // Constants mirrored from libcshim/ring_abi.h; abi_test.go proves they agree.
 const (
 	Magic            uint64 = 0x0100474e49525452 // "RTRING\0\1" little-endian
-	ABIMajor                = 1
-	ABIMinor                = 2
+	ABIMajor                = 2
+	ABIMinor                = 0
+	PageSize                = 4096
 	HeaderSize              = 4096
 	CacheLine               = 64
 	SlotSize                = 64
 	SlotShift               = 6
-	MinDataSize             = 64 * 1024
+	SubCtlSize              = 128
+	MaxSub                  = 64
+	MinSubSize              = 64 * 1024
+	MinDataSize             = MinSubSize
 	MaxDataSize      uint64 = 1 << 32
 	DefaultDataSize         = 16 * 1024 * 1024
+	NCuts                   = 64
 	MaxRecordSize           = 32 * 1024
 	PathMax                 = 4096
 	DefaultFullWait         = 100000 // ns
@@ -67,37 +72,86 @@ type Header struct {
 	CreatedNs  uint64 `abi:"created_ns"`
 	Flags      uint32 `abi:"flags"`
 	FullWaitNs uint32 `abi:"full_wait_ns"`
-	Reserved0  uint64 `abi:"reserved0"`
+	NSub       uint32 `abi:"nsub"`
+	OwnerUID   uint32 `abi:"owner_uid"`
 
-	Tail      uint64    `abi:"tail"` // producers (CAS)
-	Reserved1 [7]uint64 `abi:"reserved1"`
+	SubSize    uint64    `abi:"sub_size"` // geometry, read-only
+	CtlOffset  uint64    `abi:"ctl_offset"`
+	CutOffset  uint64    `abi:"cut_offset"`
+	DataOffset uint64    `abi:"data_offset"`
+	FileSize   uint64    `abi:"file_size"`
+	NCuts      uint32    `abi:"ncuts"`
+	CutSize    uint32    `abi:"cut_size"`
+	Reserved1  [2]uint64 `abi:"reserved1"`
 
-	Head        uint64    `abi:"head"` // consumer
-	ConsumerPID uint64    `abi:"consumer_pid"`
+	ConsumerPID uint64    `abi:"consumer_pid"` // consumer
 	HeartbeatNs uint64    `abi:"heartbeat_ns"`
-	Reserved2   [5]uint64 `abi:"reserved2"`
+	ReleasedCut uint64    `abi:"released_cut"`
+	LastCut     uint64    `abi:"last_cut"`
+	Reserved2   [4]uint64 `abi:"reserved2"`
 
-	DroppedFullRecords   uint64    `abi:"dropped_full_records"` // producers, slow path
-	DroppedFullBytes     uint64    `abi:"dropped_full_bytes"`
-	DroppedTooBigRecords uint64    `abi:"dropped_toobig_records"`
-	DroppedTooBigBytes   uint64    `abi:"dropped_toobig_bytes"`
-	FullWaits            uint64    `abi:"full_waits"`
-	ProducerErrors       uint64    `abi:"producer_errors"`
-	Reserved3            [2]uint64 `abi:"reserved3"`
+	DroppedFullRecords   uint64 `abi:"dropped_full_records"` // producers, slow path
+	DroppedFullBytes     uint64 `abi:"dropped_full_bytes"`
+	DroppedTooBigRecords uint64 `abi:"dropped_toobig_records"`
+	DroppedTooBigBytes   uint64 `abi:"dropped_toobig_bytes"`
+	FullWaits            uint64 `abi:"full_waits"`
+	ProducerErrors       uint64 `abi:"producer_errors"`
+	Attached             uint64 `abi:"attached"`
+	AttachFailed         uint64 `abi:"attach_failed"`
 
-	AbandonedRecords uint64    `abi:"abandoned_records"` // consumer
-	AbandonedBytes   uint64    `abi:"abandoned_bytes"`
-	CorruptedRecords uint64    `abi:"corrupted_records"`
-	CorruptedBytes   uint64    `abi:"corrupted_bytes"`
-	ConsumedRecords  uint64    `abi:"consumed_records"`
-	ConsumedBytes    uint64    `abi:"consumed_bytes"`
-	Reserved4        [2]uint64 `abi:"reserved4"`
+	AbandonedRecords uint64 `abi:"abandoned_records"` // consumer
+	AbandonedBytes   uint64 `abi:"abandoned_bytes"`
+	CorruptedRecords uint64 `abi:"corrupted_records"`
+	CorruptedBytes   uint64 `abi:"corrupted_bytes"`
+	ConsumedRecords  uint64 `abi:"consumed_records"`
+	ConsumedBytes    uint64 `abi:"consumed_bytes"`
+	RepairedTails    uint64 `abi:"repaired_tails"`
+	RepairedHeads    uint64 `abi:"repaired_heads"`
 
 	Doorbell   uint32    `abi:"doorbell"` // producers ring, consumer sleeps on it
 	Reserved5a uint32    `abi:"reserved5a"`
 	Reserved5  [7]uint64 `abi:"reserved5"`
 
 	ReservedTail [HeaderSize - 6*CacheLine]byte `abi:"reserved_tail"`
+}
+
+// Sub mirrors struct rt_sub: one sub-ring's tail (producers) and head
+// (consumer), each on its own cache line.
+type Sub struct {
+	Tail      uint64    `abi:"tail"`
+	ReservedT [7]uint64 `abi:"reserved_t"`
+	Head      uint64    `abi:"head"`
+	ReservedH [7]uint64 `abi:"reserved_h"`
+}
+
+// Cut mirrors struct rt_cut without its trailing positions (NSub uint64s
+// that follow it in the cut table).
+type Cut struct {
+	ID               uint64 `abi:"id"`
+	ConsumedRecords  uint64 `abi:"consumed_records"`
+	ConsumedBytes    uint64 `abi:"consumed_bytes"`
+	AbandonedRecords uint64 `abi:"abandoned_records"`
+	AbandonedBytes   uint64 `abi:"abandoned_bytes"`
+	CorruptedRecords uint64 `abi:"corrupted_records"`
+	CorruptedBytes   uint64 `abi:"corrupted_bytes"`
+	Reserved         uint64 `abi:"reserved"`
+}
+
+const cutHeaderSize = 64
+
+func alignUp(n, a uint64) uint64 { return (n + a - 1) &^ (a - 1) }
+
+// cutSize is rt_cut_size: bytes of one cut-table entry for nsub sub-rings.
+func cutSize(nsub uint32) uint32 {
+	return uint32(alignUp(cutHeaderSize+8*uint64(nsub), CacheLine))
+}
+
+// layout is rt_layout: the file offsets of a ring of nsub sub-rings.
+func layout(nsub uint32) (ctl, cut, data uint64) {
+	ctl = HeaderSize
+	cut = ctl + alignUp(uint64(nsub)*SubCtlSize, PageSize)
+	data = cut + alignUp(NCuts*uint64(cutSize(nsub)), PageSize)
+	return ctl, cut, data
 }
 
 // RecordHeader mirrors struct rt_record: the first slot of every record.

@@ -21,6 +21,7 @@ type cLayout struct {
 	consts  map[string]uint64
 	ops     map[int][2]string // number -> name, access
 	opOrder []int
+	layouts map[uint32][4]uint64 // nsub -> ctl, cut, data offsets, cut size
 }
 
 func dumpCLayout(t *testing.T) cLayout {
@@ -28,7 +29,7 @@ func dumpCLayout(t *testing.T) cLayout {
 	bin := ctest.Build(t, "abi_dump", []string{"libcshim/tests/abi_dump.c"})
 	out, err := exec.Command(bin).Output()
 	require.NoError(t, err)
-	l := cLayout{sizes: map[string]uint64{}, fields: map[string][2]uint64{}, consts: map[string]uint64{}, ops: map[int][2]string{}}
+	l := cLayout{sizes: map[string]uint64{}, fields: map[string][2]uint64{}, consts: map[string]uint64{}, ops: map[int][2]string{}, layouts: map[uint32][4]uint64{}}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -44,6 +45,8 @@ func dumpCLayout(t *testing.T) cLayout {
 			l.fields[f[1]] = [2]uint64{num(f[2]), num(f[3])}
 		case "const":
 			l.consts[f[1]] = num(f[2])
+		case "layout":
+			l.layouts[uint32(num(f[1]))] = [4]uint64{num(f[2]), num(f[3]), num(f[4]), num(f[5])}
 		case "op":
 			n := int(num(f[1]))
 			l.ops[n] = [2]string{f[2], f[3]}
@@ -62,6 +65,8 @@ func TestGoStructsMatchTheCHeaderFieldByField(t *testing.T) {
 		goVal any
 	}{
 		{"rt_ring_header", Header{}},
+		{"rt_sub", Sub{}},
+		{"rt_cut", Cut{}},
 		{"rt_record", RecordHeader{}},
 	} {
 		t.Run(tc.cName, func(t *testing.T) {
@@ -84,7 +89,7 @@ func TestGoStructsMatchTheCHeaderFieldByField(t *testing.T) {
 			assert.Equal(t, uint64(typ.Size()), end, "implicit trailing padding")
 			n := 0
 			for k := range l.fields {
-				if strings.HasPrefix(k, tc.cName+".") {
+				if strings.HasPrefix(k, tc.cName+".") && k != "rt_cut.pos" {
 					n++
 				}
 			}
@@ -92,15 +97,27 @@ func TestGoStructsMatchTheCHeaderFieldByField(t *testing.T) {
 		})
 	}
 	assert.Equal(t, uint64(recordHeaderSize), l.sizes["rt_record"])
+	assert.Equal(t, [2]uint64{cutHeaderSize, 0}, l.fields["rt_cut.pos"], "a cut's positions follow its 64-byte head")
+}
+
+func TestGoComputesTheSameFileLayoutAsTheCHeaderForEverySubRingCount(t *testing.T) {
+	l := dumpCLayout(t)
+	require.Len(t, l.layouts, 7, "nsub 1, 2, 4 … 64")
+	for nsub, c := range l.layouts {
+		ctl, cut, data := layout(nsub)
+		assert.Equal(t, c, [4]uint64{ctl, cut, data, uint64(cutSize(nsub))}, "%d sub-rings", nsub)
+		assert.Zero(t, data%PageSize, "data starts on a page")
+	}
 }
 
 func TestGoConstantsMatchTheCHeader(t *testing.T) {
 	l := dumpCLayout(t)
 	want := map[string]uint64{
-		"RT_MAGIC": Magic, "RT_ABI_MAJOR": ABIMajor, "RT_ABI_MINOR": ABIMinor,
+		"RT_MAGIC": Magic, "RT_ABI_MAJOR": ABIMajor, "RT_ABI_MINOR": ABIMinor, "RT_PAGE_SIZE": PageSize,
 		"RT_HEADER_SIZE": HeaderSize, "RT_CACHE_LINE": CacheLine, "RT_SLOT_SIZE": SlotSize,
-		"RT_SLOT_SHIFT": SlotShift, "RT_MIN_DATA_SIZE": MinDataSize, "RT_MAX_DATA_SIZE": MaxDataSize,
-		"RT_DEFAULT_DATA_SIZE": DefaultDataSize, "RT_MAX_RECORD_SIZE": MaxRecordSize,
+		"RT_SLOT_SHIFT": SlotShift, "RT_SUB_CTL_SIZE": SubCtlSize, "RT_MAX_SUB": MaxSub, "RT_MIN_SUB_SIZE": MinSubSize,
+		"RT_MIN_DATA_SIZE": MinDataSize, "RT_MAX_DATA_SIZE": MaxDataSize,
+		"RT_DEFAULT_DATA_SIZE": DefaultDataSize, "RT_NCUTS": NCuts, "RT_MAX_RECORD_SIZE": MaxRecordSize,
 		"RT_PATH_MAX": PathMax, "RT_DEFAULT_FULL_WAIT_NS": DefaultFullWait,
 		"RT_HIGH_WATER_PERCENT": HighWaterPercent, "RT_STAMP_XOR": StampXor,
 		"RT_HF_FUTEX_DOORBELL": FlagFutexDoorbell,

@@ -5,7 +5,8 @@ import "bytes"
 // Record is one decoded record. Its byte slices alias the Batch's memory and
 // stay valid until the batch is drained into again.
 type Record struct {
-	Pos     uint64 // slot position: unique per ring creation, increasing
+	Pos     uint64 // slot position in its sub-ring: with Sub, unique per ring creation
+	Sub     uint16 // the sub-ring it was read from
 	Type    uint8
 	Access  uint8
 	Op      Op
@@ -43,13 +44,13 @@ type Batch struct {
 	Records []Record
 	buf     []byte
 
-	Start, End     uint64 // slot positions: Release(End) frees everything drained
+	Start, End     uint64 // cut ids (the reader's positions): Release(End) frees everything drained
 	Bytes          uint64 // record bytes consumed (headers and strings)
 	Abandoned      uint64 // runs of reserved slots skipped as never published
 	AbandonedBytes uint64
 	Corrupted      uint64 // published records that failed validation
 	CorruptedBytes uint64
-	BadTail        bool // the tail counter was outside any legal value
+	BadTail        bool // a sub-ring's tail was outside any legal value, and was set back
 }
 
 // NewBatch holds up to maxRecords records and maxBytes bytes of strings;

@@ -21,7 +21,11 @@ func BenchmarkDrain(b *testing.B) {
 	b.ResetTimer()
 	var records, bytes uint64
 	for i := 0; i < b.N; i++ {
-		r.cursor = 0 // re-read the same published records: they stay valid until released
+		// Re-read the same published records: they stay valid until released.
+		for i := range r.subs {
+			r.subs[i].cursor = 0
+		}
+		r.cut = r.released
 		r.Drain(batch)
 		if len(batch.Records) != n {
 			b.Fatalf("drained %d of %d", len(batch.Records), n)

@@ -3,9 +3,12 @@
 // consumer that drains published records in bulk, and a producer for Go
 // clients and tests.
 //
-// Producers reserve 64-byte slots by CAS on the tail counter and publish a
-// record by storing its first slot's stamp; the single consumer reads
-// published records in order, copies them into a caller-owned Batch and frees
-// their slots only when told to (Release), so a collector can persist a batch
-// before the space is reused. docs/ring-abi.md is the specification.
+// The ring is split into per-CPU sub-rings. Producers reserve 64-byte slots
+// by CAS on their sub-ring's tail and publish a record by storing its first
+// slot's stamp; the single consumer (it holds flock on the file) reads every
+// sub-ring, restores each thread's order by time, copies records into a
+// caller-owned Batch and frees their slots only when told to (Release), so a
+// collector can persist a batch before the space is reused. Positions the
+// consumer hands out are cut ids, one per drain. docs/ring-abi.md is the
+// specification.
 package ring

@@ -3,9 +3,11 @@ package ring
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe" // also for go:linkname
@@ -15,14 +17,38 @@ import (
 
 // Config describes a ring to create.
 type Config struct {
-	DataSize   uint64        // bytes of slots: a power of two in [MinDataSize, MaxDataSize]; 0 = DefaultDataSize
+	DataSize   uint64        // bytes of slots of all sub-rings: a power of two in [MinDataSize, MaxDataSize]; 0 = DefaultDataSize
+	SubRings   int           // sub-rings: a power of two <= MaxSub; 0 = one per CPU (rounded up), as many as DataSize allows
 	FullWait   time.Duration // producers' bounded wait on a full ring; 0 = DefaultFullWait
 	NoDoorbell bool          // producers never call futex(2) (consumer polls only)
+	// OwnerUID is the uid the ring is created for: the collector attributes
+	// every record in it to this uid, never to what a record claims. nil =
+	// the creating process's uid.
+	OwnerUID *uint32
+}
+
+// subRings is how many sub-rings a ring of cfg gets.
+func (cfg Config) subRings(size uint64) (uint32, error) {
+	n := uint64(cfg.SubRings)
+	if n == 0 {
+		for n = 1; n < uint64(runtime.NumCPU()) && n < MaxSub; n *= 2 {
+		}
+		for n > 1 && size/n < MinSubSize {
+			n /= 2
+		}
+	}
+	if n > MaxSub || n&(n-1) != 0 || size/n < MinSubSize {
+		return 0, fmt.Errorf("%d sub-rings: want a power of two <= %d with at least %d bytes each (data size %d)", n, MaxSub, MinSubSize, size)
+	}
+	return uint32(n), nil
 }
 
 // Create makes a new ring file at path with owner-only permissions. The file
 // appears fully initialised or not at all (written aside, then linked), so a
-// producer never maps a half-written header. It fails if path exists.
+// producer never maps a half-written header. Every page is reserved before
+// the ring appears: a producer writing into a ring on a full tmpfs would
+// otherwise die of SIGBUS, so a ring that cannot be reserved is an error
+// here instead. It fails if path exists.
 func Create(path string, cfg Config) error {
 	size := cfg.DataSize
 	if size == 0 {
@@ -31,12 +57,20 @@ func Create(path string, cfg Config) error {
 	if size < MinDataSize || size > MaxDataSize || size&(size-1) != 0 {
 		return fmt.Errorf("create ring %s: data size %d is not a power of two in [%d, %d]", path, size, MinDataSize, MaxDataSize)
 	}
+	nsub, err := cfg.subRings(size)
+	if err != nil {
+		return fmt.Errorf("create ring %s: %w", path, err)
+	}
 	wait := cfg.FullWait
 	if wait == 0 {
 		wait = DefaultFullWait * time.Nanosecond
 	}
 	if wait < 0 || wait > time.Second {
 		return fmt.Errorf("create ring %s: full wait %v out of range (0, 1s]", path, wait)
+	}
+	owner := uint32(os.Getuid())
+	if cfg.OwnerUID != nil {
+		owner = *cfg.OwnerUID
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".ring-*")
 	if err != nil {
@@ -48,29 +82,18 @@ func Create(path string, cfg Config) error {
 	if err := tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("create ring %s: %w", path, err)
 	}
-	total := int64(HeaderSize) + int64(size)
-	if err := tmp.Truncate(total); err != nil {
-		return fmt.Errorf("create ring %s: size file: %w", path, err)
+	_, _, data := layout(nsub)
+	total := data + size
+	if err := reserve(tmp, int64(total)); err != nil {
+		return fmt.Errorf("create ring %s: cannot reserve its %d bytes in %s: %w "+
+			"(free space there, or create a smaller ring)", path, total, filepath.Dir(path), err)
 	}
-	mem, err := unix.Mmap(int(tmp.Fd()), 0, HeaderSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(int(tmp.Fd()), 0, int(data), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("create ring %s: mmap: %w", path, err)
 	}
 	h := (*Header)(unsafe.Pointer(&mem[0]))
-	h.ABIMajor = ABIMajor
-	h.ABIMinor = ABIMinor
-	h.HeaderSize = HeaderSize
-	h.DataSize = size
-	h.SlotSize = SlotSize
-	h.MaxRecord = MaxRecordSize
-	var id [8]byte
-	_, _ = rand.Read(id[:])
-	h.RingID = binary.LittleEndian.Uint64(id[:]) | 1
-	h.CreatedNs = uint64(time.Now().UnixNano())
-	h.FullWaitNs = uint32(wait.Nanoseconds())
-	if !cfg.NoDoorbell && futexSupported {
-		h.Flags |= FlagFutexDoorbell
-	}
+	initHeader(h, size, nsub, owner, wait, !cfg.NoDoorbell && futexSupported)
 	// Release: producers load magic with acquire before reading the rest.
 	atomic.StoreUint64(&h.Magic, Magic)
 	if err := unix.Munmap(mem); err != nil {
@@ -82,14 +105,96 @@ func Create(path string, cfg Config) error {
 	return nil
 }
 
-// mapping is a ring file mapped read-write, header validated.
+// initHeader fills a new ring's header, all but magic.
+func initHeader(h *Header, size uint64, nsub, owner uint32, wait time.Duration, doorbell bool) {
+	ctl, cut, data := layout(nsub)
+	h.ABIMajor = ABIMajor
+	h.ABIMinor = ABIMinor
+	h.HeaderSize = HeaderSize
+	h.DataSize = size
+	h.SlotSize = SlotSize
+	h.MaxRecord = MaxRecordSize
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	h.RingID = binary.LittleEndian.Uint64(id[:]) | 1
+	h.CreatedNs = uint64(time.Now().UnixNano())
+	h.FullWaitNs = uint32(wait.Nanoseconds())
+	h.NSub = nsub
+	h.OwnerUID = owner
+	h.SubSize = size / uint64(nsub)
+	h.CtlOffset, h.CutOffset, h.DataOffset = ctl, cut, data
+	h.FileSize = data + size
+	h.NCuts = NCuts
+	h.CutSize = cutSize(nsub)
+	if doorbell {
+		h.Flags |= FlagFutexDoorbell
+	}
+}
+
+// reserve allocates every byte of f up to size. fallocate(2) where the
+// file system has it; elsewhere zeros are written, which reserves tmpfs
+// pages just as well.
+func reserve(f *os.File, size int64) error {
+	err := fallocate(f, size)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	zero := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(zero)) {
+		n := min(int64(len(zero)), size-off)
+		if _, err := f.WriteAt(zero[:n], off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapping is a ring file mapped read-write. Its geometry was read from the
+// header once, validated, and copied here: nothing the header says later
+// about sizes or offsets is ever used.
 type mapping struct {
 	path     string
 	mem      []byte
 	hdr      *Header
-	data     []byte
+	subs     []Sub  // nsub control blocks (shared: atomic access)
+	cuts     []byte // the cut table
+	data     []byte // every sub-ring's slots
+	nsub     uint32
+	subSize  uint64 // bytes of one sub-ring
+	subSlots uint64
 	dataSize uint64
-	nslots   uint64
+	cutSize  uint64
+	ringID   uint64
+	flags    uint32
+	fullWait uint32
+	ownerUID uint32
+}
+
+// mapFile maps the ring open in f and validates its header.
+func mapFile(f *os.File, path string) (*mapping, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat ring %s: %w", path, err)
+	}
+	if st.Size() < HeaderSize+MinDataSize {
+		return nil, &SizeError{Path: path, What: "file size", Got: uint64(st.Size()), Wanted: fmt.Sprintf(">= %d", HeaderSize+MinDataSize)}
+	}
+	if uint64(st.Size()) > MaxDataSize+1<<24 {
+		return nil, &SizeError{Path: path, What: "file size", Got: uint64(st.Size()), Wanted: fmt.Sprintf("<= %d", MaxDataSize+1<<24)}
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap ring %s: %w", path, err)
+	}
+	m := &mapping{path: path, mem: mem, hdr: (*Header)(unsafe.Pointer(&mem[0]))}
+	if err := m.takeGeometry(uint64(st.Size())); err != nil {
+		_ = unix.Munmap(mem)
+		return nil, err
+	}
+	return m, nil
 }
 
 func mapRing(path string) (*mapping, error) {
@@ -98,53 +203,65 @@ func mapRing(path string) (*mapping, error) {
 		return nil, fmt.Errorf("open ring %s: %w", path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat ring %s: %w", path, err)
-	}
-	if st.Size() < HeaderSize+MinDataSize {
-		return nil, &SizeError{Path: path, What: "file size", Got: uint64(st.Size()), Wanted: fmt.Sprintf(">= %d", HeaderSize+MinDataSize)}
-	}
-	if uint64(st.Size()) > HeaderSize+MaxDataSize {
-		return nil, &SizeError{Path: path, What: "file size", Got: uint64(st.Size()), Wanted: fmt.Sprintf("<= %d", HeaderSize+MaxDataSize)}
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("mmap ring %s: %w", path, err)
-	}
-	m := &mapping{path: path, mem: mem, hdr: (*Header)(unsafe.Pointer(&mem[0]))}
-	if err := m.validate(uint64(st.Size())); err != nil {
-		_ = unix.Munmap(mem)
-		return nil, err
-	}
-	m.dataSize = m.hdr.DataSize
-	m.nslots = m.dataSize >> SlotShift
-	m.data = mem[HeaderSize : HeaderSize+m.dataSize]
-	return m, nil
+	return mapFile(f, path)
 }
 
-func (m *mapping) validate(fileSize uint64) error {
+// takeGeometry reads every header field it needs exactly once, validates
+// them against each other, the ABI and the file, and keeps the copies.
+func (m *mapping) takeGeometry(fileSize uint64) error {
 	h := m.hdr
 	// Acquire pairs with Create's release store of Magic.
 	if atomic.LoadUint64(&h.Magic) != Magic {
 		return fmt.Errorf("ring %s: %w", m.path, ErrBadMagic)
 	}
-	if h.ABIMajor != ABIMajor {
-		return &ABIError{Path: m.path, Major: h.ABIMajor, Minor: h.ABIMinor}
+	// abi_major and abi_minor share one little-endian 32-bit word.
+	version := atomic.LoadUint32((*uint32)(unsafe.Pointer(&h.ABIMajor)))
+	if major := uint16(version); major != ABIMajor {
+		return &ABIError{Path: m.path, Major: major, Minor: uint16(version >> 16)}
 	}
-	if h.HeaderSize != HeaderSize {
-		return &SizeError{Path: m.path, What: "header size", Got: uint64(h.HeaderSize), Wanted: fmt.Sprint(HeaderSize)}
+	headerSize, slotSize, maxRecord := atomic.LoadUint32(&h.HeaderSize), atomic.LoadUint32(&h.SlotSize), atomic.LoadUint32(&h.MaxRecord)
+	nsub, subSize, dataSize := atomic.LoadUint32(&h.NSub), atomic.LoadUint64(&h.SubSize), atomic.LoadUint64(&h.DataSize)
+	ctl, cut, data, size := atomic.LoadUint64(&h.CtlOffset), atomic.LoadUint64(&h.CutOffset), atomic.LoadUint64(&h.DataOffset), atomic.LoadUint64(&h.FileSize)
+	ncuts, cutSz := atomic.LoadUint32(&h.NCuts), atomic.LoadUint32(&h.CutSize)
+	bad := func(what string, got uint64, want string) error {
+		return &SizeError{Path: m.path, What: what, Got: got, Wanted: want}
 	}
-	if h.SlotSize != SlotSize {
-		return &SizeError{Path: m.path, What: "slot size", Got: uint64(h.SlotSize), Wanted: fmt.Sprint(SlotSize)}
+	switch {
+	case headerSize != HeaderSize:
+		return bad("header size", uint64(headerSize), fmt.Sprint(HeaderSize))
+	case slotSize != SlotSize:
+		return bad("slot size", uint64(slotSize), fmt.Sprint(SlotSize))
+	case maxRecord != MaxRecordSize:
+		return bad("max record", uint64(maxRecord), fmt.Sprint(MaxRecordSize))
+	case nsub == 0 || nsub > MaxSub || nsub&(nsub-1) != 0:
+		return bad("sub-ring count", uint64(nsub), fmt.Sprintf("a power of two in [1, %d]", MaxSub))
+	case subSize < MinSubSize || subSize > MaxDataSize || subSize&(subSize-1) != 0:
+		return bad("sub-ring size", subSize, "a power of two in [64 KiB, 4 GiB]")
+	case dataSize != uint64(nsub)*subSize || dataSize > MaxDataSize:
+		return bad("data size", dataSize, fmt.Sprintf("%d sub-rings × %d bytes, at most 4 GiB", nsub, subSize))
+	case ncuts != NCuts:
+		return bad("cut count", uint64(ncuts), fmt.Sprint(NCuts))
+	case cutSz != cutSize(nsub):
+		return bad("cut size", uint64(cutSz), fmt.Sprint(cutSize(nsub)))
 	}
-	ds := h.DataSize
-	if ds < MinDataSize || ds > MaxDataSize || ds&(ds-1) != 0 {
-		return &SizeError{Path: m.path, What: "data size", Got: ds, Wanted: "a power of two in [64 KiB, 4 GiB]"}
+	wantCtl, wantCut, wantData := layout(nsub)
+	switch {
+	case ctl != wantCtl || cut != wantCut || data != wantData:
+		return bad("layout offsets", data, fmt.Sprintf("control %d, cuts %d, data %d for %d sub-rings", wantCtl, wantCut, wantData, nsub))
+	case size != data+dataSize:
+		return bad("file size field", size, fmt.Sprint(data+dataSize))
+	case size > fileSize:
+		return bad("data size", dataSize, fmt.Sprintf("<= file size %d - %d bytes of header", fileSize, data))
 	}
-	if HeaderSize+ds > fileSize {
-		return &SizeError{Path: m.path, What: "data size", Got: ds, Wanted: fmt.Sprintf("<= file size %d - header", fileSize)}
-	}
+	m.nsub, m.subSize, m.subSlots, m.dataSize = nsub, subSize, subSize>>SlotShift, dataSize
+	m.cutSize = uint64(cutSz)
+	m.subs = unsafe.Slice((*Sub)(unsafe.Pointer(&m.mem[ctl])), nsub)
+	m.cuts = m.mem[cut:data:data]
+	m.data = m.mem[data : data+dataSize : data+dataSize]
+	m.ringID = atomic.LoadUint64(&h.RingID)
+	m.flags = atomic.LoadUint32(&h.Flags)
+	m.fullWait = atomic.LoadUint32(&h.FullWaitNs)
+	m.ownerUID = atomic.LoadUint32(&h.OwnerUID)
 	return nil
 }
 
@@ -153,29 +270,55 @@ func (m *mapping) close() error {
 		return nil
 	}
 	err := unix.Munmap(m.mem)
-	m.mem, m.hdr, m.data = nil, nil, nil
+	m.mem, m.hdr, m.data, m.subs, m.cuts = nil, nil, nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("munmap ring %s: %w", m.path, err)
 	}
 	return nil
 }
 
-// stampAt points at the stamp word of slot position pos (shared memory,
-// written by producers: access atomically).
-func (m *mapping) stampAt(pos uint64) *uint64 {
-	return (*uint64)(unsafe.Pointer(&m.data[(pos<<SlotShift)&(m.dataSize-1)]))
+// slotOffset is the data-area byte offset of slot pos of sub-ring sub.
+func (m *mapping) slotOffset(sub uint32, pos uint64) uint64 {
+	return uint64(sub)*m.subSize + (pos<<SlotShift)&(m.subSize-1)
 }
 
-func (m *mapping) recordAt(pos uint64) *RecordHeader {
-	return (*RecordHeader)(unsafe.Pointer(&m.data[(pos<<SlotShift)&(m.dataSize-1)]))
+// stampAt points at the stamp word of slot pos of sub-ring sub (shared
+// memory, written by producers: access atomically).
+func (m *mapping) stampAt(sub uint32, pos uint64) *uint64 {
+	return (*uint64)(unsafe.Pointer(&m.data[m.slotOffset(sub, pos)]))
 }
 
-// Counters is a snapshot of the ring header's counters.
+func (m *mapping) recordAt(sub uint32, pos uint64) *RecordHeader {
+	return (*RecordHeader)(unsafe.Pointer(&m.data[m.slotOffset(sub, pos)]))
+}
+
+// cutAt is entry id % NCuts of the cut table, and its positions.
+func (m *mapping) cutAt(id uint64) (*Cut, []uint64) {
+	off := (id % NCuts) * m.cutSize
+	return (*Cut)(unsafe.Pointer(&m.cuts[off])), unsafe.Slice((*uint64)(unsafe.Pointer(&m.cuts[off+cutHeaderSize])), m.nsub)
+}
+
+// used is the slots of sub-ring i holding unreleased records, or false when
+// its tail is one no producer could have written.
+func (m *mapping) used(i int) (uint64, bool) {
+	head := atomic.LoadUint64(&m.subs[i].Head)
+	tail := atomic.LoadUint64(&m.subs[i].Tail)
+	if tail-head > m.subSlots {
+		return 0, false
+	}
+	return tail - head, true
+}
+
+// Counters is a snapshot of the ring header's counters. Positions (Head,
+// Tail) are the consumer's cut ids, the positions the collector stores.
 type Counters struct {
 	RingID               uint64 `json:"ring_id"`
 	DataSize             uint64 `json:"data_size"`
-	Head                 uint64 `json:"head"`
-	Tail                 uint64 `json:"tail"`
+	SubRings             uint32 `json:"sub_rings"`
+	OwnerUID             uint32 `json:"owner_uid"`
+	ConsumerPID          uint64 `json:"consumer_pid"`
+	Head                 uint64 `json:"head"` // the released cut
+	Tail                 uint64 `json:"tail"` // the newest cut
 	UsedBytes            uint64 `json:"used_bytes"`
 	DroppedFullRecords   uint64 `json:"dropped_full_records"`
 	DroppedFullBytes     uint64 `json:"dropped_full_bytes"`
@@ -183,12 +326,16 @@ type Counters struct {
 	DroppedTooBigBytes   uint64 `json:"dropped_toobig_bytes"`
 	FullWaits            uint64 `json:"full_waits"`
 	ProducerErrors       uint64 `json:"producer_errors"`
+	Attached             uint64 `json:"attached"`
+	AttachFailed         uint64 `json:"attach_failed"`
 	AbandonedRecords     uint64 `json:"abandoned_records"`
 	AbandonedBytes       uint64 `json:"abandoned_bytes"`
 	CorruptedRecords     uint64 `json:"corrupted_records"`
 	CorruptedBytes       uint64 `json:"corrupted_bytes"`
 	ConsumedRecords      uint64 `json:"consumed_records"`
 	ConsumedBytes        uint64 `json:"consumed_bytes"`
+	RepairedTails        uint64 `json:"repaired_tails"`
+	RepairedHeads        uint64 `json:"repaired_heads"`
 }
 
 // Dropped is every record lost by producers, whatever the cause.
@@ -200,25 +347,34 @@ func (m *mapping) counters() Counters {
 		return Counters{}
 	}
 	c := Counters{
-		RingID:               h.RingID,
+		RingID:               m.ringID,
 		DataSize:             m.dataSize,
-		Head:                 atomic.LoadUint64(&h.Head),
-		Tail:                 atomic.LoadUint64(&h.Tail),
+		SubRings:             m.nsub,
+		OwnerUID:             m.ownerUID,
+		ConsumerPID:          atomic.LoadUint64(&h.ConsumerPID),
+		Head:                 atomic.LoadUint64(&h.ReleasedCut),
+		Tail:                 atomic.LoadUint64(&h.LastCut),
 		DroppedFullRecords:   atomic.LoadUint64(&h.DroppedFullRecords),
 		DroppedFullBytes:     atomic.LoadUint64(&h.DroppedFullBytes),
 		DroppedTooBigRecords: atomic.LoadUint64(&h.DroppedTooBigRecords),
 		DroppedTooBigBytes:   atomic.LoadUint64(&h.DroppedTooBigBytes),
 		FullWaits:            atomic.LoadUint64(&h.FullWaits),
 		ProducerErrors:       atomic.LoadUint64(&h.ProducerErrors),
+		Attached:             atomic.LoadUint64(&h.Attached),
+		AttachFailed:         atomic.LoadUint64(&h.AttachFailed),
 		AbandonedRecords:     atomic.LoadUint64(&h.AbandonedRecords),
 		AbandonedBytes:       atomic.LoadUint64(&h.AbandonedBytes),
 		CorruptedRecords:     atomic.LoadUint64(&h.CorruptedRecords),
 		CorruptedBytes:       atomic.LoadUint64(&h.CorruptedBytes),
 		ConsumedRecords:      atomic.LoadUint64(&h.ConsumedRecords),
 		ConsumedBytes:        atomic.LoadUint64(&h.ConsumedBytes),
+		RepairedTails:        atomic.LoadUint64(&h.RepairedTails),
+		RepairedHeads:        atomic.LoadUint64(&h.RepairedHeads),
 	}
-	if c.Tail-c.Head <= m.nslots {
-		c.UsedBytes = (c.Tail - c.Head) << SlotShift
+	for i := range m.subs {
+		if n, ok := m.used(i); ok {
+			c.UsedBytes += n << SlotShift
+		}
 	}
 	return c
 }

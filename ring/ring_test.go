@@ -36,10 +36,11 @@ func TestRecordsRoundTripFieldForField(t *testing.T) {
 	r.Drain(b)
 	require.Len(t, b.Records, 1)
 	got := b.Records[0]
-	in.Pos = 0
+	in.Pos, in.Sub = 0, got.Sub
 	assert.Equal(t, *in, got)
 	assert.Equal(t, []string{"x", "-v", ""}, got.Argv())
-	assert.Equal(t, uint64(2), b.End, "64+10+16+6+3 = 99 bytes take two slots")
+	assert.Equal(t, uint64(1), b.End, "the first drain makes cut 1")
+	assert.Equal(t, uint64(2*SlotSize), r.Counters().UsedBytes, "64+10+16+6+3 = 99 bytes take two slots")
 }
 
 func TestStringsWrapAroundTheEndOfTheDataArea(t *testing.T) {
@@ -58,7 +59,7 @@ func TestStringsWrapAroundTheEndOfTheDataArea(t *testing.T) {
 		require.Equal(t, int32(i), b.Records[0].Result)
 		r.Release(b.End)
 	}
-	assert.Greater(t, r.Counters().Tail, uint64(2*MinDataSize/SlotSize), "the test must lap the ring")
+	assert.Greater(t, r.subs[0].cursor, uint64(2*MinDataSize/SlotSize), "the test must lap the ring")
 }
 
 func TestDrainStopsWhenTheBatchIsFullAndResumesThere(t *testing.T) {
@@ -95,17 +96,15 @@ func TestANewReaderResumesAtHeadAndRereadsWhatWasNotReleased(t *testing.T) {
 	require.NoError(t, r1.Close())
 
 	r2 := mustOpen(t, path, Options{})
-	r2.Drain(NewBatch(1, 0))
-	b2 := NewBatch(10, 0)
 	require.NoError(t, r2.Seek(r2.Cursor())) // no-op seek is legal
-	r2b := mustOpen(t, path, Options{})
-	r2b.Drain(b2)
+	b2 := NewBatch(10, 0)
+	r2.Drain(b2)
 	var got []int32
 	for _, rec := range b2.Records {
 		got = append(got, rec.Result)
 	}
 	assert.Equal(t, []int32{3, 4, 5}, got)
-	assert.Error(t, r2b.Seek(0), "seeking backwards past the cursor is refused")
+	assert.Error(t, r2.Seek(0), "seeking backwards past the cursor is refused")
 }
 
 func TestHeaderCountersCountRecordsOnceAcrossAConsumerKilledBeforeReleasing(t *testing.T) {
@@ -147,13 +146,14 @@ func TestAFullRingWithNoConsumerDropsAtOnceAndCountsRecordsAndBytes(t *testing.T
 		}
 	}
 	assert.Less(t, time.Since(start), 500*time.Millisecond, "no consumer: no waiting (the full wait is 1 s)")
-	c := mustOpen(t, path, Options{}).Counters()
+	c := w.Counters()
 	assert.Equal(t, uint64(dropped), c.DroppedFullRecords)
+	assert.Equal(t, uint64(dropped), c.FullWaits, "no consumer: every full wait ends in a drop, and each is counted once")
 	assert.Equal(t, uint64(dropped*(64+25+3)), c.DroppedFullBytes)
 	assert.Equal(t, MinDataSize/SlotSize/2, appended, "92-byte records take 2 slots")
 	big := &Record{Type: TypeEvent, Str1: make([]byte, 40000)}
 	assert.ErrorIs(t, w.Append(big), ErrDropped)
-	assert.Equal(t, uint64(1), mustOpen(t, path, Options{}).Counters().DroppedTooBigRecords)
+	assert.Equal(t, uint64(1), w.Counters().DroppedTooBigRecords)
 }
 
 func TestAProducerParkedAfterReservingIsSkippedAfterTheTimeoutAndCounted(t *testing.T) {
@@ -162,6 +162,10 @@ func TestAProducerParkedAfterReservingIsSkippedAfterTheTimeoutAndCounted(t *test
 	r := mustOpen(t, path, Options{AbandonTimeout: time.Second, now: clock.now})
 	w := mustWriter(t, path)
 	require.NoError(t, w.Append(event("/before", 1)))
+	b := NewBatch(16, 0)
+	r.Drain(b)
+	require.Len(t, b.Records, 1)
+	assert.Equal(t, "/before", string(b.Records[0].Str1))
 
 	parked := make(chan uint64)
 	release := make(chan struct{})
@@ -175,11 +179,9 @@ func TestAProducerParkedAfterReservingIsSkippedAfterTheTimeoutAndCounted(t *test
 	testAfterReserve = nil
 	require.NoError(t, w.Append(event("/after", 3)))
 
-	b := NewBatch(16, 0)
 	r.Drain(b)
-	require.Len(t, b.Records, 1, "records behind an unpublished one wait")
-	assert.Equal(t, "/before", string(b.Records[0].Str1))
-	assert.Equal(t, pos, b.End)
+	assert.Empty(t, b.Records, "records behind an unpublished one wait")
+	assert.Equal(t, pos, r.subs[0].cursor)
 
 	clock.advance(999 * time.Millisecond)
 	r.Drain(b)
@@ -245,7 +247,7 @@ func corruptAt(t *testing.T, path string, pos uint64, mutate func(h *RecordHeade
 	m, err := mapRing(path)
 	require.NoError(t, err)
 	defer m.close()
-	mutate(m.recordAt(pos))
+	mutate(m.recordAt(0, pos))
 }
 
 func TestCorruptedRecordsAreSkippedCountedAndDoNotHideTheirNeighbours(t *testing.T) {
@@ -291,17 +293,57 @@ func TestCorruptedRecordsAreSkippedCountedAndDoNotHideTheirNeighbours(t *testing
 	}
 }
 
-func TestATailBeyondAnyLegalValueIsFlaggedNotFollowed(t *testing.T) {
-	path := mustCreate(t, Config{DataSize: MinDataSize})
-	r := mustOpen(t, path, Options{AbandonTimeout: time.Nanosecond})
-	m, err := mapRing(path)
-	require.NoError(t, err)
-	defer m.close()
-	atomic.StoreUint64(&m.hdr.Tail, 1<<50)
+func TestAStrayTailIsSetBackByTheConsumerAndTheRingGoesOn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stray uint64
+	}{
+		{"a tail behind the records already read", 3},
+		{"a tail more than a ring ahead of the head", 1 << 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := mustCreate(t, Config{DataSize: MinDataSize, SubRings: 1, FullWait: time.Millisecond})
+			r := mustOpen(t, path, Options{AbandonTimeout: time.Nanosecond})
+			w := mustWriter(t, path)
+			b := NewBatch(1024, 0)
+			for i := 0; i < 10; i++ {
+				require.NoError(t, w.Append(event("/before", int32(i))))
+			}
+			r.Drain(b)
+			require.Len(t, b.Records, 10)
+			r.Release(b.End)
+
+			atomic.StoreUint64(&w.m.subs[0].Tail, tc.stray)
+			r.Drain(b)
+			assert.True(t, b.BadTail)
+			assert.Equal(t, uint64(1), r.Counters().RepairedTails)
+
+			appended := 0
+			for i := 0; i < 100; i++ {
+				if w.Append(event("/after", int32(i))) == nil {
+					appended++
+				}
+			}
+			assert.Equal(t, 100, appended, "after the repair no append is refused")
+			r.Drain(b)
+			assert.Len(t, b.Records, 100)
+			assert.Zero(t, b.Corrupted)
+		})
+	}
+}
+
+func TestAStrayHeadIsSetBackByTheConsumer(t *testing.T) {
+	path := mustCreate(t, Config{DataSize: MinDataSize, SubRings: 1})
+	r := mustOpen(t, path, Options{})
+	w := mustWriter(t, path)
+	require.NoError(t, w.Append(event("/a", 1)))
+	atomic.StoreUint64(&w.m.subs[0].Head, 1<<40)
 	b := NewBatch(16, 0)
 	r.Drain(b)
-	assert.True(t, b.BadTail)
-	assert.LessOrEqual(t, r.Cursor(), uint64(MinDataSize/SlotSize))
+	require.Len(t, b.Records, 1)
+	assert.Equal(t, uint64(1), r.Counters().RepairedHeads)
+	assert.Zero(t, atomic.LoadUint64(&w.m.subs[0].Head))
+	require.NoError(t, w.Append(event("/b", 2)), "producers see a consistent head again")
 }
 
 func TestHeaderMismatchesGiveTypedErrors(t *testing.T) {
@@ -330,6 +372,21 @@ func TestHeaderMismatchesGiveTypedErrors(t *testing.T) {
 		{"a data size not a power of two", func(h *Header) { h.DataSize = MinDataSize + 64 }, func(t *testing.T, err error) {
 			var e *SizeError
 			require.ErrorAs(t, err, &e)
+		}},
+		{"a sub-ring count not a power of two", func(h *Header) { h.NSub = 3 }, func(t *testing.T, err error) {
+			var e *SizeError
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, "sub-ring count", e.What)
+		}},
+		{"a data offset the layout does not give", func(h *Header) { h.DataOffset += PageSize }, func(t *testing.T, err error) {
+			var e *SizeError
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, "layout offsets", e.What)
+		}},
+		{"a cut table of another length", func(h *Header) { h.NCuts = 2 }, func(t *testing.T, err error) {
+			var e *SizeError
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, "cut count", e.What)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

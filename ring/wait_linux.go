@@ -16,7 +16,7 @@ const futexWait = 0 // FUTEX_WAIT from linux/futex.h
 // high-water mark) or timeout passes. seen is the doorbell value read before
 // the caller last checked the ring, so a ring in between is never missed.
 func (m *mapping) sleepOnDoorbell(seen uint32, timeout time.Duration) {
-	if m.hdr.Flags&FlagFutexDoorbell == 0 {
+	if m.flags&FlagFutexDoorbell == 0 {
 		time.Sleep(timeout)
 		return
 	}
@@ -33,7 +33,7 @@ const futexWake = 1 // FUTEX_WAKE
 
 func (m *mapping) ringDoorbell() {
 	atomic.AddUint32(&m.hdr.Doorbell, 1)
-	if m.hdr.Flags&FlagFutexDoorbell != 0 {
+	if m.flags&FlagFutexDoorbell != 0 {
 		_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&m.hdr.Doorbell)), futexWake, 1, 0, 0, 0)
 	}
 }
