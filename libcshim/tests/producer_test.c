@@ -261,6 +261,29 @@ static void test_a_pending_cancel_never_acts_inside_an_append(void)
 	rt_producer_detach(&cancel_prod);
 }
 
+/* Under seccomp the producer makes no system call: a full ring whose
+ * consumer is alive drops at once instead of napping. */
+static void test_a_producer_forbidden_syscalls_never_naps(void)
+{
+	struct rt_producer p;
+	memset(&p, 0, sizeof(p));
+	rt_producer_forbid_syscalls(&p); /* before attach: the shim may learn of the filter first */
+	int fd = make_ring(1, RT_MIN_SUB_SIZE, RT_MAGIC, RT_ABI_MAJOR);
+	CHECK(rt_producer_attach(&p, fd) == 0, "attach");
+	close(fd);
+	CHECK(p.no_syscalls == 1, "the promise survives attach");
+	p.full_wait_ns = 500000000; /* 500 ms: a nap would show */
+	p.sub[0].tail = p.sub_slots;
+	p.hdr->consumer_pid = (uint64_t)getpid();
+	p.hdr->heartbeat_ns = rt_now_ns();
+	struct rt_event ev = {.type = RT_TYPE_EVENT, .str = {"/full"}, .len = {5}};
+	uint64_t t0 = rt_now_ns();
+	CHECK(rt_producer_append(&p, &ev) == RT_DROPPED_FULL, "dropped");
+	CHECK(rt_now_ns() - t0 < 100000000, "at once, not after a wait: %llu ns", (unsigned long long)(rt_now_ns() - t0));
+	CHECK(p.hdr->full_waits == 1 && p.hdr->dropped_full_records == 1, "counted once each");
+	rt_producer_detach(&p);
+}
+
 int main(void)
 {
 	test_attach_rejects_bad_headers();
@@ -268,6 +291,7 @@ int main(void)
 	test_records_round_trip_across_the_wrap();
 	test_oversized_and_full_are_dropped_and_counted();
 	test_a_pending_cancel_never_acts_inside_an_append();
+	test_a_producer_forbidden_syscalls_never_naps();
 	if (failures) {
 		fprintf(stderr, "%d failures\n", failures);
 		return 1;
