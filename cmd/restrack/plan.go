@@ -34,6 +34,7 @@ type planFlags struct {
 	ignore      listFlag
 	keep        listFlag
 	fleet       string       // plan across hosts from this database
+	socket      string       // ask the collector listening here
 	names       *fleet.Names // set by a fleet plan: its names for output
 }
 
@@ -45,6 +46,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func (f *planFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.store, "store", "./restrack-data", "trace store `DIR` (written by restrack run)")
 	fs.StringVar(&f.ap, "ap", "", "the AP to move: `PID`, PID@START_NS or PID@latest when the pid was reused,\nor a command name naming one process (required; restrack ps lists them)")
+	fs.StringVar(&f.socket, "socket", "", "ask the collector listening on `PATH` (its -socket) instead of reading the store")
 	fs.StringVar(&f.fleet, "fleet", "", "plan across hosts from the fleet database at PostgreSQL `DSN` (docs/fleet.md); --ap is then HOST:PID")
 	fs.BoolVar(&f.processOnly, "process-only", false, "move the process alone, not its descendants")
 	fs.BoolVar(&f.showFailed, "show-failed", false, "list the failed calls of moving processes (they create no dependency)")
@@ -160,6 +162,13 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if *asJSON && *asDOT {
 		fmt.Fprintln(stderr, "restrack plan: --json and --dot exclude each other")
 		return 2
+	}
+	if pf.socket != "" {
+		if err := remotePlan(&pf, *asJSON, *asDOT, stdout); err != nil {
+			fmt.Fprintf(stderr, "restrack plan: %v\n", err)
+			return errorStatus(err)
+		}
+		return 0
 	}
 	_, pl, err := pf.plan()
 	if err != nil {

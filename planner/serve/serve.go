@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/restrack/restrack/collector/store"
 	"github.com/restrack/restrack/internal/usock"
@@ -33,6 +34,19 @@ type PlanArgs struct {
 	NoDefaultIgnores bool     `json:"no_default_ignores,omitempty"`
 	Ignore           []string `json:"ignore,omitempty"`
 	Keep             []string `json:"keep,omitempty"`
+	// IgnoreRules is the text of an ignore-rules file (--ignore-file:
+	// one rule a line, !RULE keeps, # comments), read by the client.
+	IgnoreRules string `json:"ignore_rules,omitempty"`
+	// Format of "plan"'s answer: "json" or empty, the plan object (restrack
+	// plan --json); "text" or "dot", a PlanText with what restrack plan
+	// prints, Width columns wide for text (0: 80).
+	Format string `json:"format,omitempty"`
+	Width  int    `json:"width,omitempty"`
+}
+
+// PlanText is the answer of "plan" with format "text" or "dot".
+type PlanText struct {
+	Text string `json:"text"`
 }
 
 // ExplainArgs are the arguments of "explain": the plan's, and exactly one
@@ -74,7 +88,24 @@ func Plan(st *store.Store) usock.Handler {
 			return nil, err
 		}
 		_, pl, err := compute(ctx, st, args)
-		return pl, err
+		if err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		switch args.Format {
+		case "", "json":
+			return pl, nil
+		case "text":
+			if args.Width <= 0 {
+				args.Width = 80
+			}
+			err = pl.WriteTableWidth(&b, args.Width)
+		case "dot":
+			err = pl.WriteDOT(&b)
+		default:
+			return nil, fmt.Errorf("\"format\" %q: want json, text or dot", args.Format)
+		}
+		return PlanText{Text: b.String()}, err
 	}
 }
 
@@ -130,6 +161,11 @@ func compute(ctx context.Context, st *store.Store, args PlanArgs) (*planner.Trac
 	}
 	for _, p := range args.Keep {
 		if err := rules.Keep(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	if args.IgnoreRules != "" {
+		if err := rules.Load(strings.NewReader(args.IgnoreRules), "request's ignore rules"); err != nil {
 			return nil, nil, err
 		}
 	}
