@@ -20,7 +20,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo demo-fleet bench bench-quick bench-fleet bench-ring soak generate clean help
+.PHONY: install print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo demo-fleet bench bench-quick bench-fleet bench-ring soak generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -137,6 +137,18 @@ generate: ## Regenerate generated code: ops table from ring_abi.h; the eBPF obje
 
 clean: ## Remove build/
 	rm -rf $(BUILD)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: build ## Install restrack, the collector, the shim, man pages and bash/zsh completion under $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/restrack $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 0755 $(BUILD)/restrack $(BUILD)/collector $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/librestrack.so $(DESTDIR)$(PREFIX)/lib/restrack/
+	$(BUILD)/restrack man $(DESTDIR)$(PREFIX)/share/man/man1
+	$(BUILD)/restrack completion bash >$(DESTDIR)$(PREFIX)/share/bash-completion/completions/restrack
+	$(BUILD)/restrack completion zsh >$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_restrack
+	@echo "installed under $(DESTDIR)$(PREFIX): bin/restrack finds its shim in lib/restrack/"
 
 print-go: ## Which go make uses (and the version it stamps)
 	@echo "GO=$(GO) VERSION=$(VERSION)"

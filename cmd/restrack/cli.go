@@ -52,6 +52,10 @@ func gnuOutput(fs *flag.FlagSet) {
 // ok is false when the caller must return code: 0 after -h/--help (help
 // is what was asked for), 2 after a bad flag (the message is printed).
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if captureFlags != nil { // restrack completion / man: only the flags are wanted
+		captureFlags(fs)
+		return 0, false
+	}
 	gnuOutput(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

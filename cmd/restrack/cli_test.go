@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -30,7 +33,7 @@ func TestEveryCommandsHelpExitsZeroAndSpellsFlagsTheGNUWay(t *testing.T) {
 				r := mustRun(t, dir, name, h)
 				assert.Equal(t, 0, r.code, "help is what was asked for: %s", r.stderr)
 				if name != "unpack" { // the one command that reads an archive, not a store
-					assert.Contains(t, r.stderr, "--store", "flags are shown as --name")
+					assert.Contains(t, r.stderr, "restrack "+name, "the usage names the command")
 				}
 				assert.NotRegexp(t, regexp.MustCompile(`(?m)^  -[a-z][a-z-]+`), r.stderr, "no flag is shown with one dash")
 			})
@@ -165,4 +168,45 @@ func TestPSOfAStoreWithoutProcessesSaysWhy(t *testing.T) {
 	code, _, errOut := runCmd(psCmd, "--store", t.TempDir())
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "trace something first")
+}
+
+func completionCmd(args []string, o, e *bytes.Buffer) int { return runCompletion(args, o, e) }
+func manCmd(args []string, o, e *bytes.Buffer) int        { return runMan(args, o, e) }
+
+func TestCompletionIsGeneratedFromEachCommandsFlags(t *testing.T) {
+	code, out, errOut := runCmd(completionCmd, "bash")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `(?m)^\t\tplan\) COMPREPLY=\(\$\(compgen -W "[^"]*--ap [^"]*--socket [^"]*"`, out)
+	assert.Regexp(t, `(?m)^\t\tevents\) COMPREPLY=\(\$\(compgen -W "[^"]*--follow `, out)
+	script := filepath.Join(t.TempDir(), "restrack.bash")
+	require.NoError(t, os.WriteFile(script, []byte(out), 0o600))
+	if _, err := exec.LookPath("bash"); err == nil {
+		b, err := exec.Command("bash", "-n", script).CombinedOutput()
+		assert.NoError(t, err, "the script parses: %s", b)
+	}
+	code, _, _ = runCmd(completionCmd, "tcsh")
+	assert.Equal(t, 2, code)
+}
+
+func TestManPagesAreGeneratedFromEachCommandsFlags(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errOut := runCmd(manCmd, dir)
+	require.Equal(t, 0, code, errOut)
+	top, err := os.ReadFile(filepath.Join(dir, "restrack.1"))
+	require.NoError(t, err)
+	assert.Contains(t, string(top), ".B ps\n")
+	plan, err := os.ReadFile(filepath.Join(dir, "restrack-plan.1"))
+	require.NoError(t, err)
+	assert.Contains(t, string(plan), ".B \\-\\-ap \\fIPID\\fR\n")
+	assert.Contains(t, string(plan), ".B \\-\\-json\n")
+}
+
+func TestCommandsThatReadTheStoreRefuseSocket(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	if _, ok := subcommands["pack"]; !ok {
+		t.Skip("no pack command in this build")
+	}
+	r := mustRun(t, realTempDir(t), "pack", "--socket", "/nonexistent.sock", "--ap", "1", "-o", "x")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "--socket: this command reads the store itself")
 }

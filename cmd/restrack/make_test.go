@@ -45,3 +45,25 @@ func TestMakeWithoutAnyGoSaysWhatToInstall(t *testing.T) {
 	assert.Contains(t, out, "Go not found: not on PATH nor at /nonexistent/go")
 	assert.Contains(t, out, "make GO=/path/to/go")
 }
+
+func TestMakeInstallPutsEverythingWhereRestrackFindsIt(t *testing.T) {
+	root := ctest.RepoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "build", "restrack")); err != nil {
+		t.Skip("build/ is not built (make test builds it first)")
+	}
+	prefix := t.TempDir()
+	out, err := exec.Command("make", "-s", "--no-print-directory", "-C", root, "install", "PREFIX="+prefix).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, f := range []string{"bin/restrack", "bin/collector", "lib/restrack/librestrack.so", "share/man/man1/restrack.1",
+		"share/man/man1/restrack-ps.1", "share/bash-completion/completions/restrack", "share/zsh/site-functions/_restrack"} {
+		_, err := os.Stat(filepath.Join(prefix, f))
+		assert.NoError(t, err, f)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(prefix, "bin", "restrack"), "run", "--store", "s", "--", "true")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "RESTRACK_SHIM=") // the installed binary finds its own shim
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "records stored in s, 0 lost")
+}

@@ -49,7 +49,7 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 	tr, pl, err := pf.plan()
 	if err != nil {
 		fmt.Fprintf(stderr, "restrack migrate: %v\n", err)
-		return 1
+		return errorStatus(err) // 2 for a usage error: a missing or malformed --ap
 	}
 	pl.Enrich(planner.LocalHost{})
 	if pl.Incomplete {

@@ -47,7 +47,7 @@ func runPack(args []string, stdout, stderr io.Writer) int {
 	tr, pl, err := pf.plan()
 	if err != nil {
 		fmt.Fprintf(stderr, "restrack pack: %v\n", err)
-		return 1
+		return errorStatus(err) // 2 for a usage error: a missing or malformed --ap
 	}
 	pl.Enrich(planner.LocalHost{})
 	if pl.Incomplete {

@@ -116,6 +116,9 @@ func loadTrace(dir string) (*planner.Trace, error) {
 
 // plan loads the trace, resolves --ap and computes the plan.
 func (f *planFlags) plan() (*planner.Trace, *planner.Plan, error) {
+	if f.socket != "" { // plan and explain ask the daemon before they get here
+		return nil, nil, usageError{errors.New("--socket: this command reads the store itself; give --store DIR")}
+	}
 	if f.ap == "" {
 		return nil, nil, usageError{errors.New("--ap PID is required: the process whose AP should move (restrack ps --store DIR lists the traced processes)")}
 	}

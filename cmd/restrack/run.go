@@ -162,7 +162,10 @@ func findShim(flagValue string) (string, error) {
 			if real, err := filepath.EvalSymlinks(exe); err == nil {
 				exe = real
 			}
-			cands = append(cands, filepath.Join(filepath.Dir(exe), "librestrack.so"))
+			// build/ keeps both side by side; make install puts the shim
+			// in PREFIX/lib/restrack for PREFIX/bin/restrack.
+			cands = append(cands, filepath.Join(filepath.Dir(exe), "librestrack.so"),
+				filepath.Join(filepath.Dir(exe), "..", "lib", "restrack", "librestrack.so"))
 		}
 	}
 	for _, c := range cands {
@@ -174,7 +177,7 @@ func findShim(flagValue string) (string, error) {
 			return abs, nil
 		}
 	}
-	return "", fmt.Errorf("shim librestrack.so not found (looked at %s): build it with `make shim`, or pass --shim PATH or set RESTRACK_SHIM",
+	return "", fmt.Errorf("shim librestrack.so not found (looked at %s): build it with `make shim` (or install it with make install PREFIX=…), or pass --shim PATH or set RESTRACK_SHIM",
 		strings.Join(cands, ", "))
 }
 
