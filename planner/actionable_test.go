@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -94,6 +95,10 @@ func TestEnrichLiveness(t *testing.T) {
 	require.NoError(t, pl.WriteTable(&buf))
 	assert.Contains(t, buf.String(), "Live (2, running now): stop here, start at the target")
 	assert.Contains(t, buf.String(), "Exited (2): history, their files move but nothing runs")
+	procs := buf.String()[strings.Index(buf.String(), "Processes that move"):]
+	assert.Regexp(t, `(?m)^  10 +1 \(running\) +11 +postgres -D pg$`, procs,
+		"the live server has its own row, with its own command line, apart from the exited `postgres -V` of the same program")
+	assert.Regexp(t, `(?m)^  10 +1 \(1 exited\) +10 +postgres -V$`, procs)
 }
 
 func TestEnrichFileKindsAndSizes(t *testing.T) {

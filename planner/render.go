@@ -66,6 +66,9 @@ func (pl *Plan) WriteTableWidth(w io.Writer, width int) error {
 		if grp.exited > 0 {
 			count += fmt.Sprintf(" (%d exited)", grp.exited)
 		}
+		if grp.live && pl.HostChecked {
+			count += " (running)"
+		}
 		t.row(strconv.Itoa(int(grp.ap)), count, pidSample(grp.pids, 3), grp.command)
 	}
 	t.write(bw, width)
@@ -414,6 +417,7 @@ func dotQuote(s string) string {
 }
 
 type processGroup struct {
+	live    bool
 	ap      int32
 	exe     string
 	command string
@@ -424,9 +428,12 @@ type processGroup struct {
 // processGroups groups the moving processes by AP (in the order the APs
 // joined the plan) and executable (in order of first pid).
 func (pl *Plan) processGroups() []processGroup {
+	// Live processes group apart from exited ones of the same program: a
+	// server's row must not carry the command line of an early `postgres -V`.
 	type key struct {
-		ap  int32
-		exe string
+		ap   int32
+		exe  string
+		live bool
 	}
 	rank := map[int32]int{}
 	for i, a := range pl.APs {
@@ -437,12 +444,12 @@ func (pl *Plan) processGroups() []processGroup {
 	var out []processGroup
 	at := map[key]int{}
 	for _, p := range pl.MoveProcesses { // sorted by pid
-		k := key{p.AP, p.Exe}
+		k := key{p.AP, p.Exe, p.Live}
 		i, ok := at[k]
 		if !ok {
 			i = len(out)
 			at[k] = i
-			out = append(out, processGroup{ap: p.AP, exe: p.Exe, command: shortCommand(&Process{Exe: p.Exe, Argv: p.Argv})})
+			out = append(out, processGroup{ap: p.AP, exe: p.Exe, live: p.Live, command: shortCommand(&Process{Exe: p.Exe, Argv: p.Argv})})
 		}
 		out[i].pids = append(out[i].pids, p.PID)
 		if p.Exited {
