@@ -523,21 +523,30 @@ exec chroot --userspec="$1" "$ROOT" /bin/sh -c '"'"'cd "$1" && shift && exec "$@
 
 // startRemote does the same on the target host over ssh: chrooted (with
 // the same binds) when the root is not /, else as UID:GID with setpriv.
+// Words are single-quoted by shq, which every POSIX shell reads (printf
+// %q's $'…' is bash's alone, and the remote login shell may be sh).
 const startRemote = `
+# shq WORD... — each word single-quoted, for any POSIX shell at the other end.
+shq() {
+	local w out=
+	for w in "$@"; do out+="'${w//\'/\'\\\'\'}' "; done
+	printf '%s' "${out% }"
+}
+
 # start_ap AP UID:GID CWD EXE ARGS... — starts a process on $HOST, detached,
 # its output in $LOGDIR/ap-AP.log there. An empty UID:GID (unknown for an
 # exited process) runs it as the ssh user.
 start_ap() {
 	local ap=$1 spec=$2 cwd=$3 cmd
 	shift 3
-	cmd="cd $(printf '%q' "$cwd") && exec $(printf '%q ' "$@")"
+	cmd="cd $(shq "$cwd") && exec $(shq "$@")"
 	if [ "$ROOT" != / ]; then
-		cmd="ROOT=$(printf '%q' "$ROOT") unshare --mount --propagation private -- bash -c $(printf '%q' "$PRELUDE
-exec chroot --userspec=${spec:-0:0} \"\$ROOT\" /bin/sh -c $(printf '%q' "$cmd")")"
+		cmd="ROOT=$(shq "$ROOT") unshare --mount --propagation private -- /bin/sh -c $(shq "$PRELUDE
+exec chroot --userspec=${spec:-0:0} \"\$ROOT\" /bin/sh -c $(shq "$cmd")")"
 	elif [ -n "$spec" ]; then
-		cmd="setpriv --reuid=${spec%%:*} --regid=${spec#*:} --clear-groups /bin/sh -c $(printf '%q' "$cmd")"
+		cmd="setpriv --reuid=${spec%%:*} --regid=${spec#*:} --clear-groups /bin/sh -c $(shq "$cmd")"
 	fi
-	$SSH -n "$HOST" "setsid /bin/sh -c $(printf '%q' "$cmd") </dev/null >>$(printf '%q' "$LOGDIR/ap-$ap.log") 2>&1 &"
+	$SSH -n "$HOST" "setsid /bin/sh -c $(shq "$cmd") </dev/null >>$(shq "$LOGDIR/ap-$ap.log") 2>&1 &"
 	echo "restrack migrate: AP $ap: started on $HOST ($*)"
 }
 `

@@ -207,18 +207,7 @@ func inRoot(root string) []int {
 // and it runs again in the target root with its recorded argv and cwd.
 func TestMigrateLiveAP(t *testing.T) {
 	require.Equal(t, 0, os.Geteuid(), "starting APs chrooted in the target root needs root: run the tests as root (CI does)")
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "loop.sh"), []byte("while :; do echo tick >> \"$1\"; sleep 0.05; done\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "start.sh"), []byte(
-		"bash loop.sh \"$PWD/ticks\" </dev/null >/dev/null 2>&1 &\necho $! > loop.pid\n"+
-			// Wait until the loop wrote once: its records are then in the trace.
-			"while [ ! -s ticks ]; do sleep 0.01; done\n"), 0o644))
-	storeDir := tracetest.Run(t, dir, "bash", "start.sh")
-	pid := tracetest.WaitFile(t, filepath.Join(dir, "loop.pid"))
-	t.Cleanup(func() { _ = exec.Command("kill", "-9", pid).Run() })
-	tr := tracetest.Load(t, storeDir)
-	_, pl := tracetest.Plan(t, storeDir, fmt.Sprint(tracetest.Root(t, tr)))
-	require.NotEmpty(t, pl.LiveAPs, "the loop runs: %+v", pl.MoveProcesses)
+	dir, pid, tr, pl := liveLoop(t)
 	target := filepath.Join(t.TempDir(), "target")
 	t.Cleanup(func() {
 		for _, p := range inRoot(target) {
@@ -252,6 +241,24 @@ func TestMigrateLiveAP(t *testing.T) {
 	require.NotZero(t, loop, "the loop runs chrooted in the target")
 	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", loop))
 	assert.Equal(t, filepath.Join(target, dir), cwd, "in its recorded cwd")
+}
+
+// liveLoop traces a shell that leaves a loop running, appending to
+// DIR/ticks from DIR/loop.sh: a live AP, planned from the trace's root.
+func liveLoop(t *testing.T) (dir, pid string, tr *planner.Trace, pl *planner.Plan) {
+	dir = t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "loop.sh"), []byte("while :; do echo tick >> \"$1\"; sleep 0.05; done\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "start.sh"), []byte(
+		"bash loop.sh \"$PWD/ticks\" </dev/null >/dev/null 2>&1 &\necho $! > loop.pid\n"+
+			// Wait until the loop wrote once: its records are then in the trace.
+			"while [ ! -s ticks ]; do sleep 0.01; done\n"), 0o644))
+	storeDir := tracetest.Run(t, dir, "bash", "start.sh")
+	pid = tracetest.WaitFile(t, filepath.Join(dir, "loop.pid"))
+	t.Cleanup(func() { _ = exec.Command("kill", "-9", pid).Run() })
+	tr = tracetest.Load(t, storeDir)
+	_, pl = tracetest.Plan(t, storeDir, fmt.Sprint(tracetest.Root(t, tr)))
+	require.NotEmpty(t, pl.LiveAPs, "the loop runs: %+v", pl.MoveProcesses)
+	return dir, pid, tr, pl
 }
 
 // gone: no such process, or only its zombie (its parent has not reaped it).
