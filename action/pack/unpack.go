@@ -130,7 +130,7 @@ func Unpack(o UnpackOptions) (*UnpackResult, error) {
 		return res, err
 	}
 	defer fh.Close()
-	zr, err := zstd.NewReader(fh)
+	zr, err := zstd.NewReader(fh, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return res, corrupt(err)
 	}
@@ -226,7 +226,7 @@ func verifyArchive(file string) (*Manifest, map[string]entry, error) {
 		return nil, nil, err
 	}
 	defer fh.Close()
-	zr, err := zstd.NewReader(fh)
+	zr, err := zstd.NewReader(fh, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return nil, nil, corrupt(err)
 	}
