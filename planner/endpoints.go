@@ -162,17 +162,23 @@ func (g *graph) buildNet(tr *Trace) *netGraph {
 			n.local[s.ep.addr] = true
 		}
 	}
+	// Servers by port: a client is compared with those of its port only,
+	// so the matching stays linear in the endpoints of a trace.
+	byPort := map[uint16][]int32{}
+	for si := range n.servers {
+		byPort[n.servers[si].ep.port] = append(byPort[n.servers[si].ep.port], int32(si))
+	}
 	for _, c := range clients {
 		u := use{proc: c.proc, ep: c.ep}
-		for si := range n.servers {
+		for _, si := range byPort[c.ep.port] {
 			s := &n.servers[si]
 			if !s.ep.reaches(c.ep, n.local) {
 				continue
 			}
-			u.srv = append(u.srv, int32(si))
+			u.srv = append(u.srv, si)
 			for _, sp := range s.procs {
 				if sp != c.proc {
-					n.ties[c.proc] = append(n.ties[c.proc], tie{server: sp, srv: int32(si), connected: c.ep.text})
+					n.ties[c.proc] = append(n.ties[c.proc], tie{server: sp, srv: si, connected: c.ep.text})
 				}
 			}
 		}

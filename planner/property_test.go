@@ -33,7 +33,19 @@ func randomTrace(r *rand.Rand) *Trace {
 			path = "/dev/null"
 		}
 		op, write := "openat", r.IntN(3) == 0
-		if r.IntN(10) == 0 {
+		if r.IntN(8) == 0 {
+			// Network endpoints on a few ports: servers and clients.
+			port := 8000 + r.IntN(3)
+			switch r.IntN(4) {
+			case 0:
+				op, path = "listen", fmt.Sprintf("tcp://%s:%d", []string{"0.0.0.0", "127.0.0.1", "[::]"}[r.IntN(3)], port)
+			case 1:
+				op, path = "bind", fmt.Sprintf("udp://0.0.0.0:%d", port)
+			default:
+				op, path = []string{"connect", "sendto"}[r.IntN(2)], fmt.Sprintf("%s://%s:%d", []string{"tcp", "udp"}[r.IntN(2)],
+					[]string{"127.0.0.1", "[::1]", "10.9.8.7"}[r.IntN(3)], port)
+			}
+		} else if r.IntN(10) == 0 {
 			// AF_UNIX sockets, some under a host daemons' directory.
 			op, write = []string{"connect", "bind"}[r.IntN(2)], false
 			path = fmt.Sprintf("%s/s%d.sock", []string{"/srv", "/run"}[r.IntN(2)], r.IntN(4))
@@ -79,8 +91,20 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 		uses := map[string]*use{}
 		writes := map[[2]any]bool{} // proc, path → writes (successful accesses only)
 		accessed := map[[2]any]bool{}
+		checkEndpointClosure(t, msg, tr, moving)
+		netUsed := map[[3]any]bool{}
 		for _, a := range tr.Accesses {
-			if a.Count == 0 || rules.Ignored(a.Path) {
+			if a.Count == 0 || !isEndpoint(a.Path) {
+				continue
+			}
+			role := "reaches"
+			if a.Op == "listen" || a.Op == "bind" {
+				role = "serves"
+			}
+			netUsed[[3]any{a.Proc, a.Path, role}] = true
+		}
+		for _, a := range tr.Accesses {
+			if a.Count == 0 || rules.Ignored(a.Path) || isEndpoint(a.Path) {
 				continue
 			}
 			u := uses[a.Path]
@@ -170,10 +194,16 @@ func TestPlanIsClosedAndMinimal(t *testing.T) {
 			}
 			c := a.Cause
 			require.NotNil(t, c, msg)
-			assert.True(t, accessed[[2]any{c.Proc, c.Path}], "%s: AP %d's cause: %v never used %s", msg, a.Root, c.Proc, c.Path)
-			assert.True(t, accessed[[2]any{c.ByProc, c.Path}], "%s: AP %d's cause: %v never used %s", msg, a.Root, c.ByProc, c.Path)
-			assert.True(t, c.ProcWrites || c.ByWrites, "%s: AP %d's cause is read-only sharing", msg, a.Root)
-			assert.Equal(t, writes[[2]any{c.Proc, c.Path}] || !c.ProcWrites, true, msg)
+			if c.Via == "port" {
+				// Through a port: the AP serves Path, ByProc reached it as Connected.
+				assert.True(t, netUsed[[3]any{c.Proc, c.Path, "serves"}], "%s: AP %d's cause: %v does not serve %s", msg, a.Root, c.Proc, c.Path)
+				assert.True(t, netUsed[[3]any{c.ByProc, c.Connected, "reaches"}], "%s: AP %d's cause: %v never reached %s", msg, a.Root, c.ByProc, c.Connected)
+			} else {
+				assert.True(t, accessed[[2]any{c.Proc, c.Path}], "%s: AP %d's cause: %v never used %s", msg, a.Root, c.Proc, c.Path)
+				assert.True(t, accessed[[2]any{c.ByProc, c.Path}], "%s: AP %d's cause: %v never used %s", msg, a.Root, c.ByProc, c.Path)
+				assert.True(t, c.ProcWrites || c.ByWrites, "%s: AP %d's cause is read-only sharing", msg, a.Root)
+				assert.Equal(t, writes[[2]any{c.Proc, c.Path}] || !c.ProcWrites, true, msg)
+			}
 			assert.True(t, slices.Contains(a.Processes, c.Proc.PID), "%s: cause process %v not in AP %d", msg, c.Proc, a.Root)
 			j, ok := joined[c.ByAP]
 			assert.True(t, ok && j < i, "%s: AP %d was pulled by AP %d, which had not joined", msg, a.Root, c.ByAP)
@@ -237,4 +267,36 @@ func TestFileNumbersAreUsedOnlyWhenEveryAccessHasOne(t *testing.T) {
 	assert.Contains(t, lines[0], "/srv/x moves")
 	tr.Accesses[1].File = 2 // out of range: paths decide
 	assert.False(t, usesFileNumbers(tr))
+}
+
+// checkEndpointClosure: a moving client's local server moves, computed from
+// the raw trace with the documented matching rule.
+func checkEndpointClosure(t *testing.T, msg string, tr *Trace, moving map[ProcKey]bool) {
+	type srv struct {
+		proc ProcKey
+		ep   endpoint
+	}
+	var servers []srv
+	for _, a := range tr.Accesses {
+		ep, ok := parseEndpoint(a.Path)
+		if a.Count == 0 || !ok {
+			continue
+		}
+		if a.Op == "listen" || a.Op == "bind" && ep.proto == "udp" && ep.port != 0 {
+			servers = append(servers, srv{a.Proc, ep})
+		}
+	}
+	for _, a := range tr.Accesses {
+		ep, ok := parseEndpoint(a.Path)
+		if a.Count == 0 || !ok || !moving[a.Proc] || a.Op != "connect" && a.Op != "sendto" {
+			continue
+		}
+		for _, s := range servers {
+			sameAddr := s.ep.addr == ep.addr
+			wild := s.ep.addr.IsUnspecified() && ep.addr.IsLoopback() && (s.ep.addr.Is6() || ep.addr.Is4())
+			if s.ep.proto == ep.proto && s.ep.port == ep.port && (sameAddr || wild) {
+				assert.True(t, moving[s.proc], "%s: %v moves and reaches %s, served by %v, which stays", msg, a.Proc, a.Path, s.proc)
+			}
+		}
+	}
 }
