@@ -36,3 +36,7 @@ func lockDir(dir string) (func(), error) {
 	_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
 	return func() { f.Close() }, nil
 }
+
+// dirWritable says whether this process may create files in dir (SQLite's
+// -shm index, which even a reader of a WAL database needs).
+func dirWritable(dir string) bool { return unix.Access(dir, unix.W_OK) == nil }

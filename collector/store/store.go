@@ -89,7 +89,11 @@ func Open(dir string, opts Options) (*Store, error) {
 			f.Close()
 		}
 	}
-	db, err := sql.Open("sqlite", dsn(dbPath, opts.ReadOnly))
+	mode := modeWrite
+	if opts.ReadOnly {
+		mode = readMode(dir, dbPath)
+	}
+	db, err := sql.Open("sqlite", dsn(dbPath, mode))
 	if err != nil {
 		s.release()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -107,7 +111,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.rdb = db
 	if !opts.ReadOnly {
 		s.w = newWriter(s)
-		if s.rdb, err = sql.Open("sqlite", dsn(dbPath, true)); err != nil {
+		if s.rdb, err = sql.Open("sqlite", dsn(dbPath, modeRead)); err != nil {
 			s.rdb = nil
 			s.Close()
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -126,7 +130,7 @@ const checkpointEvery = 500 * time.Millisecond
 // startCheckpoints runs PASSIVE checkpoints on a second connection: they
 // never block the writer, which goes on appending to the WAL meanwhile.
 func (s *Store) startCheckpoints(dbPath string) error {
-	ck, err := sql.Open("sqlite", dsn(dbPath, false))
+	ck, err := sql.Open("sqlite", dsn(dbPath, modeWrite))
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", s.dir, err)
 	}
@@ -155,7 +159,33 @@ func (s *Store) startCheckpoints(dbPath string) error {
 	return nil
 }
 
-func dsn(path string, readOnly bool) string {
+// openMode is how a connection opens the database.
+type openMode int
+
+const (
+	modeWrite openMode = iota
+	modeRead
+	// modeImmutable reads a store in a directory this process cannot
+	// write, where SQLite cannot create the -shm index a WAL reader needs
+	// ("attempt to write a readonly database"). Only safe while nothing
+	// writes the database: readMode checks there is no WAL.
+	modeImmutable
+)
+
+// readMode picks how a reader opens the store in dir.
+func readMode(dir, dbPath string) openMode {
+	if dirWritable(dir) {
+		return modeRead
+	}
+	// A writer (or one that crashed) leaves restrack.db-wal; without it
+	// the database file holds every commit and nobody is changing it.
+	if _, err := os.Stat(dbPath + "-wal"); errors.Is(err, os.ErrNotExist) {
+		return modeImmutable
+	}
+	return modeRead
+}
+
+func dsn(path string, mode openMode) string {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
@@ -163,7 +193,11 @@ func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(0)")
-	if readOnly {
+	if mode == modeImmutable {
+		q.Set("mode", "ro")
+		q.Set("immutable", "1")
+		q.Add("_pragma", "query_only(1)")
+	} else if mode == modeRead {
 		// mode=rw never creates the file; query_only refuses writes.
 		q.Set("mode", "rw")
 		q.Add("_pragma", "query_only(1)")
@@ -268,6 +302,9 @@ func (s *Store) dbError(what string, err error) error {
 	case strings.Contains(msg, "file is not a database"), strings.Contains(msg, "malformed"), strings.Contains(msg, "SQLITE_NOTADB"), strings.Contains(msg, "SQLITE_CORRUPT"):
 		return fmt.Errorf("%s store %s: %s is corrupted or not a SQLite database (%v): left untouched; move it aside or choose another --store directory",
 			what, s.dir, filepath.Join(s.dir, DBName), err)
+	case s.opts.ReadOnly && !dirWritable(s.dir) && (strings.Contains(msg, "readonly") || strings.Contains(msg, "SQLITE_READONLY") || strings.Contains(msg, "SQLITE_CANTOPEN")):
+		return fmt.Errorf("%s store %s: %v: a collector is writing it (or crashed and left %s-wal), and reading a store while it is written needs write access to its directory (SQLite's shared index); read it when the collector has stopped, or a copy of the directory",
+			what, s.dir, err, DBName)
 	case strings.Contains(msg, "unable to open"), strings.Contains(msg, "readonly"), strings.Contains(msg, "SQLITE_CANTOPEN"), strings.Contains(msg, "SQLITE_READONLY"):
 		return fmt.Errorf("%s store %s: cannot open %s (%v): check the directory exists and is writable by you",
 			what, s.dir, filepath.Join(s.dir, DBName), err)
