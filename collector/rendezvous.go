@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/restrack/restrack/internal/usock"
 	"github.com/restrack/restrack/ring"
 )
 
@@ -157,34 +158,17 @@ func privateDir(dir string) error {
 	return nil
 }
 
-// listenShared listens on path, world-connectable. A live collector there
-// is an error; a stale socket is replaced.
+// listenShared listens on path, world-connectable: any uid may ask, the
+// peer's credentials decide what it gets.
 func listenShared(path string) (*net.UnixListener, error) {
 	if path == "" {
 		return nil, errors.New("rendezvous: no socket path given")
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("rendezvous socket %s: a collector is already serving there", path)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("rendezvous socket %s: exists and is not a socket: not removing it", path)
-		}
-		_ = os.Remove(path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("rendezvous socket %s: %w", path, err)
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := usock.ListenUnix(path, 0o755, 0o666)
 	if err != nil {
-		return nil, fmt.Errorf("rendezvous socket %s: %w", path, err)
+		return nil, fmt.Errorf("rendezvous: %w", err)
 	}
 	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(path, 0o666); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("rendezvous socket %s: %w", path, err)
-	}
 	return ln, nil
 }
 

@@ -66,6 +66,20 @@ const DefaultIdleTimeout = 5 * time.Minute
 // Listen creates the socket at path, owner-only. A stale socket left by a
 // killed collector is replaced; a live one is an error.
 func Listen(path string) (*Server, error) {
+	ln, err := ListenUnix(path, 0o700, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{ln: ln, path: path, handlers: map[string]Handler{}, conns: map[*net.UnixConn]struct{}{},
+		IdleTimeout: DefaultIdleTimeout}, nil
+}
+
+// ListenUnix listens on a unix socket at path with the given mode, making
+// its directory (dirMode) if missing. A stale socket left by a killed
+// collector is replaced; a live one, or a file that is not a socket, is an
+// error. The collector's query socket is 0600; the rendezvous socket, where
+// every uid may ask for its ring, 0666.
+func ListenUnix(path string, dirMode, mode os.FileMode) (*net.UnixListener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("listen on %s: a collector is already serving there", path)
@@ -76,21 +90,20 @@ func Listen(path string) (*Server, error) {
 		}
 		_ = os.Remove(path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	// The socket is created with the umask's permissions before Chmod can
-	// narrow them: peer credentials are the real check, the mode a second.
-	ln, err := net.Listen("unix", path)
+	// The socket is created with the umask's permissions before Chmod sets
+	// them: peer credentials are the real check, the mode a second.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	return &Server{ln: ln, path: path, handlers: map[string]Handler{}, conns: map[*net.UnixConn]struct{}{},
-		IdleTimeout: DefaultIdleTimeout}, nil
+	return ln, nil
 }
 
 // Handle registers (or replaces) the handler of a command: "status" is the
