@@ -1076,8 +1076,10 @@ static uint64_t rt_fork_start_ns(void)
 	int32_t ppid;
 	rt_fork_t0 = 0;
 	t1 = rt_boottime_ns();
+#ifndef RT_FORK_START_FROM_PROC /* for measuring what the clock saves */
 	if (t0 != 0 && g.tick_ns != 0 && t0 <= t1 && t0 / g.tick_ns == t1 / g.tick_ns)
 		return t1 / g.tick_ns * g.tick_ns;
+#endif
 	rt_read_stat(&ppid, &start);
 	return start;
 }
