@@ -1217,8 +1217,9 @@ int rt_exec_ring_fd(void)
 {
 #ifdef __linux__ /* platform: the next image takes it in the Linux attach path only */
 	int fd = __atomic_load_n(&rt_guarded_fds[RT_GUARD_RING], __ATOMIC_RELAXED);
-	if (fd < 0 || __atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) != RT_ST_READY)
-		return -1;
+	if (fd < 0 || __atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) != RT_ST_READY ||
+	    __atomic_load_n(&rt_sandboxed, __ATOMIC_ACQUIRE))
+		return -1; /* under seccomp the shim makes no call of its own */
 	long dup = rt_sys3(SYS_fcntl, fd, F_DUPFD, RT_HIGH_FD_BASE);
 	return dup < 0 ? -1 : (int)dup;
 #else
@@ -1407,7 +1408,9 @@ static void rt_debug_untraced(const char *why, const char *where, int err, const
  * to lend to the next image at exec. */
 static void rt_ring_attached(const char *wait, uint64_t wait_ns, int fd)
 {
-	__atomic_store_n(&rt_guarded_fds[RT_GUARD_RING], rt_high_fd(fd), __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&rt_sandboxed, __ATOMIC_ACQUIRE))
+		fd = rt_high_fd(fd); /* fcntl: not under a filter that may refuse it */
+	__atomic_store_n(&rt_guarded_fds[RT_GUARD_RING], fd, __ATOMIC_RELAXED);
 	if (wait)
 		g.prod.full_wait_ns = wait_ns;
 	g.mode = RT_MODE_RING;
@@ -1422,6 +1425,10 @@ static int rt_attach_rendezvous(const char *wait, uint64_t wait_ns)
 	int rc;
 	if (sock == NULL || sock[0] == 0)
 		sock = RT_RDV_DEFAULT_SOCKET;
+	if (__atomic_load_n(&rt_sandboxed, __ATOMIC_ACQUIRE)) {
+		rt_debug_untraced("a seccomp filter is in force: the shim makes no socket calls", sock, 0, NULL);
+		return -1;
+	}
 	fd = rt_rdv_register(sock, g.secure, &rt_rdv);
 	if (fd < 0) {
 		rt_debug_untraced(rt_rdv.why, sock, rt_rdv.err, rt_rdv.status ? rt_rdv.text : NULL);
@@ -1448,7 +1455,9 @@ static int rt_attach_rendezvous(const char *wait, uint64_t wait_ns)
 static int rt_attach_lent(int fd, const char *wait, uint64_t wait_ns)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != (uid_t)rt_sys0(SYS_geteuid) ||
+	/* The effective uid from the aux vector: no system call, which an
+	 * inherited seccomp filter might refuse. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != (uid_t)getauxval(AT_EUID) ||
 	    rt_producer_attach(&g.prod, fd) != 0) {
 		rt_sys1(SYS_close, fd);
 		return -1;
@@ -1551,6 +1560,9 @@ static void rt_init(void)
 	exec_mark = rt_take_exec_mark(&mark_start, &g.lent_fd);
 	if (exec_mark && mark_start != 0)
 		g.start_ns = mark_start; /* exec keeps the process's start */
+	/* Before attaching: under an inherited filter the rendezvous's
+	 * socket calls may be refused (SIGSYS), a lent ring is still mapped. */
+	rt_seccomp_probe();
 	if (rt_attach() != 0) {
 		__atomic_store_n(&rt_state, RT_ST_OFF, __ATOMIC_RELEASE);
 		rt_in_shim--;
@@ -1560,7 +1572,6 @@ static void rt_init(void)
 	if (dladdr((void *)rt_init, &info) && info.dli_fname &&
 	    rt_strlen(info.dli_fname) < sizeof(g.self_path))
 		rt_stpcpy(g.self_path, info.dli_fname)[0] = 0;
-	rt_seccomp_probe();
 	/* The collector read the start time at registration; with an
 	 * explicit RESTRACK_RING there was none. */
 	if (g.start_ns == 0)
