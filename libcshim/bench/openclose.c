@@ -18,61 +18,38 @@
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-static clockid_t clk = CLOCK_MONOTONIC;
-
-static inline unsigned long long now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
+#include "batchloop.h"
 
 int main(int argc, char **argv)
 {
-	if (argc != 6) {
-		fprintf(stderr, "usage: openclose PATH BATCHES BATCH_SIZE WARMUP wall|cpu\n");
-		return 2;
-	}
-	const char *path = argv[1];
-	long batches = atol(argv[2]), size = atol(argv[3]), warmup = atol(argv[4]);
-	if (batches <= 0 || size <= 0 || warmup < 0)
-		return 2;
-	if (strcmp(argv[5], "cpu") == 0)
-		clk = CLOCK_THREAD_CPUTIME_ID;
-	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-	int (*direct)(const char *, int, ...) = libc ? (int (*)(const char *, int, ...))dlsym(libc, "open") : NULL;
+	struct batchloop bl;
+	int st = batchloop_args(&bl, argc, argv, "openclose");
+	if (st != 0)
+		return st;
+	int (*direct)(const char *, int, ...) = (int (*)(const char *, int, ...))batchloop_libc("open");
 	int (*hooked)(const char *, int, ...) = open;
 	if (direct == NULL) {
 		fprintf(stderr, "openclose: libc's open not found\n");
 		return 1;
 	}
-	double *out = malloc(sizeof(double) * (size_t)batches);
-	if (!out)
-		return 1;
-	for (long i = 0; i < warmup; i++) { /* warm the cache, the shim and the ring */
-		int fd = open(path, O_RDONLY);
+	for (long i = 0; i < bl.warmup; i++) { /* warm the cache, the shim and the ring */
+		int fd = open(bl.path, O_RDONLY);
 		if (fd < 0) {
-			perror(path);
+			perror(bl.path);
 			return 1;
 		}
 		close(fd);
 	}
-	for (long b = 0; b < batches; b++) {
+	for (long b = 0; b < bl.batches; b++) {
 		int (*fn)(const char *, int, ...) = b % 2 ? direct : hooked;
-		unsigned long long t0 = now_ns();
-		for (long i = 0; i < size; i++)
-			close(fn(path, O_RDONLY));
-		out[b] = (double)(now_ns() - t0) / (double)size;
+		unsigned long long t0 = batchloop_now(&bl);
+		for (long i = 0; i < bl.size; i++)
+			close(fn(bl.path, O_RDONLY));
+		bl.out[b] = (double)(batchloop_now(&bl) - t0) / (double)bl.size;
 	}
-	for (long b = 0; b < batches; b++)
-		printf("%c %.1f\n", b % 2 ? 'D' : 'H', out[b]);
+	batchloop_print(&bl);
 	return 0;
 }

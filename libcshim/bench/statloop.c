@@ -16,38 +16,21 @@
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
-static clockid_t clk = CLOCK_MONOTONIC;
-
-static inline unsigned long long now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
+#include "batchloop.h"
 
 int main(int argc, char **argv)
 {
-	if (argc != 6) {
-		fprintf(stderr, "usage: statloop PATH BATCHES BATCH_SIZE WARMUP wall|cpu\n");
-		return 2;
-	}
-	const char *path = argv[1];
-	long batches = atol(argv[2]), size = atol(argv[3]), warmup = atol(argv[4]);
+	struct batchloop bl;
+	int st = batchloop_args(&bl, argc, argv, "statloop");
+	if (st != 0)
+		return st;
 	const char *np = getenv("STATLOOP_PATHS");
 	long npaths = np ? atol(np) : 1;
-	if (batches <= 0 || size <= 0 || warmup < 0 || npaths <= 0)
+	if (npaths <= 0)
 		return 2;
-	if (strcmp(argv[5], "cpu") == 0)
-		clk = CLOCK_THREAD_CPUTIME_ID;
-	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-	int (*direct)(const char *, struct stat *) = libc ? (int (*)(const char *, struct stat *))dlsym(libc, "stat") : NULL;
+	int (*direct)(const char *, struct stat *) = (int (*)(const char *, struct stat *))batchloop_libc("stat");
 	int (*hooked)(const char *, struct stat *) = stat;
 	if (direct == NULL) {
 		fprintf(stderr, "statloop: libc's stat not found\n");
@@ -55,35 +38,32 @@ int main(int argc, char **argv)
 	}
 	/* Names are made before timing: the loop measures stat alone. */
 	long nnames = npaths < 4096 ? npaths : 4096;
-	size_t plen = strlen(path);
+	size_t plen = strlen(bl.path);
 	char *names = malloc((size_t)nnames * (plen + 24));
-	double *out = malloc(sizeof(double) * (size_t)batches);
-	if (!names || !out)
+	if (!names)
 		return 1;
 	for (long i = 0; i < nnames; i++)
-		snprintf(names + (size_t)i * (plen + 24), plen + 24, i ? "%s-%ld" : "%s", path, i);
-	struct stat st;
+		snprintf(names + (size_t)i * (plen + 24), plen + 24, i ? "%s-%ld" : "%s", bl.path, i);
+	struct stat sb;
 	long k = 0;
-	for (long i = 0; i < warmup; i++)
-		hooked(path, &st);
-	for (long b = 0; b < batches; b++) {
+	for (long i = 0; i < bl.warmup; i++)
+		hooked(bl.path, &sb);
+	for (long b = 0; b < bl.batches; b++) {
 		int (*fn)(const char *, struct stat *) = b % 2 ? direct : hooked;
-		unsigned long long t0 = now_ns();
-		for (long i = 0; i < size; i++) {
+		unsigned long long t0 = batchloop_now(&bl);
+		for (long i = 0; i < bl.size; i++) {
 			/* Beyond 4096 names, each one is made fresh: a suffix
 			 * counter never repeats within a run. */
 			if (npaths <= 4096) {
-				fn(names + (size_t)(k % nnames) * (plen + 24), &st);
+				fn(names + (size_t)(k % nnames) * (plen + 24), &sb);
 			} else {
-				char *n = names; /* slot 0 reused as scratch */
-				snprintf(n + plen, 24, "-%ld", k + 1);
-				fn(n, &st);
+				snprintf(names + plen, 24, "-%ld", k + 1); /* slot 0 as scratch */
+				fn(names, &sb);
 			}
 			k++;
 		}
-		out[b] = (double)(now_ns() - t0) / (double)size;
+		bl.out[b] = (double)(batchloop_now(&bl) - t0) / (double)bl.size;
 	}
-	for (long b = 0; b < batches; b++)
-		printf("%c %.1f\n", b % 2 ? 'D' : 'H', out[b]);
+	batchloop_print(&bl);
 	return 0;
 }
