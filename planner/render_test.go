@@ -110,3 +110,26 @@ func TestDirPrefix(t *testing.T) {
 		assert.Equal(t, tt.want, dirPrefix(tt.path, tt.depth), "%s %d", tt.path, tt.depth)
 	}
 }
+
+// BenchmarkWriteDOT20kFiles: a 20,000-file plan drawn grouped by directory
+// (what --dot prints) beside one node per file (what it printed before);
+// the lines metric is what Graphviz has to lay out.
+func BenchmarkWriteDOT20kFiles(b *testing.B) {
+	pl := mustPlan(b, bigTrace(20000), "2", Options{Rules: NewRules(true)})
+	for _, bc := range []struct {
+		name string
+		max  int
+	}{{"grouped", dotMaxFiles}, {"per-file", 1 << 30}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var lines int
+			for b.Loop() {
+				var buf bytes.Buffer
+				if err := pl.writeDOT(&buf, bc.max); err != nil {
+					b.Fatal(err)
+				}
+				lines = strings.Count(buf.String(), "\n")
+			}
+			b.ReportMetric(float64(lines), "lines")
+		})
+	}
+}
