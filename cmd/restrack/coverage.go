@@ -55,6 +55,8 @@ type covProcess struct {
 	EBPFOnly []covSeen `json:"ebpf_only"`
 	ShimOnly []covSeen `json:"shim_only"`
 	Both     int       `json:"both"`
+	// Why says why one side saw nothing of the process, when it did.
+	Why string `json:"why,omitempty"`
 }
 
 type covSummary struct {
@@ -179,6 +181,7 @@ func coverage(events func(fn func(*store.Event) error) error, exes map[planner.P
 		byPath := func(s []covSeen) func(i, j int) bool { return func(i, j int) bool { return s[i].Path < s[j].Path } }
 		sort.Slice(p.EBPFOnly, byPath(p.EBPFOnly))
 		sort.Slice(p.ShimOnly, byPath(p.ShimOnly))
+		p.Why = blindWhy(p)
 		r.Processes = append(r.Processes, p)
 		if !p.Shim {
 			r.Summary.ShimBlind++
@@ -264,17 +267,30 @@ func loadCoverage(dir string) (*covReport, error) {
 	}, exes)
 }
 
+// blindWhy says why one side saw nothing of a process: for the shim, what
+// its executable is (a static, Go or set-id program) when that explains
+// it; else the causes that leave no trace in the file.
+func blindWhy(p *covProcess) string {
+	switch {
+	case !p.Shim:
+		if k := programKind(p.Exe); k != "" {
+			return "not seen by the shim: " + untracedWhy[k]
+		}
+		return "not seen by the shim: LD_PRELOAD was cleared or dropped, or the process changed its uid before its first call (a service dropping privileges must reach the collector's rendezvous)"
+	case !p.EBPF:
+		return "not seen by the eBPF mode: outside the traced tree?"
+	}
+	return ""
+}
+
 func printCoverage(w io.Writer, r *covReport, all bool) {
 	for _, p := range r.Processes {
 		if !all && len(p.EBPFOnly) == 0 && len(p.ShimOnly) == 0 {
 			continue
 		}
 		note := ""
-		switch {
-		case !p.Shim:
-			note = "  [not seen by the shim at all: static or pure-Go binary, setuid, or LD_PRELOAD dropped]"
-		case !p.EBPF:
-			note = "  [not seen by the eBPF mode: outside the traced tree?]"
+		if p.Why != "" {
+			note = "  [" + p.Why + "]"
 		}
 		fmt.Fprintf(w, "pid %d (start %d) %s: %d paths seen by both%s\n", p.PID, p.StartNs, p.Exe, p.Both, note)
 		for _, s := range p.EBPFOnly {

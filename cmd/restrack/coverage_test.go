@@ -109,7 +109,32 @@ func TestTheKernelSeesAStaticBinarysWriteTheShimMissesAndCoverageSaysSo(t *testi
 	text := mustRun(t, dir, "coverage", "--store", "restrack-data")
 	require.Equal(t, 0, text.code, text.stderr)
 	assert.Contains(t, text.stdout, "ebpf only  write "+out)
-	assert.Contains(t, text.stdout, "not seen by the shim at all")
+	assert.Contains(t, text.stdout, "not seen by the shim: a Go program: it calls the kernel without libc")
+	assert.Equal(t, "not seen by the shim: a Go program: it calls the kernel without libc, past the shim", p.Why)
+}
+
+func TestCoverageNamesWhyTheShimSawNothingOfAProcess(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    covProcess
+		want string
+	}{
+		{"a Go program is named as one", covProcess{Exe: os.Args[0], EBPF: true}, "not seen by the shim: a Go program"},
+		{"a dynamic program points at a cleared LD_PRELOAD or a uid change, not at a static binary",
+			covProcess{Exe: "/bin/sh", EBPF: true}, "or the process changed its uid before its first call"},
+		{"a process the kernel missed", covProcess{Exe: "/bin/sh", Shim: true}, "not seen by the eBPF mode"},
+		{"a process both saw has no note", covProcess{Exe: "/bin/sh", Shim: true, EBPF: true}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := blindWhy(&tt.p)
+			if tt.want == "" {
+				assert.Empty(t, got)
+				return
+			}
+			assert.Contains(t, got, tt.want)
+			assert.NotContains(t, got, "static or pure-Go binary, setuid", "no list of guesses")
+		})
+	}
 }
 
 func TestADynamicallyLinkedWorkloadsOwnPathsAreSeenByBothSides(t *testing.T) {
