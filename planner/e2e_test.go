@@ -73,7 +73,7 @@ func traceWithDaemon(t *testing.T, build, workload, demo, storeDir string) {
 	ringPath := fmt.Sprintf("/dev/shm/restrack-planner-e2e-%d-%d.ring", os.Getpid(), time.Now().UnixNano())
 	t.Cleanup(func() { os.Remove(ringPath) })
 	coll := exec.Command(filepath.Join(build, "collector"), "-ring", ringPath, "-store", storeDir,
-		"-drain-interval", "10ms", "-socket", "none")
+		"-drain-interval", "10ms", "-socket", "none", "-rendezvous", "none")
 	stderr, err := coll.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, coll.Start())
