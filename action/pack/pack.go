@@ -278,7 +278,7 @@ func (w *writer) add(it item) error {
 		// The shim could not make it absolute: where it is, nobody knows.
 		mf.Note = "not stored: the trace has no absolute path for it"
 		w.sum.Skipped = append(w.sum.Skipped, it.path)
-		warn(w.sum, w.o.Log, fmt.Sprintf("%s: the trace has no absolute path for it, not stored", quote(it.path)))
+		w.warn(fmt.Sprintf("%s: the trace has no absolute path for it, not stored", quote(it.path)))
 		w.m.Files = append(w.m.Files, mf)
 		return nil
 	}
@@ -287,7 +287,7 @@ func (w *writer) add(it item) error {
 		mf.Missing = true
 		w.sum.Missing = append(w.sum.Missing, it.path)
 		if it.role != RoleParent {
-			warn(w.sum, w.o.Log, fmt.Sprintf("%s is gone from this host: not stored (a temporary file the AP deleted?)", quote(it.path)))
+			w.warn(fmt.Sprintf("%s is gone from this host: not stored (a temporary file the AP deleted?)", quote(it.path)))
 		}
 		w.m.Files = append(w.m.Files, mf)
 		return nil
@@ -332,7 +332,7 @@ func (w *writer) add(it item) error {
 	mf.Kind = kindOf(mode, it.kind)
 	if mode.IsRegular() || mode.IsDir() {
 		if err := xattrs(it.path, hdr, &mf); err != nil {
-			warn(w.sum, w.o.Log, fmt.Sprintf("%s: extended attributes not stored: %v", quote(it.path), err))
+			w.warn(fmt.Sprintf("%s: extended attributes not stored: %v", quote(it.path), err))
 		}
 	}
 	switch {
@@ -372,7 +372,7 @@ func (w *writer) add(it item) error {
 	default:
 		mf.Note = "not stored: a " + mf.Kind + " cannot be carried in an archive (recreate it at the target)"
 		w.sum.Skipped = append(w.sum.Skipped, it.path)
-		warn(w.sum, w.o.Log, fmt.Sprintf("%s is a %s: not stored", quote(it.path), mf.Kind))
+		w.warn(fmt.Sprintf("%s is a %s: not stored", quote(it.path), mf.Kind))
 		w.m.Files = append(w.m.Files, mf)
 		return nil
 	}
@@ -383,6 +383,16 @@ func (w *writer) add(it item) error {
 	w.count(it)
 	w.m.Files = append(w.m.Files, mf)
 	return nil
+}
+
+// warn clears the progress line first: a warning never ends up glued to
+// the end of it on the terminal.
+func (w *writer) warn(msg string) {
+	if w.o.Progress != nil {
+		fmt.Fprint(w.o.Progress, "\r\033[K")
+		w.lastDraw = time.Time{}
+	}
+	warn(w.sum, w.o.Log, msg)
 }
 
 func (w *writer) count(it item) {
@@ -420,7 +430,7 @@ func (w *writer) regular(path string, hdr *tar.Header, mf *File) error {
 		if attempt == w.o.Rereads {
 			mf.Changed = true
 			w.sum.Changed = append(w.sum.Changed, path)
-			warn(w.sum, w.o.Log, fmt.Sprintf("%s kept changing while it was read (%d reads): its content in the archive may be torn", quote(path), attempt+1))
+			w.warn(fmt.Sprintf("%s kept changing while it was read (%d reads): its content in the archive may be torn", quote(path), attempt+1))
 			return nil
 		}
 		w.sum.Rereads++
