@@ -121,6 +121,31 @@ func CheckTargets(r *Run) []Target {
 			}
 			return fmt.Sprintf("%.2f over %d–%d accesses", r.Planner.Exponent, r.Planner.Points[0].Accesses, r.Planner.Points[len(r.Planner.Points)-1].Accesses)
 		}())
+	// Issue 12: what the collector takes from the workload's CPUs.
+	for _, shape := range []string{"repeat-pair", "new-pair"} {
+		var in *IngestRun
+		for i := range r.Ingest {
+			if r.Ingest[i].Shape == shape {
+				in = &r.Ingest[i]
+			}
+		}
+		add("collector CPU per event, raw events kept, "+shape, "≤ 150 ns", in != nil, in != nil && in.CPUNsPerEvent <= 150,
+			func() string {
+				if in == nil {
+					return ""
+				}
+				return fmt.Sprintf("%.0f ns (%.0f while draining)", in.CPUNsPerEvent, in.DrainCPUNsPerEvent)
+			}())
+		if shape == "new-pair" {
+			add("new-pair ingest", "≥ 2 M events/s", in != nil, in != nil && in.EventsPerSec >= 2e6,
+				func() string {
+					if in == nil {
+						return ""
+					}
+					return fmt.Sprintf("%.2f M events/s", in.EventsPerSec/1e6)
+				}())
+		}
+	}
 	return ts
 }
 
