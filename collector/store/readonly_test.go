@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/restrack/restrack/internal/ctest"
 
 	"github.com/restrack/restrack/ring"
 )
@@ -77,15 +78,7 @@ func TestAStoreInADirectoryTheReaderCannotWriteIsReadable(t *testing.T) {
 	}
 	require.NoError(t, os.Chmod(dir, 0o555))
 
-	bin := filepath.Join(top, "store.test")
-	in, err := os.Open(os.Args[0])
-	require.NoError(t, err)
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(out, in)
-	require.NoError(t, err)
-	in.Close()
-	require.NoError(t, out.Close())
+	bin := ctest.CopySelf(t, top)
 
 	cmd := exec.Command(bin, "-test.run=^$", dir)
 	cmd.Env = append(os.Environ(), "RESTRACK_TEST_HELPER=read-store")

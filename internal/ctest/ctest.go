@@ -66,3 +66,19 @@ func Build(tb testing.TB, name string, sources []string, flags ...string) string
 	built[name] = out
 	return out
 }
+
+// CopySelf copies the running test binary into dir (mode 0755), where a
+// process of another uid can run it: the temporary directories of `go
+// test` are private to their user. Tests use it to act as another user.
+func CopySelf(tb testing.TB, dir string) string {
+	tb.Helper()
+	bin := filepath.Join(dir, filepath.Base(os.Args[0]))
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}

@@ -3,7 +3,6 @@ package usock
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/restrack/restrack/internal/ctest"
 )
 
 // The socket's file mode keeps other users out; the peer-credential check
@@ -28,15 +29,7 @@ func TestSocketRefusesAnotherUser(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755))
 	// The test binary, copied where the other user can run it.
-	bin := filepath.Join(dir, "usock.test")
-	in, err := os.Open(os.Args[0])
-	require.NoError(t, err)
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(out, in)
-	require.NoError(t, err)
-	in.Close()
-	require.NoError(t, out.Close())
+	bin := ctest.CopySelf(t, dir)
 
 	sock := filepath.Join(dir, "c.sock")
 	srv, err := Listen(sock)
