@@ -17,8 +17,8 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
+	"github.com/restrack/restrack/coverage"
 	"github.com/restrack/restrack/internal/ctest"
-	"github.com/restrack/restrack/planner"
 	"github.com/restrack/restrack/ring"
 )
 
@@ -64,11 +64,11 @@ func mustGoWriter(tb testing.TB) string {
 	return goWriter
 }
 
-func mustCoverage(tb testing.TB, dir string) covReport {
+func mustCoverage(tb testing.TB, dir string) coverage.Report {
 	tb.Helper()
 	r := mustRun(tb, dir, "coverage", "--store", "restrack-data", "--json")
 	require.Equal(tb, 0, r.code, r.stderr)
-	var rep covReport
+	var rep coverage.Report
 	require.NoError(tb, json.Unmarshal([]byte(r.stdout), &rep))
 	return rep
 }
@@ -93,7 +93,7 @@ func TestTheKernelSeesAStaticBinarysWriteTheShimMissesAndCoverageSaysSo(t *testi
 	assert.False(t, shim, "the shim cannot see a static binary's raw syscalls")
 
 	rep := mustCoverage(t, dir)
-	var p *covProcess
+	var p *coverage.Process
 	for _, q := range rep.Processes {
 		if q.Exe == bin {
 			p = q
@@ -101,7 +101,7 @@ func TestTheKernelSeesAStaticBinarysWriteTheShimMissesAndCoverageSaysSo(t *testi
 	}
 	require.NotNil(t, p, "coverage lists the static binary: %+v", rep.Processes)
 	assert.False(t, p.Shim, "the shim recorded nothing for it")
-	assert.Contains(t, p.EBPFOnly, covSeen{Path: out, Access: "write", Ops: []string{"openat", "renameat"}},
+	assert.Contains(t, p.EBPFOnly, coverage.Seen{Path: out, Access: "write", Ops: []string{"openat", "renameat"}},
 		"its write is listed as seen by the kernel only")
 	assert.Less(t, rep.Summary.ShimCoverage, 1.0)
 	assert.GreaterOrEqual(t, rep.Summary.ShimBlind, 1)
@@ -116,14 +116,14 @@ func TestTheKernelSeesAStaticBinarysWriteTheShimMissesAndCoverageSaysSo(t *testi
 func TestCoverageNamesWhyTheShimSawNothingOfAProcess(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		p    covProcess
+		p    coverage.Process
 		want string
 	}{
-		{"a Go program is named as one", covProcess{Exe: os.Args[0], EBPF: true}, "not seen by the shim: a Go program"},
+		{"a Go program is named as one", coverage.Process{Exe: os.Args[0], EBPF: true}, "not seen by the shim: a Go program"},
 		{"a dynamic program points at a cleared LD_PRELOAD or a uid change, not at a static binary",
-			covProcess{Exe: "/bin/sh", EBPF: true}, "or the process changed its uid before its first call"},
-		{"a process the kernel missed", covProcess{Exe: "/bin/sh", Shim: true}, "not seen by the eBPF mode"},
-		{"a process both saw has no note", covProcess{Exe: "/bin/sh", Shim: true, EBPF: true}, ""},
+			coverage.Process{Exe: "/bin/sh", EBPF: true}, "or the process changed its uid before its first call"},
+		{"a process the kernel missed", coverage.Process{Exe: "/bin/sh", Shim: true}, "not seen by the eBPF mode"},
+		{"a process both saw has no note", coverage.Process{Exe: "/bin/sh", Shim: true, EBPF: true}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := blindWhy(&tt.p)
@@ -195,47 +195,6 @@ func TestRunInEbpfModeAloneStoresKernelEventsAndKeepsTheExitStatus(t *testing.T)
 	c = mustRun(t, empty, "coverage", "--store", "restrack-data")
 	assert.Equal(t, 1, c.code, "coverage needs the kernel's side")
 	assert.Contains(t, c.stderr, "--mode ring+ebpf")
-}
-
-// covEvents feeds coverage() a fixed list of events.
-func covEvents(evs ...store.Event) func(func(*store.Event) error) error {
-	return func(fn func(*store.Event) error) error {
-		for i := range evs {
-			if err := fn(&evs[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-func TestCoverageComparesCleanedPathsPerProcessAndLeavesUntracedOpsOut(t *testing.T) {
-	ev := func(src string, pid int32, op ring.Op, access uint8, path string) store.Event {
-		return store.Event{Source: src, PID: pid, StartNs: 100, Op: op, Access: access, Path: path, Result: 3}
-	}
-	rep, err := coverage(covEvents(
-		ev("ring", 1, ring.OpFopen, ring.AccessRead, "/etc/./conf"),
-		ev("ebpf", 1, ring.OpOpenat, ring.AccessRead, "/etc/conf"),
-		ev("ebpf", 1, ring.OpOpenat, ring.AccessRead, "/usr/lib/locale/C.utf8/LC_CTYPE"),
-		ev("ring", 1, ring.OpMkfifo, ring.AccessWrite, "/run/app.fifo"),
-		ev("ring", 1, ring.OpConnect, ring.AccessWrite, "tcp://127.0.0.1:5432"),
-		ev("ebpf", 1, ring.OpConnect, ring.AccessWrite, "tcp://127.0.0.1:5432"),
-		ev("ring", 1, ring.OpSendto, ring.AccessWrite, "udp://127.0.0.53:53"),
-		ev("ring", 1, ring.OpRename, ring.AccessWrite, "/tmp/a"),
-		ev("ebpf", 2, ring.OpOpenat, ring.AccessWrite, "/tmp/static-out"),
-		ev("", 2, ring.OpOpenat, ring.AccessWrite, "/tmp/from-an-old-store"),
-	), map[planner.ProcKey]string{{PID: 2, StartNs: 100}: "/usr/local/bin/static"})
-	require.NoError(t, err)
-
-	require.Len(t, rep.Processes, 2)
-	p1, p2 := rep.Processes[0], rep.Processes[1]
-	assert.Equal(t, 2, p1.Both, "fopen of /etc/./conf is openat of /etc/conf; a connect's endpoint is one pair")
-	assert.Equal(t, []covSeen{{Path: "/usr/lib/locale/C.utf8/LC_CTYPE", Access: "read", Ops: []string{"openat"}}}, p1.EBPFOnly)
-	assert.Equal(t, []covSeen{{Path: "/tmp/a", Access: "write", Ops: []string{"rename"}}}, p1.ShimOnly)
-	assert.Equal(t, "/usr/local/bin/static", p2.Exe)
-	assert.False(t, p2.Shim)
-	assert.Equal(t, covSummary{EBPFPairs: 4, ShimPairs: 3, Both: 2, ShimCoverage: 2.0 / 4, EBPFCoverage: 2.0 / 3,
-		NotComparable: 2, Processes: 2, ShimBlind: 1}, rep.Summary, "mkfifo and a datagram send are not comparable")
 }
 
 // fakeSource hands out one chunk per record it was given.
