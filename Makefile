@@ -20,7 +20,7 @@ SHIM_HDRS := $(wildcard libcshim/*.h)
 CMDS := $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/main.go))))
 GO_SRCS := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: install print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo demo-fleet bench bench-quick bench-fleet bench-ring soak generate clean help
+.PHONY: install print-go all build shim cmds test test-go test-c test-freebsd test-freebsd-libc shim-freebsd-syntax demo demo-fleet bench bench-quick bench-fleet bench-ring soak coverage generate clean help
 
 all: build ## Build everything into build/ (the default)
 
@@ -156,6 +156,9 @@ print-go: ## Which go make uses (and the version it stamps)
 SOAK_MINUTES ?= 30
 soak: build ## Long run, not in CI (root): services of three uids, the collector killed and restarted; received + dropped = produced per uid
 	SOAK_MINUTES=$(SOAK_MINUTES) ./scripts/soak.sh $(BUILD)
+
+coverage: build ## Not in CI: real programs (python multiprocessing, git, a C build, node) under restrack and strace -f at once; covered/total per program
+	python3 scripts/coverage-real.py
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## /\1\t/' | column -t -s $$'\t'
