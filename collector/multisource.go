@@ -67,6 +67,7 @@ func (s *MultiSource) AddRing(uid uint32, path string) error {
 	}
 	m := &member{uid: uid, src: src, info: src.Info()}
 	m.info.Kind = "ring"
+	m.info.UID, m.info.UIDKnown = uid, true // the store records it per process
 	s.mu.Lock()
 	s.pending = append(s.pending, m)
 	s.all = append(s.all, m)

@@ -28,7 +28,8 @@ type procEntry struct {
 	argvTrunc         bool
 	first, last, exit uint64
 	exited            bool
-	dirty             bool // changed since the last flush
+	uid               int64 // verified owner; -1 unknown (NULL)
+	dirty             bool  // changed since the last flush
 	stored            bool // has a row (else it is inserted at the flush)
 }
 
@@ -74,14 +75,14 @@ func (t *procTable) load(ctx context.Context, tx *sql.Tx) error {
 	return rows.Err()
 }
 
-const procSelect = "SELECT id, pid, start_ns, ppid, exe, cwd, argv, argv_truncated, first_ns, last_ns, exit_ns FROM processes"
+const procSelect = "SELECT id, pid, start_ns, ppid, exe, cwd, argv, argv_truncated, first_ns, last_ns, exit_ns, coalesce(uid, -1) FROM processes"
 
 func scanProc(row interface{ Scan(...any) error }) (procKey, *procEntry, error) {
 	var k procKey
 	e := procEntry{stored: true}
 	var start, first, last int64
 	var exit sql.NullInt64
-	if err := row.Scan(&e.id, &k.pid, &start, &e.ppid, &e.exe, &e.cwd, &e.argv, &e.argvTrunc, &first, &last, &exit); err != nil {
+	if err := row.Scan(&e.id, &k.pid, &start, &e.ppid, &e.exe, &e.cwd, &e.argv, &e.argvTrunc, &first, &last, &exit, &e.uid); err != nil {
 		return k, nil, err
 	}
 	k.start = uint64(start)
@@ -109,7 +110,7 @@ func (t *procTable) get(ctx context.Context, tx *sql.Tx, r *ring.Record) (*procE
 			}
 		}
 		if p == nil {
-			p = &procEntry{key: k, id: t.nextID, ppid: r.PPID, first: r.TimeNs, last: r.TimeNs}
+			p = &procEntry{key: k, uid: -1, id: t.nextID, ppid: r.PPID, first: r.TimeNs, last: r.TimeNs}
 			t.nextID++
 			t.touch(p)
 		}
@@ -188,7 +189,11 @@ func (t *procTable) flush(ctx context.Context, tx *sql.Tx, insert, update *sql.S
 		if p.exited {
 			exit = int64(p.exit)
 		}
-		args := []any{p.ppid, p.exe, p.cwd, p.argv, p.argvTrunc, int64(p.first), int64(p.last), exit, command(p.argv), p.id}
+		var uid any
+		if p.uid >= 0 {
+			uid = p.uid
+		}
+		args := []any{p.ppid, p.exe, p.cwd, p.argv, p.argvTrunc, int64(p.first), int64(p.last), exit, command(p.argv), uid, p.id}
 		st := upd
 		if !p.stored {
 			st, args = ins, append(args, p.key.pid, int64(p.key.start))
@@ -214,8 +219,8 @@ func (t *procTable) flushed() {
 func command(argv []byte) string { return string(bytes.ReplaceAll(argv, []byte{0}, []byte{' '})) }
 
 const (
-	procInsertSQL = `INSERT INTO processes (ppid, exe, cwd, argv, argv_truncated, first_ns, last_ns, exit_ns, command, id, pid, start_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	procInsertSQL = `INSERT INTO processes (ppid, exe, cwd, argv, argv_truncated, first_ns, last_ns, exit_ns, command, uid, id, pid, start_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	procUpdateSQL = `UPDATE processes SET ppid = ?, exe = ?, cwd = ?, argv = ?, argv_truncated = ?,
-		first_ns = ?, last_ns = ?, exit_ns = ?, command = ? WHERE id = ?`
+		first_ns = ?, last_ns = ?, exit_ns = ?, command = ?, uid = ? WHERE id = ?`
 )

@@ -153,7 +153,7 @@ func (s *Store) Trace(ctx context.Context) (*trace.Trace, error) {
 		byID[e.id] = key
 		t.Processes = append(t.Processes, trace.Process{
 			Key: key, PPID: e.ppid, Exe: e.exe, Argv: splitArgv(e.argv), Cwd: e.cwd,
-			FirstNs: e.first, LastNs: e.last, Exited: e.exited,
+			FirstNs: e.first, LastNs: e.last, Exited: e.exited, UID: uint32(max(e.uid, 0)), UIDKnown: e.uid >= 0,
 		})
 	}
 	if err := rows.Close(); err != nil {

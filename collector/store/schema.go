@@ -6,7 +6,7 @@ const applicationID = 0x52545354
 
 // schemaVersion is PRAGMA user_version of a store this build writes.
 // migrations[v] upgrades a store from version v to v+1.
-const schemaVersion = 5
+const schemaVersion = 6
 
 var migrations = []string{
 	// 0 → 1: the first schema.
@@ -160,4 +160,8 @@ CREATE TABLE file_deltas (
 ALTER TABLE processes ADD COLUMN command TEXT NOT NULL DEFAULT '';
 UPDATE processes SET command = replace(CAST(argv AS TEXT), char(0), ' ');
 `,
+	// 5 → 6: the uid the collector verified as the owner of a process's
+	// records (its per-uid ring); NULL when the source had no verified
+	// owner (a ring given by path, FIFO, eBPF).
+	`ALTER TABLE processes ADD COLUMN uid INTEGER;`,
 }

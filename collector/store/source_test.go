@@ -54,3 +54,29 @@ func TestTwoSourcesMayCommitToOneStoreConcurrently(t *testing.T) {
 	require.NoError(t, s.Events(context.Background(), EventFilter{}, func(*Event) error { n++; return nil }))
 	assert.Equal(t, 100, n)
 }
+
+func TestAProcessKeepsTheUIDItsRingWasVerifiedFor(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	require.NoError(t, s.Commit(ctx, []ring.Record{ev(10, 1000, 2000, ring.OpOpenat, ring.AccessRead, 3, "/srv/data")},
+		Checkpoint{SourceInfo: SourceInfo{ID: 7, Kind: "ring", Path: "uid-65534.ring", UID: 65534, UIDKnown: true}, Position: 1}))
+	require.NoError(t, s.Commit(ctx, []ring.Record{ev(11, 1000, 2000, ring.OpOpenat, ring.AccessRead, 3, "/srv/data")},
+		Checkpoint{SourceInfo: SourceInfo{ID: 8, Kind: "fifo", Path: "fifo"}, Position: 1}))
+	check := func(st *Store, when string) {
+		tr, err := st.Trace(ctx)
+		require.NoError(t, err)
+		require.Len(t, tr.Processes, 2)
+		for _, p := range tr.Processes {
+			switch p.Key.PID {
+			case 10:
+				assert.True(t, p.UIDKnown, when)
+				assert.Equal(t, uint32(65534), p.UID, when)
+			case 11:
+				assert.False(t, p.UIDKnown, "%s: a source without a verified owner claims no uid (not root)", when)
+			}
+		}
+	}
+	check(s, "in the writer's store")
+	require.NoError(t, s.Close())
+	check(mustOpen(t, s.Dir(), Options{ReadOnly: true}), "reopened")
+}

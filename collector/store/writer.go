@@ -16,6 +16,11 @@ type SourceInfo struct {
 	ID   uint64
 	Kind string // "ring", "fifo"
 	Path string
+	// UID is the uid the collector verified as the owner of every record
+	// of this source (a per-uid ring handed out over the rendezvous
+	// socket), valid when UIDKnown; the store records it per process.
+	UID      uint32
+	UIDKnown bool
 }
 
 // Checkpoint travels with a batch into its transaction: where the batch ends
@@ -190,6 +195,10 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 		p, err := w.procs.get(ctx, tx, r)
 		if err != nil {
 			return err
+		}
+		if cp.UIDKnown && p.uid != int64(cp.UID) {
+			p.uid = int64(cp.UID)
+			w.procs.touch(p)
 		}
 		if r.Type == ring.TypeProc {
 			w.procs.apply(p, r)
