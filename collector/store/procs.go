@@ -30,7 +30,7 @@ type procEntry struct {
 	exited            bool
 	uid               int64 // verified owner; -1 unknown (NULL)
 	dirty             bool  // changed since the last flush
-	stored            bool // has a row (else it is inserted at the flush)
+	stored            bool  // has a row (else it is inserted at the flush)
 }
 
 // procTable gives each process its id and keeps its row: the latest exe,
