@@ -14,6 +14,7 @@ packages=(
   strace           # benchmark column and shim comparisons
   liblttng-ust-dev lttng-tools  # LTTng-UST benchmark column
   python3 tar      # real programs the shim tests trace
+  curl             # the collector socket's HTTP side is tested with curl --unix-socket
   bmake            # reads the FreeBSD libc make fragments in integrate_test.sh
   clang llvm       # FreeBSD type-check of the shim; rebuilding and checking the eBPF object
   libbpf-dev       # BPF headers for that check

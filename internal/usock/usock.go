@@ -6,13 +6,17 @@ package usock
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,6 +24,8 @@ import (
 // The socket protocol: one JSON object per line each way. A request is
 // {"cmd": NAME, "args": {...}}; the answer is {"ok": true, "result": ...} or
 // {"ok": false, "error": "..."}. A connection may carry several requests.
+// The same socket also speaks HTTP/1.1 (serveHTTP), told apart by the
+// request's first bytes, so curl reaches the same handlers.
 // docs/collector.md lists the commands.
 
 // Request is one query.
@@ -198,34 +204,112 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		_ = enc.Encode(Response{Error: msg})
 		return
 	}
-	sc := bufio.NewScanner(conn)
+	br := bufio.NewReaderSize(conn, 4096)
+	if !s.idleDeadline(conn) {
+		return
+	}
+	if first, err := br.Peek(1); err == nil && looksLikeHTTP(first) {
+		s.serveHTTP(ctx, conn, br)
+		return
+	}
+	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 4096), maxRequest)
 	for {
 		if !s.idleDeadline(conn) || !sc.Scan() {
 			return
 		}
 		var req Request
-		resp := Response{}
+		var resp Response
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
 			resp.Error = fmt.Sprintf("bad request: %v", err)
 		} else {
-			s.mu.RLock()
-			h := s.handlers[req.Cmd]
-			s.mu.RUnlock()
-			if h == nil {
-				resp.Error = fmt.Sprintf("unknown command %q", req.Cmd)
-			} else if res, err := h(ctx, req.Args); err != nil {
-				resp.Error = err.Error()
-			} else if resp.Result, err = json.Marshal(res); err != nil {
-				resp.Error = fmt.Sprintf("encode answer: %v", err)
-			} else {
-				resp.OK = true
-			}
+			resp, _ = s.dispatch(ctx, req.Cmd, req.Args)
 		}
 		if err := enc.Encode(resp); err != nil {
 			return
 		}
 	}
+}
+
+// dispatch runs cmd's handler; the status is what an HTTP client is told.
+func (s *Server) dispatch(ctx context.Context, cmd string, args json.RawMessage) (Response, int) {
+	var resp Response
+	s.mu.RLock()
+	h := s.handlers[cmd]
+	s.mu.RUnlock()
+	if h == nil {
+		resp.Error = fmt.Sprintf("unknown command %q", cmd)
+		return resp, http.StatusNotFound
+	}
+	res, err := h(ctx, args)
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, http.StatusUnprocessableEntity
+	}
+	if resp.Result, err = json.Marshal(res); err != nil {
+		resp.Error = fmt.Sprintf("encode answer: %v", err)
+		return resp, http.StatusInternalServerError
+	}
+	resp.OK = true
+	return resp, http.StatusOK
+}
+
+// looksLikeHTTP tells an HTTP request line (GET, POST, HEAD) from the line
+// protocol's JSON, which starts with '{' or a blank: one byte is enough, so
+// a short JSON request is never kept waiting for more.
+func looksLikeHTTP(b []byte) bool {
+	return len(b) > 0 && (b[0] == 'G' || b[0] == 'P' || b[0] == 'H')
+}
+
+// serveHTTP answers HTTP/1.1 on the same socket, so `curl --unix-socket`
+// reaches every handler: POST /v1/CMD with the args as the JSON body, or
+// GET /v1/CMD?args=JSON. The body of every answer is the line protocol's
+// Response object; the status says ok (200), unknown command (404), bad
+// request (400) or the handler's refusal (422).
+func (s *Server) serveHTTP(ctx context.Context, conn *net.UnixConn, br *bufio.Reader) {
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		resp, status := s.httpRequest(ctx, req)
+		body, _ := json.Marshal(resp)
+		body = append(body, '\n')
+		out := &http.Response{StatusCode: status, ProtoMajor: 1, ProtoMinor: 1, Request: req,
+			Header: http.Header{"Content-Type": {"application/json"}}, ContentLength: int64(len(body)),
+			Close: req.Close}
+		if req.Method != http.MethodHead {
+			out.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if err := out.Write(conn); err != nil || req.Close || !s.idleDeadline(conn) {
+			return
+		}
+	}
+}
+
+func (s *Server) httpRequest(ctx context.Context, req *http.Request) (Response, int) {
+	defer req.Body.Close()
+	cmd, ok := strings.CutPrefix(req.URL.Path, "/v1/")
+	if !ok || cmd == "" || strings.Contains(cmd, "/") {
+		return Response{Error: fmt.Sprintf("no such path %q: ask /v1/COMMAND (docs/collector.md)", req.URL.Path)}, http.StatusNotFound
+	}
+	var args json.RawMessage
+	switch req.Method {
+	case http.MethodPost:
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxRequest+1))
+		if err != nil || len(b) > maxRequest {
+			return Response{Error: "bad request: body unreadable or larger than 1 MiB"}, http.StatusBadRequest
+		}
+		args = bytes.TrimSpace(b)
+	case http.MethodGet, http.MethodHead:
+		args = json.RawMessage(req.URL.Query().Get("args"))
+	default:
+		return Response{Error: fmt.Sprintf("method %s not allowed: use GET or POST", req.Method)}, http.StatusMethodNotAllowed
+	}
+	if len(args) > 0 && !json.Valid(args) {
+		return Response{Error: "bad request: args are not JSON"}, http.StatusBadRequest
+	}
+	return s.dispatch(ctx, cmd, args)
 }
 
 // Query sends one request to the collector at socket path and decodes the

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -87,4 +90,71 @@ func TestAStaleSocketIsReplacedAndAnyOtherFileKept(t *testing.T) {
 	b, err := os.ReadFile(plain)
 	require.NoError(t, err)
 	assert.Equal(t, "keep", string(b))
+}
+
+// httpClient talks HTTP over the unix socket, as `curl --unix-socket` does.
+func httpClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+}
+
+func TestTheSocketAnswersHTTPWithTheSameHandlers(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	srv := serve(t, sock)
+	srv.Handle("echo", func(_ context.Context, args json.RawMessage) (any, error) { return args, nil })
+	srv.Handle("fail", func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("it failed") })
+	c := httpClient(sock)
+
+	tests := []struct {
+		name, method, url, body string
+		status                  int
+		ok                      bool
+		result, errPart         string
+	}{
+		{"a POST carries the args as its body", "POST", "http://restrack/v1/echo", `{"a":1}`, 200, true, `{"a":1}`, ""},
+		{"a GET carries them in ?args=", "GET", "http://restrack/v1/echo?args=%7B%22b%22%3A2%7D", "", 200, true, `{"b":2}`, ""},
+		{"a handler's refusal is 422 with its words", "POST", "http://restrack/v1/fail", "", 422, false, "", "it failed"},
+		{"an unknown command is 404", "GET", "http://restrack/v1/nonsense", "", 404, false, "", `unknown command "nonsense"`},
+		{"a path outside /v1/ is 404 and says where to ask", "GET", "http://restrack/status", "", 404, false, "", "/v1/COMMAND"},
+		{"args that are not JSON are 400", "POST", "http://restrack/v1/echo", `{nope`, 400, false, "", "not JSON"},
+		{"another method is 405", "DELETE", "http://restrack/v1/echo", "", 405, false, "", "GET or POST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, tt.url, strings.NewReader(tt.body))
+			require.NoError(t, err)
+			res, err := c.Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			assert.Equal(t, tt.status, res.StatusCode)
+			var resp Response
+			require.NoError(t, json.NewDecoder(res.Body).Decode(&resp))
+			assert.Equal(t, tt.ok, resp.OK)
+			if tt.result != "" {
+				assert.JSONEq(t, tt.result, string(resp.Result))
+			}
+			assert.Contains(t, resp.Error, tt.errPart)
+		})
+	}
+
+	// The line protocol still works beside it, on a fresh connection.
+	var got map[string]int
+	require.NoError(t, Query(context.Background(), sock, "echo", map[string]int{"c": 3}, &got))
+	assert.Equal(t, map[string]int{"c": 3}, got)
+}
+
+func TestCurlReachesTheSocket(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed (scripts/setup-debian.sh installs it)")
+	}
+	sock := filepath.Join(t.TempDir(), "s")
+	srv := serve(t, sock)
+	srv.Handle("echo", func(_ context.Context, args json.RawMessage) (any, error) { return args, nil })
+	out, err := exec.Command(curl, "-sS", "--fail-with-body", "--unix-socket", sock,
+		"-d", `{"hello":"world"}`, "http://restrack/v1/echo").Output()
+	require.NoError(t, err, "%s", out)
+	assert.JSONEq(t, `{"ok":true,"result":{"hello":"world"}}`, string(out))
 }
