@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/restrack/restrack/collector/store"
 	"github.com/restrack/restrack/ring"
+	"github.com/restrack/restrack/trace"
 )
 
 func init() {
@@ -108,6 +110,9 @@ type eventMatch struct {
 	under  string // path prefix, a directory
 	since  uint64
 	until  uint64
+	// uidProcs, with --uid, holds the processes whose records came through
+	// that uid's ring (the uid the collector verified, never a claim).
+	uidProcs map[trace.ProcKey]bool
 }
 
 func (m *eventMatch) match(e *store.Event) bool {
@@ -118,7 +123,8 @@ func (m *eventMatch) match(e *store.Event) bool {
 		m.access != "" && accessName(e.Access) != m.access,
 		m.failed && e.Result >= 0,
 		m.since != 0 && e.TimeNs < m.since,
-		m.until != 0 && e.TimeNs > m.until:
+		m.until != 0 && e.TimeNs > m.until,
+		m.uidProcs != nil && !m.uidProcs[trace.ProcKey{PID: e.PID, StartNs: e.StartNs}]:
 		return false
 	}
 	return m.under == "" || under(e.Path, m.under) || under(e.Path2, m.under)
@@ -174,6 +180,7 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 	ops := fs.String("op", "", "only these ops, comma-separated `LIST` (openat,rename,…)")
 	access := fs.String("access", "", "only `read`, write, lookup (stat-family) or none (context events such as fork, chdir)")
 	failed := fs.Bool("failed", false, "only failed calls (result < 0)")
+	uid := fs.Int64("uid", -1, "only events of processes whose ring belonged to `UID` (the uid the collector verified)")
 	since := fs.String("since", "", "only events at or after `TIME`: 15:04:05, RFC 3339, 5m (ago) or monotonic ns")
 	until := fs.String("until", "", "only events at or before `TIME` (same forms as --since)")
 	timeFmt := fs.String("time", "wall", "text times as `wall` (local clock), rel (since the first shown) or mono (raw ns); JSON keeps time_ns")
@@ -252,6 +259,9 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 	if *interval <= 0 {
 		return usage("--follow-interval must be positive, got %v", *interval)
 	}
+	if *uid < -1 || *uid > math.MaxUint32 {
+		return usage("--uid %d is not a uid", *uid)
+	}
 	st, err := store.Open(*storeDir, store.Options{ReadOnly: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "restrack events: %v\n", err)
@@ -314,6 +324,12 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		defer stop()
 	}
 	for {
+		if *uid >= 0 {
+			// Reloaded each pass: a follower meets new processes.
+			if m.uidProcs, err = procsOfUID(ctx, st, uint32(*uid)); err != nil {
+				break
+			}
+		}
 		err = st.Events(ctx, filter, print)
 		prog.done()
 		if ferr := out.Flush(); err == nil {
@@ -382,4 +398,19 @@ func (p *progress) done() {
 	if p.shown {
 		fmt.Fprintf(p.w, "\r%d %s.            \n", p.n, p.what)
 	}
+}
+
+// procsOfUID lists the processes whose records came through uid's ring.
+func procsOfUID(ctx context.Context, st *store.Store, uid uint32) (map[trace.ProcKey]bool, error) {
+	tr, err := st.Trace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	procs := map[trace.ProcKey]bool{}
+	for i := range tr.Processes {
+		if p := &tr.Processes[i]; p.UIDKnown && p.UID == uid {
+			procs[p.Key] = true
+		}
+	}
+	return procs, nil
 }

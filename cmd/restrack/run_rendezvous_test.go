@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,4 +50,24 @@ func TestRunKeepsTracingACommandThatDropsPrivileges(t *testing.T) {
 	assert.True(t, runuser, "runuser (root) is traced too")
 	_, err = os.Stat(filepath.Join(dir, "restrack-data"))
 	require.NoError(t, err)
+
+	// events --uid keeps the records of the ring the collector verified.
+	nobody, err := user.Lookup("nobody")
+	require.NoError(t, err)
+	hasCat := func(evs []eventJSON) bool {
+		for _, e := range evs {
+			if e.PID == cat.PID && e.Path == "/etc/hostname" {
+				return true
+			}
+		}
+		return false
+	}
+	asNobody := mustEvents(t, dir, "restrack-data", "--uid", nobody.Uid)
+	assert.True(t, hasCat(asNobody), "cat ran as nobody: --uid %s shows it", nobody.Uid)
+	for _, e := range asNobody {
+		assert.NotEqual(t, cat.PPID, e.PID, "runuser ran as root: not under --uid %s", nobody.Uid)
+	}
+	assert.False(t, hasCat(mustEvents(t, dir, "restrack-data", "--uid", "0")), "--uid 0 leaves nobody's cat out")
+	r = mustRun(t, dir, "events", "--store", "restrack-data", "--uid", "-5")
+	assert.Equal(t, 2, r.code, "a negative uid is a usage error: %s", r.stderr)
 }
