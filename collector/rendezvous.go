@@ -198,6 +198,15 @@ func (rv *Rendezvous) adoptRings() error {
 	return nil
 }
 
+// Prepare makes uid's ring now, before any process of uid registers: the
+// first registration then never waits for a ring's pages to be reserved
+// (16 MiB by default), which a loaded host can stretch past the shim's
+// 500 ms patience. restrack run prepares its own uid's.
+func (rv *Rendezvous) Prepare(uid uint32) error {
+	_, err := rv.ringFor(uid, true)
+	return err
+}
+
 // ringFor returns uid's ring, open read-write, creating it when create is
 // set and it does not exist.
 func (rv *Rendezvous) ringFor(uid uint32, create bool) (*os.File, error) {

@@ -115,6 +115,12 @@ func openRingMode(e *runEnv) (collector.Source, []string, func(), error) {
 		os.RemoveAll(dir)
 		return nil, nil, nil, err
 	}
+	if err := rv.Prepare(uint32(os.Getuid())); err != nil {
+		rv.Close()
+		src.Close()
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() {
