@@ -69,3 +69,30 @@ func TestAPathTheShimCouldNotMakeAbsoluteMakesThePlanIncompleteAndIsListed(t *te
 	assert.False(t, complete.Incomplete)
 	assert.Empty(t, complete.UnresolvedFiles)
 }
+
+func TestADirectoryOnlyLookedUpOnTheWayToOtherFilesIsNotAFileOfThePlan(t *testing.T) {
+	// 10 (moving) and 20 both lstat every component, as sqlite and a
+	// shell's cd do; 10 writes beneath /srv, 20 reads its config there.
+	tr := newTrace().proc(1, 0, "/bin/sh").proc(10, 1, "/srv/app").proc(20, 1, "/srv/tool").
+		access(10, "/srv", "lstat64", false, 4, 0).access(10, "/srv/data", "lstat64", false, 4, 0).
+		access(20, "/srv", "stat", false, 2, 0).
+		write(10, "/srv/data/db").read(20, "/srv/etc/app.conf").read(10, "/srv/etc/app.conf").
+		access(10, "/srv/flag", "stat", false, 1, 0). // a file only looked up: still a read
+		access(10, "/srv/conf.d", "opendir", false, 1, 0).access(10, "/srv/conf.d", "stat", false, 1, 0).
+		access(10, "/srv/conf.d/a", "stat", false, 1, 0).trace()
+	pl := mustPlan(t, tr, "10", Options{})
+	files := map[string]bool{}
+	for _, f := range pl.MoveFiles {
+		files[f.Path] = true
+	}
+	for _, f := range pl.CopyFiles {
+		files[f.Path] = true
+	}
+	assert.False(t, files["/srv"], "/srv is only the way to other files: %v", files)
+	assert.False(t, files["/srv/data"], "nor /srv/data: %v", files)
+	assert.True(t, files["/srv/data/db"], "what is beneath moves: %v", files)
+	assert.True(t, files["/srv/flag"], "a lookup-only file is a read")
+	assert.True(t, files["/srv/conf.d"], "a directory that was listed is a file of the plan")
+	assert.True(t, files["/srv/etc/app.conf"])
+	assert.Equal(t, []int32{10}, apRoots(pl), "20 shares only /srv's existence and a read: it stays")
+}

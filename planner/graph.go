@@ -166,6 +166,7 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 		// front saves the rehashing that otherwise dominates the build.
 		g.byPath = make(map[string]int32, len(tr.Accesses)/4)
 	}
+	implied := impliedDirs(tr)
 	edges := make([]edge, 0, len(tr.Accesses))
 	lastKey, lastProc := ProcKey{}, int32(-1)
 	for i := range tr.Accesses {
@@ -178,7 +179,7 @@ func buildGraph(tr *Trace, rules *Rules) *graph {
 			g.endpointAcc = append(g.endpointAcc, int32(i))
 			continue
 		}
-		if rules.NoLookups && isLookup(a.Op) {
+		if isLookup(a.Op) && (rules.NoLookups || implied[a.Path]) {
 			continue
 		}
 		if a.Count == 0 {
@@ -378,4 +379,52 @@ func csr[T any](n int, each func(yield func(from int32, item T))) (off []int32, 
 		fill[from]++
 	})
 	return off, items
+}
+
+// impliedDirs lists the paths that were only ever looked up (stat-family)
+// and are directories on the way to another traced path: /tmp, stat'ed by a
+// shell's cd or by sqlite canonicalising its database's name. Their
+// existence follows from the files beneath them, which the plan moves or
+// leaves; listed on their own they would make "/tmp" a file that moves.
+// A directory that was opened, listed or changed stays a file of the plan.
+// nil when there is none (the common trace without lookups costs one pass
+// over the accesses and no hashing).
+func impliedDirs(tr *Trace) map[string]bool {
+	var lookupOnly map[string]bool
+	for i := range tr.Accesses {
+		if a := &tr.Accesses[i]; a.Count > 0 && isLookup(a.Op) {
+			if lookupOnly == nil {
+				lookupOnly = map[string]bool{}
+			}
+			lookupOnly[a.Path] = true
+		}
+	}
+	if lookupOnly == nil {
+		return nil
+	}
+	for i := range tr.Accesses {
+		if a := &tr.Accesses[i]; a.Count > 0 && !isLookup(a.Op) && lookupOnly[a.Path] {
+			delete(lookupOnly, a.Path)
+		}
+	}
+	implied := map[string]bool{}
+	seen := map[string]bool{}
+	for i := range tr.Accesses {
+		path := tr.Accesses[i].Path
+		if tr.Accesses[i].Count == 0 || seen[path] || isEndpoint(path) {
+			continue
+		}
+		seen[path] = true
+		for dir := path; ; {
+			j := strings.LastIndexByte(dir, '/')
+			if j <= 0 {
+				break
+			}
+			dir = dir[:j]
+			if lookupOnly[dir] {
+				implied[dir] = true
+			}
+		}
+	}
+	return implied
 }
