@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 )
 
 // Network endpoints (design §16): the shim records TCP/UDP operations as
@@ -366,11 +365,11 @@ func (pl *Plan) portReason(root ProcKey, c *Cause) string {
 
 // writeEndpointTables adds the network sections to the text plan (only
 // when there is something to say, so file-only plans read as before).
-func (pl *Plan) writeEndpointTables(bw *errWriter) {
+func (pl *Plan) writeEndpointTables(bw *errWriter, width int) {
 	if len(pl.ListenEndpoints) > 0 {
-		bw.printf("\nPorts the moving APs serve (%d): the target must serve them; staying clients must be redirected\n", len(pl.ListenEndpoints))
-		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  ENDPOINT\tSERVED BY APs\tCLIENTS\n")
+		bw.printf("\n%s", wrapText(fmt.Sprintf("Ports the moving APs serve (%d): the target must serve them; staying clients must be redirected",
+			len(pl.ListenEndpoints)), width, "    "))
+		t := newTextTable("  ", 0, "ENDPOINT", "SERVED BY APs", "CLIENTS")
 		for _, l := range pl.ListenEndpoints {
 			var cl []string
 			for _, c := range l.Clients {
@@ -386,22 +385,22 @@ func (pl *Plan) writeEndpointTables(bw *errWriter) {
 			if len(cl) == 0 {
 				cl = []string{"none seen"}
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", l.Endpoint, joinPIDs(l.APs), strings.Join(cl, ", "))
+			t.row(l.Endpoint, joinPIDs(l.APs), strings.Join(cl, ", "))
 		}
-		tw.Flush()
+		t.write(bw, width)
 	}
 	if len(pl.ExternalEndpoints) > 0 {
-		bw.printf("\nEndpoints the moving APs reach that no traced process serves (%d): the target must reach them too\n", len(pl.ExternalEndpoints))
-		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  ENDPOINT\tAPs\tWHERE\n")
+		bw.printf("\n%s", wrapText(fmt.Sprintf("Endpoints the moving APs reach that no traced process serves (%d): the target must reach them too",
+			len(pl.ExternalEndpoints)), width, "    "))
+		t := newTextTable("  ", 0, "ENDPOINT", "APs", "WHERE")
 		for _, e := range pl.ExternalEndpoints {
 			where := "remote"
 			if e.Local {
 				where = "this host, untraced (a host daemon)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Endpoint, joinPIDs(e.APs), where)
+			t.row(e.Endpoint, joinPIDs(e.APs), where)
 		}
-		tw.Flush()
+		t.write(bw, width)
 	}
 }
 

@@ -1,8 +1,10 @@
 package planner
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -193,4 +195,22 @@ func TestParseEndpoint(t *testing.T) {
 			assert.Equal(t, tc.peer, ep.peer.String())
 		}
 	}
+}
+
+func TestTheEndpointTablesFitEightyColumns(t *testing.T) {
+	long := "/opt/very/long/install/prefix/of/the/service/bin/service-with-a-long-name"
+	tr := newTrace().proc(1, 0, "/bin/sh").proc(10, 1, long, long, "--config", "/etc/service/config-file.toml").
+		proc(20, 1, "/usr/lib/postgresql/15/bin/postgres", "postgres", "-D", "/var/lib/postgresql/15/main", "-c", "config_file=/etc/postgresql/15/main/postgresql.conf").
+		proc(30, 1, long, long, "--worker", "--queue", "/var/spool/service/queue-number-one").
+		net(20, "listen", "tcp://0.0.0.0:5432").net(10, "connect", "tcp://127.0.0.1:5432").
+		net(30, "connect", "tcp://[::1]:5432").net(20, "connect", "tcp://[2001:db8:1234:5678:9abc:def0:1234:5678]:443").trace()
+	pl := mustPlan(t, tr, "20", Options{})
+	require.NotEmpty(t, pl.ListenEndpoints)
+	require.NotEmpty(t, pl.ExternalEndpoints)
+	var out bytes.Buffer
+	require.NoError(t, pl.WriteTableWidth(&out, 80))
+	for _, line := range strings.Split(out.String(), "\n") {
+		assert.LessOrEqual(t, utf8.RuneCountInString(line), 80, "%q", line)
+	}
+	assert.Contains(t, out.String(), "STAYS", "the staying client is still said")
 }

@@ -116,7 +116,7 @@ func (pl *Plan) WriteTableWidth(w io.Writer, width int) error {
 		}
 	}
 
-	pl.writeEndpointTables(bw)
+	pl.writeEndpointTables(bw, width)
 
 	if len(pl.HostSockets) > 0 {
 		bw.printf("\n")
