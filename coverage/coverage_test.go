@@ -52,7 +52,6 @@ func TestCoverageComparesCleanedPathsPerProcessAndLeavesUntracedOpsOut(t *testin
 		NotComparable: 2, Processes: 2, ShimBlind: 1}, rep.Summary, "mkfifo and a datagram send are not comparable")
 }
 
-
 func TestAPathIsAWriteIfAnyCallWroteAndFailedOnlyIfEveryCallFailed(t *testing.T) {
 	ev := func(src string, op ring.Op, access uint8, path string, result int32) store.Event {
 		return store.Event{Source: src, PID: 7, StartNs: 5, Op: op, Access: access, Path: path, Result: result}
