@@ -30,7 +30,7 @@ shim: $(BUILD)/librestrack.so ## The LD_PRELOAD shim
 
 $(BUILD)/librestrack.so: $(SHIM_SRCS) $(SHIM_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS_SHIM) -shared -o $@ $(SHIM_SRCS) -ldl
+	$(CC) $(CFLAGS_SHIM) -shared -Wl,-z,now -o $@ $(SHIM_SRCS) -ldl
 
 cmds: $(addprefix $(BUILD)/,$(CMDS)) ## The Go commands under cmd/
 

@@ -69,6 +69,33 @@ uint64_t rt_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#if defined(__linux__) && !defined(RT_NO_PREFAULT)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#endif
+
+/*
+ * The pages every producer writes: the header (counters, doorbell) and
+ * the first page of sub-ring control blocks (tails; one page holds 32).
+ * A process's first access to each is a read (the magic, a tail) soon
+ * followed by a write (attached, the CAS): two faults per page, the second
+ * a write-protect fault that on a disk file system also runs its
+ * page_mkwrite. One MADV_POPULATE_WRITE maps both writable at once: at
+ * attach, and in a forked child (fork copies no page table of a shared
+ * file mapping). Content is untouched; kernels before 5.14 answer EINVAL
+ * and the pages fault as before. Not under a seccomp filter.
+ */
+static void populate_control(struct rt_producer *p, void *base)
+{
+#if defined(__linux__) && !defined(RT_NO_PREFAULT)
+	if (!__atomic_load_n(&p->no_syscalls, __ATOMIC_RELAXED))
+		rt_raw_syscall3(SYS_madvise, (long)base, RT_HEADER_SIZE + RT_PAGE_SIZE, MADV_POPULATE_WRITE);
+#else
+	(void)p, (void)base;
+#endif
+}
+
 static int is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 /* Validates the header's geometry, each field read once, and copies it
@@ -144,6 +171,7 @@ int rt_producer_attach(struct rt_producer *p, int fd)
 		rc = -errno;
 		goto out;
 	}
+	populate_control(p, hdr);
 	/* Acquire pairs with the creator's release store of magic: every other
 	 * header field was written before it. */
 	if (__atomic_load_n(&hdr->magic, __ATOMIC_ACQUIRE) != RT_MAGIC)
@@ -179,6 +207,8 @@ void rt_producer_forbid_syscalls(struct rt_producer *p)
 
 void rt_producer_after_fork(struct rt_producer *p)
 {
+	if (p->hdr != NULL)
+		populate_control(p, p->hdr);
 	for (uint32_t s = 0; s < RT_MAX_SUB; s++)
 		__atomic_store_n(&p->populated[s], 0, __ATOMIC_RELAXED);
 	if (p->chunk_shift != 0)
@@ -226,9 +256,6 @@ static inline __attribute__((always_inline)) int reserve_once(struct rt_producer
 }
 
 #if defined(__linux__) && !defined(RT_NO_PREFAULT)
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
 /*
  * The first write to each page of the ring costs this process a page fault
  * (its page tables start empty after exec and after fork): several µs each,

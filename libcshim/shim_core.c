@@ -93,7 +93,13 @@ static RT_TLS int32_t rt_tid;
 static const char *const rt_env_keys[] = {"LD_PRELOAD", RT_ENV_RING, RT_ENV_MODE, RT_ENV_FIFO,
 					  RT_ENV_FULL_WAIT, RT_ENV_SOCKET, RT_ENV_DEBUG};
 #define RT_NENV (sizeof(rt_env_keys) / sizeof(rt_env_keys[0]))
-static char rt_env_saved[RT_NENV][RT_PATH_MAX + 32];
+/* Packed one after another in one buffer (rt_env_saved[k] points into it,
+ * NULL when unset): a process start writes the page or two the values
+ * fill, not one page per key (each fault of a fresh page costs a start
+ * about a µs). Each value is bounded as before. */
+#define RT_ENV_ENTRY_MAX (RT_PATH_MAX + 32)
+static char rt_env_buf[RT_NENV * RT_ENV_ENTRY_MAX];
+static const char *rt_env_saved[RT_NENV];
 
 /* ------------------------------------------------------------------ */
 /* raw system calls                                                    */
@@ -786,8 +792,39 @@ static long rt_self_argv(char *buf, size_t cap)
 	return n;
 }
 #else
+/* Whether s is one of argv[1], argv[2] (g.argv, NUL-separated): where the
+ * kernel puts the script's path when it runs a #! script, whose executable
+ * is the interpreter, not the path that was exec'd. */
+static int rt_argv12_is(const char *s)
+{
+	const char *a = g.argv, *end = g.argv + g.argv_len;
+	for (int i = 0; i < 3 && a < end; i++) {
+		if (i > 0 && __builtin_strcmp(a, s) == 0)
+			return 1;
+		a += rt_strlen(a) + 1;
+	}
+	return 0;
+}
+
+/* The executable: the path exec was given (AT_EXECFN, in the aux vector,
+ * no system call) when it is plainly the program's own: absolute, no "."
+ * or ".." component, not a descriptor (fexecve, execveat), not a script
+ * (whose executable is its interpreter). It may name a symlink (/bin/true
+ * for /usr/bin/true): the file that was exec'd. Otherwise, or when argv is
+ * unknown, /proc/self/exe. */
 static long rt_self_exe(char *buf, size_t cap)
 {
+	const char *fn = (const char *)getauxval(AT_EXECFN);
+	if (fn != NULL && fn[0] == '/' && g.argv_len >= 0 && __builtin_strncmp(fn, "/dev/fd/", 8) != 0 &&
+	    __builtin_strncmp(fn, "/proc/", 6) != 0 && __builtin_strstr(fn, "/./") == NULL &&
+	    __builtin_strstr(fn, "/../") == NULL && !rt_argv12_is(fn)) {
+		size_t n = rt_strlen(fn);
+		size_t last = n >= 3 ? n - 3 : 0;
+		if (n < cap && __builtin_strcmp(fn + last, "/..") != 0 && __builtin_strcmp(fn + (n >= 2 ? n - 2 : 0), "/.") != 0) {
+			__builtin_memcpy(buf, fn, n + 1);
+			return (long)n;
+		}
+	}
 	return rt_readlink("/proc/self/exe", buf, cap);
 }
 
@@ -1165,8 +1202,8 @@ char **rt_env_for_exec(char *const envp[], char **out, char *strbuf)
 		out[n++] = e;
 	}
 	for (k = 0; k < RT_NENV; k++)
-		if (!have[k] && rt_env_saved[k][0])
-			out[n++] = rt_env_saved[k];
+		if (!have[k] && rt_env_saved[k])
+			out[n++] = (char *)rt_env_saved[k];
 	/* The marker: the next image's shim records PROC_EXEC, not PROC_START,
 	 * and keeps the start time (exec does not change it; not in a vfork
 	 * child, whose start is not ours). rt_exec_mark_fd may add the ring. */
@@ -1235,7 +1272,7 @@ int rt_env_complete(char *const envp[])
 					return 0;
 			}
 	for (size_t k = 0; k < RT_NENV; k++)
-		if (!have[k] && rt_env_saved[k][0])
+		if (!have[k] && rt_env_saved[k])
 			return 0;
 	return 1;
 }
@@ -1283,16 +1320,18 @@ const char *rt_search_path(const char *file, char *buf, uint16_t *rflags)
 
 static void rt_save_env(void)
 {
+	char *p = rt_env_buf;
 	for (size_t k = 0; k < RT_NENV; k++) {
 		const char *v = rt_getenv(rt_env_keys[k]);
 		size_t kl = rt_strlen(rt_env_keys[k]);
-		rt_env_saved[k][0] = 0;
-		if (v == NULL || kl + 1 + rt_strlen(v) + 1 > sizeof(rt_env_saved[k]))
+		rt_env_saved[k] = NULL;
+		if (v == NULL || kl + 1 + rt_strlen(v) + 1 > RT_ENV_ENTRY_MAX)
 			continue;
-		char *p = rt_stpcpy(rt_env_saved[k], rt_env_keys[k]);
+		rt_env_saved[k] = p;
+		p = rt_stpcpy(p, rt_env_keys[k]);
 		*p++ = '=';
 		p = rt_stpcpy(p, v);
-		*p = 0;
+		*p++ = 0;
 	}
 }
 
@@ -1541,8 +1580,14 @@ static void rt_init(void)
 	if (exec_mark && mark_start != 0)
 		g.start_ns = mark_start; /* exec keeps the process's start */
 	/* Before attaching: under an inherited filter the rendezvous's
-	 * socket calls may be refused (SIGSYS), a lent ring is still mapped. */
-	rt_seccomp_probe();
+	 * socket calls may be refused (SIGSYS), a lent ring is still mapped.
+	 * A lent ring says the exec'ing image had no filter in force (it lends
+	 * none when sandboxed: rt_exec_ring_fd), and exec adds none: then
+	 * nothing is read (the probe's open/read/close of /proc/self/status
+	 * is the dearest part of a traced exec). A setuid image trusts no
+	 * marker and probes. */
+	if (!exec_mark || g.lent_fd < 0 || g.secure)
+		rt_seccomp_probe();
 	if (rt_attach() != 0) {
 		__atomic_store_n(&rt_state, RT_ST_OFF, __ATOMIC_RELEASE);
 		rt_in_shim--;

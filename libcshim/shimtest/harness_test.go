@@ -61,7 +61,7 @@ func shim(tb testing.TB) string {
 		require.NoError(tb, err)
 		rel = append(rel, r)
 	}
-	return ctest.Build(tb, "librestrack.so", rel, "-shared", "-fPIC", "-fvisibility=hidden", "-D_GNU_SOURCE", "-ldl")
+	return ctest.Build(tb, "librestrack.so", rel, "-shared", "-fPIC", "-fvisibility=hidden", "-D_GNU_SOURCE", "-Wl,-z,now", "-ldl")
 }
 
 func probe(tb testing.TB) string {
