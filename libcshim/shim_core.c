@@ -278,8 +278,133 @@ void *rt_resolve_sym(enum rt_sym i)
 	return p;
 }
 
+#if defined(__linux__) && defined(__GLIBC__) && !defined(RT_LIBC_BUILD)
+/*
+ * The constructor's lookup of every real function in one pass, without
+ * dlsym: ~100 dlsym(RTLD_NEXT) calls cost a process start some 10-20 µs
+ * (each finds its caller's object, takes the loader's lock, hashes the
+ * name and searches). Here each name is looked up in the GNU hash table of
+ * the objects after ours in load order (what RTLD_NEXT searches), up to
+ * and including libc; the default version of a versioned name is the one
+ * taken, as dlsym takes it. Anything unusual (no GNU hash, an IFUNC, a
+ * name libc lacks) is left NULL for dlsym to find. Runs once, in the
+ * constructor, before any hook needs it.
+ */
+struct rt_fast {
+	uintptr_t self;  /* an address inside this library */
+	int past_self;   /* the walk has passed our own object */
+	int done;        /* libc was searched */
+};
+
+static uint32_t rt_gnu_hash(const char *s)
+{
+	uint32_t h = 5381;
+	for (; *s; s++)
+		h = h * 33 + (unsigned char)*s;
+	return h;
+}
+
+static int rt_obj_has(const struct dl_phdr_info *info, uintptr_t addr)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && addr >= lo && addr - lo < ph->p_memsz)
+			return 1;
+	}
+	return 0;
+}
+
+static int rt_fast_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct rt_fast *f = arg;
+	const ElfW(Dyn) *dyn = NULL;
+	const uint32_t *gh = NULL;
+	const ElfW(Sym) *symtab = NULL;
+	const char *strtab = NULL;
+	const ElfW(Versym) *versym = NULL;
+	int is_libc;
+	(void)size;
+
+	if (!f->past_self) {
+		f->past_self = rt_obj_has(info, f->self);
+		return 0;
+	}
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+	if (dyn == NULL)
+		return 0;
+	for (; dyn->d_tag != DT_NULL; dyn++) {
+		/* glibc relocates these in place; the vDSO's stay offsets. */
+		uintptr_t v = dyn->d_un.d_ptr;
+		if (v < info->dlpi_addr)
+			v += info->dlpi_addr;
+		switch (dyn->d_tag) {
+		case DT_GNU_HASH: gh = (const uint32_t *)v; break;
+		case DT_SYMTAB: symtab = (const ElfW(Sym) *)v; break;
+		case DT_STRTAB: strtab = (const char *)v; break;
+		case DT_VERSYM: versym = (const ElfW(Versym) *)v; break;
+		}
+	}
+	is_libc = info->dlpi_name != NULL && __builtin_strstr(info->dlpi_name, "/libc.so.") != NULL;
+	if (gh != NULL && symtab != NULL && strtab != NULL && gh[0] != 0 && gh[2] != 0) {
+		uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2], shift = gh[3];
+		const ElfW(Addr) *bloom = (const ElfW(Addr) *)(gh + 4);
+		const uint32_t *buckets = (const uint32_t *)(bloom + bloom_size);
+		const uint32_t *chain = buckets + nbuckets;
+		const unsigned bits = sizeof(ElfW(Addr)) * 8;
+		for (int i = 0; i < RT_SYM_COUNT; i++) {
+			const char *name = rt_sym_names[i];
+			uint32_t h, ix;
+			if (__atomic_load_n(&rt_real_tab[i], __ATOMIC_RELAXED) != NULL)
+				continue;
+			h = rt_gnu_hash(name);
+			ElfW(Addr) word = bloom[(h / bits) % bloom_size];
+			ElfW(Addr) mask = ((ElfW(Addr))1 << (h % bits)) | ((ElfW(Addr))1 << ((h >> shift) % bits));
+			if ((word & mask) != mask)
+				continue;
+			ix = buckets[h % nbuckets];
+			if (ix < symoffset)
+				continue;
+			for (;; ix++) {
+				uint32_t h2 = chain[ix - symoffset];
+				const ElfW(Sym) *sym = &symtab[ix];
+				if ((h | 1) == (h2 | 1) && __builtin_strcmp(name, strtab + sym->st_name) == 0 &&
+				    sym->st_shndx != SHN_UNDEF && sym->st_value != 0 &&
+				    (versym == NULL || (versym[ix] & 0x7fff) < 2 || !(versym[ix] & 0x8000))) {
+					/* An IFUNC needs its resolver run: dlsym's job. */
+					if (ELF32_ST_TYPE(sym->st_info) == STT_FUNC) /* same macro for ELF64 */
+						__atomic_store_n(&rt_real_tab[i], (void *)(info->dlpi_addr + sym->st_value),
+								 __ATOMIC_RELAXED);
+					break;
+				}
+				if (h2 & 1)
+					break;
+			}
+		}
+	}
+	if (is_libc) {
+		f->done = 1;
+		return 1; /* past libc the walk could meet a dlopen'ed object outside RTLD_NEXT's scope */
+	}
+	return 0;
+}
+
+static void rt_resolve_fast(void)
+{
+	struct rt_fast f = {.self = (uintptr_t)&rt_fast_cb};
+	dl_iterate_phdr(rt_fast_cb, &f);
+}
+#else
+static void rt_resolve_fast(void) {}
+#endif
+
 void rt_resolve_all(void)
 {
+	int saved = errno;
+	rt_resolve_fast();
+	errno = saved;
 	for (int i = 0; i < RT_SYM_COUNT; i++)
 		if (__atomic_load_n(&rt_real_tab[i], __ATOMIC_RELAXED) == NULL)
 			rt_resolve_sym((enum rt_sym)i);
