@@ -400,10 +400,43 @@ static void rt_resolve_fast(void)
 static void rt_resolve_fast(void) {}
 #endif
 
+#ifdef RT_TEST_RESOLVE
+/* Test-only (TestTheConstructorFindsEveryRealFunctionWhereDlsymDoes):
+ * every pointer the fast pass found, checked against dlsym(RTLD_NEXT),
+ * and the count on stderr. */
+static void rt_test_resolve_report(void)
+{
+	char b[64], *p;
+	int found = 0, wrong = 0;
+	for (int i = 0; i < RT_SYM_COUNT; i++) {
+		void *d = dlsym(RTLD_NEXT, rt_sym_names[i]);
+		if (rt_real_tab[i] == NULL)
+			continue;
+		found++;
+		if (rt_real_tab[i] != d) {
+			wrong++;
+			rt_sys3(SYS_write, 2, rt_sym_names[i], rt_strlen(rt_sym_names[i]));
+			rt_sys3(SYS_write, 2, " differs from dlsym\n", 20);
+		}
+	}
+	p = rt_stpcpy(b, "resolve: fast ");
+	p = rt_utoa(p, (uint64_t)found);
+	p = rt_stpcpy(p, " of ");
+	p = rt_utoa(p, RT_SYM_COUNT);
+	p = rt_stpcpy(p, ", wrong ");
+	p = rt_utoa(p, (uint64_t)wrong);
+	*p++ = '\n';
+	rt_sys3(SYS_write, 2, b, p - b);
+}
+#endif
+
 void rt_resolve_all(void)
 {
 	int saved = errno;
 	rt_resolve_fast();
+#ifdef RT_TEST_RESOLVE
+	rt_test_resolve_report();
+#endif
 	errno = saved;
 	for (int i = 0; i < RT_SYM_COUNT; i++)
 		if (__atomic_load_n(&rt_real_tab[i], __ATOMIC_RELAXED) == NULL)
