@@ -140,8 +140,8 @@ static void test_exec_env(void)
 	/* Pretend the shim is on, with what rt_save_env would have copied. */
 	rt_state = RT_ST_READY;
 	strcpy(g.self_path, "/opt/rt/librestrack.so");
-	strcpy(rt_env_saved[0], "LD_PRELOAD=/opt/rt/librestrack.so");
-	strcpy(rt_env_saved[1], "RESTRACK_RING=/dev/shm/r");
+	rt_env_saved[0] = "LD_PRELOAD=/opt/rt/librestrack.so";
+	rt_env_saved[1] = "RESTRACK_RING=/dev/shm/r";
 	snprintf(mark, sizeof(mark), "RESTRACK_EXEC_FROM=%d", getpid());
 
 	/* An empty environment gets everything back, and the marker. */
