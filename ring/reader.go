@@ -53,11 +53,14 @@ type Reader struct {
 	own      [NCuts]ownCut
 	pending  counts // published to the header at Release
 
-	keys   []key  // scratch: cutoff candidates
 	picks  []pick // scratch: the records a drain delivers, by sub-ring
 	runs   []int  // scratch: where each sub-ring's picks start
 	heads  []int  // scratch: merge positions in those runs
 	merged []pick // scratch: the picks in time order
+	gen    uint32 // drains so far: tells an item's string copy of this batch from a stale one
+	// scanned counts record headers copied out of the ring: each record's
+	// once, however many drains it waits for (a test holds it to that).
+	scanned uint64
 }
 
 // tailHistory is how many recent tail reads a sub-ring remembers: a
@@ -91,15 +94,35 @@ type subState struct {
 	// run of skipped slots counts as one abandoned record.
 	lastAbandoned uint64
 
-	// One drain's scan: what lies from cursor on, and how much of it the
-	// drain delivers.
+	// What lies scanned from cursor on, and how much of it a drain
+	// delivers. Items a drain holds back (behind its cutoff, or beyond what
+	// the batch holds) are kept for the next drain, which scans on from
+	// scanEnd: behind a full ring, rescanning them every drain made the
+	// drain's cost grow with the backlog, not with what it delivers.
 	items     []item
+	itemBuf   []item // the array items starts in once it is empty again
 	scanEnd   uint64
-	maxTime   uint64 // of the scanned records
-	nrec      uint64 // scanned records, and their string bytes
+	maxTime   uint64 // of the scanned records (an upper bound once some are delivered)
+	nrec      uint64 // scanned records not yet delivered, and their string bytes
 	nbytes    uint64
 	candidate uint64 // frontier if everything scanned is delivered
 	take      int
+	// sorted: the scanned records' times never decrease in ring order (the
+	// rule; a producer preempted between reserving and reading the clock
+	// breaks it). Then a cutoff splits the sub-ring at its first record at
+	// or above it, and nothing behind that needs looking at.
+	sorted   bool
+	lastTime uint64
+}
+
+// resetScan forgets what was scanned: the next scan starts at the cursor.
+func (s *subState) resetScan() {
+	if cap(s.items) > cap(s.itemBuf) {
+		s.itemBuf = s.items[:0:cap(s.items)] // a larger array the scan grew: keep it
+	}
+	s.items, s.scanEnd = s.itemBuf[:0], s.cursor
+	s.maxTime, s.nrec, s.nbytes = 0, 0, 0
+	s.sorted, s.lastTime = true, 0
 }
 
 type itemKind uint8
@@ -116,8 +139,9 @@ type item struct {
 	rh    RecordHeader
 	pos   uint64
 	slots uint64
-	str   int // offset of its strings in the batch's buffer; -1 = not copied yet
+	str   int // offset of its strings in the batch's buffer; valid only when gen is the reader's
 	kind  itemKind
+	gen   uint32 // the drain that copied the strings (a held item's copy dies with its batch)
 }
 
 // ownCut is a cut this reader made or sought: its positions, kept
@@ -184,6 +208,7 @@ func newReader(f *os.File, m *mapping, opts Options) *Reader {
 	for i := range r.subs {
 		heads[i] = atomic.LoadUint64(&m.subs[i].Head)
 		r.subs[i] = subState{cursor: heads[i], head: heads[i], lastAbandoned: ^uint64(0), nseen: 1}
+		r.subs[i].resetScan()
 		r.subs[i].seen[0] = tailRead{atomic.LoadUint64(&m.subs[i].Tail), t0}
 	}
 	r.own[r.cut%NCuts] = ownCut{id: r.cut, pos: heads}
@@ -296,6 +321,7 @@ func (r *Reader) Seek(pos uint64) error {
 	for i, p := range final {
 		r.subs[i].cursor = p
 		r.subs[i].stallValid = false
+		r.subs[i].resetScan()
 	}
 	r.cut = pos
 	r.own[pos%NCuts] = ownCut{id: pos, pos: final}
@@ -374,6 +400,7 @@ func (r *Reader) Wait(interval time.Duration) {
 // and counted (b.Abandoned). Slots are not freed until Release.
 func (r *Reader) Drain(b *Batch) {
 	b.reset(r.cut)
+	r.gen++
 	m := r.m
 	atomic.StoreUint64(&m.hdr.HeartbeatNs, monotonicNs())
 	if r.cut+1-r.released >= NCuts {
@@ -405,8 +432,7 @@ func (r *Reader) Drain(b *Batch) {
 // of the head) is set back to the end of what is published, and counted.
 func (r *Reader) scan(b *Batch, i uint32, t0 uint64) {
 	m, s := r.m, &r.subs[i]
-	s.items, s.take = s.items[:0], 0
-	s.maxTime, s.nrec, s.nbytes = 0, 0, 0
+	s.take = 0
 	if h := atomic.LoadUint64(&m.subs[i].Head); h != s.head {
 		// Only this reader writes heads: set a stray write back.
 		if atomic.CompareAndSwapUint64(&m.subs[i].Head, h, s.head) {
@@ -414,12 +440,13 @@ func (r *Reader) scan(b *Batch, i uint32, t0 uint64) {
 		}
 	}
 	tail := atomic.LoadUint64(&m.subs[i].Tail)
-	bad := tail < s.cursor || tail-s.head > m.subSlots
+	bad := tail < s.scanEnd || tail-s.head > m.subSlots
 	end := tail
 	if bad {
 		end = s.head + m.subSlots // only what is published: no abandonment
+		s.resetScan()
 	}
-	pos, waited := s.cursor, bad
+	pos, waited := s.scanEnd, bad
 	for pos < end {
 		// Acquire pairs with the producer's release store of the stamp.
 		if atomic.LoadUint64(m.stampAt(i, pos)) != stamp(pos) && (waited || !publishedSoon(m.stampAt(i, pos), pos)) {
@@ -432,6 +459,7 @@ func (r *Reader) scan(b *Batch, i uint32, t0 uint64) {
 			continue
 		}
 		s.items = append(s.items, item{pos: pos, rh: *m.recordAt(i, pos)}) // one copy: a hostile writer cannot change it under the checks
+		r.scanned++
 		it := &s.items[len(s.items)-1]
 		l := uint64(it.rh.Len)
 		it.slots = (l + SlotSize - 1) >> SlotShift
@@ -442,6 +470,10 @@ func (r *Reader) scan(b *Batch, i uint32, t0 uint64) {
 			it.kind = itemCorrupt
 		default:
 			it.kind = itemRecord
+			if it.rh.TimeNs < s.lastTime {
+				s.sorted = false
+			}
+			s.lastTime = max(s.lastTime, it.rh.TimeNs)
 			s.maxTime = max(s.maxTime, it.rh.TimeNs)
 			s.nrec++
 			s.nbytes += l - recordHeaderSize
@@ -449,7 +481,7 @@ func (r *Reader) scan(b *Batch, i uint32, t0 uint64) {
 			// read: one pass over the ring's memory, not two.
 			it.str = -1
 			if n := int(l - recordHeaderSize); cap(b.buf)-len(b.buf) >= n {
-				it.str = len(b.buf)
+				it.str, it.gen = len(b.buf), r.gen
 				b.buf = b.buf[:it.str+n]
 				r.copyOut(b.buf[it.str:], i, (pos<<SlotShift)+recordHeaderSize)
 			}
@@ -562,62 +594,66 @@ func (r *Reader) cutoff(b *Batch) {
 	if n, bytes := r.taken(); n <= uint64(cap(b.Records)) && bytes <= uint64(cap(b.buf)) {
 		return
 	}
-	// Too much for b: the largest cutoff whose delivery fits, found among
-	// the deliverable records' keys (what a cutoff delivers grows with it).
-	ks := r.keys[:0]
-	for i := range r.subs {
-		s := &r.subs[i]
-		for j := range s.items[:s.take] {
-			if it := &s.items[j]; it.kind == itemRecord {
-				ks = append(ks, key{it.rh.TimeNs, uint32(i), it.pos})
-			}
-		}
-	}
-	r.keys = ks
-	slices.SortFunc(ks, func(a, b key) int {
-		if a.less(b) {
-			return -1
-		}
-		if b.less(a) {
-			return 1
-		}
-		return 0
-	})
-	fits := func(i int) (bool, uint64) {
-		r.settle(ks[i])
-		n, bytes := r.taken()
-		return n <= uint64(cap(b.Records)) && bytes <= uint64(cap(b.buf)), n
-	}
-	lo, hi := 0, len(ks) // fits(lo) holds: it delivers nothing
-	for hi-lo > 1 {
-		if mid := (lo + hi) / 2; func() bool { ok, _ := fits(mid); return ok }() {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	if _, n := fits(lo); n > 0 {
+	// Too much for b: walk the deliverable records in time order (a merge
+	// of the sub-rings' prefixes, each nearly sorted already) and stop at
+	// the first that does not fit; its key is the cutoff. One pass over
+	// what is delivered, where sorting every key and searching for the
+	// cutoff cost a settle per probe: that made a drain behind a full ring
+	// cost microseconds per record, just when the collector must catch up.
+	if r.fitCutoff(b) {
 		return
 	}
 	// A record stamped late sits before earlier-stamped ones in its
-	// sub-ring, and no cutoff that fits delivers anything: the smallest
-	// one that delivers wins, and b grows to hold it.
-	lo, hi = 0, len(ks)-1
-	for hi-lo > 1 {
-		if mid := (lo + hi) / 2; func() bool { _, n := fits(mid); return n > 0 }() {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	if _, n := fits(hi); n == 0 {
-		r.settle(key{t: ^uint64(0)})
-	}
-	// (Strings the scan could not copy are copied, into a larger buffer,
-	// when delivered.)
+	// sub-ring, and the cutoff that fits delivers nothing: deliver what the
+	// unbounded cutoff settled on, and let b grow to hold it (at most what
+	// the sub-rings hold).
+	r.settle(c)
 	if n, _ := r.taken(); n > uint64(cap(b.Records)) {
 		b.Records = make([]Record, 0, n)
 	}
+	// (Strings the scan could not copy are copied, into a larger buffer,
+	// when delivered.)
+}
+
+// fitCutoff lowers the sub-rings' takes to the largest time-ordered
+// delivery that fits b, and reports whether it delivers anything.
+func (r *Reader) fitCutoff(b *Batch) bool {
+	next := r.heads[:0]
+	for range r.subs {
+		next = append(next, 0)
+	}
+	r.heads = next
+	var n, bytes uint64
+	stop := key{t: ^uint64(0)}
+	for {
+		best, bestKey := -1, key{}
+		for i := range r.subs {
+			s := &r.subs[i]
+			for next[i] < s.take && s.items[next[i]].kind != itemRecord {
+				next[i]++
+			}
+			if next[i] == s.take {
+				continue
+			}
+			it := &s.items[next[i]]
+			if k := (key{it.rh.TimeNs, uint32(i), it.pos}); best < 0 || k.less(bestKey) {
+				best, bestKey = i, k
+			}
+		}
+		if best < 0 {
+			break
+		}
+		it := &r.subs[best].items[next[best]]
+		if n+1 > uint64(cap(b.Records)) || bytes+uint64(it.rh.Len)-recordHeaderSize > uint64(cap(b.buf)) {
+			stop = bestKey
+			break
+		}
+		n, bytes = n+1, bytes+uint64(it.rh.Len)-recordHeaderSize
+		next[best]++
+	}
+	r.settle(stop)
+	got, _ := r.taken()
+	return got > 0
 }
 
 // taken counts the records, and their string bytes, that the sub-rings'
@@ -652,6 +688,9 @@ func (r *Reader) settle(c key) key {
 				if s.take == len(s.items) {
 					if !k.less(c) {
 						s.take = j
+						if s.sorted {
+							break // every later record is later still
+						}
 					}
 				} else if k.less(c) {
 					c, changed = k, true
@@ -697,6 +736,9 @@ func (r *Reader) deliver(b *Batch) {
 			for j := range s.items[s.take:] {
 				if it := &s.items[s.take+j]; it.kind == itemRecord {
 					s.frontier = min(s.frontier, it.rh.TimeNs)
+					if s.sorted {
+						break // the first held record is the earliest
+					}
 				}
 			}
 		}
@@ -710,7 +752,7 @@ func (r *Reader) deliver(b *Batch) {
 	// cutoff then held back) are copied now, into a larger buffer if need be.
 	late := 0
 	for _, p := range picks {
-		if p.it.str < 0 {
+		if p.it.str < 0 || p.it.gen != r.gen {
 			late += int(p.it.rh.Len) - recordHeaderSize
 		}
 	}
@@ -718,9 +760,9 @@ func (r *Reader) deliver(b *Batch) {
 		b.buf = append(make([]byte, 0, len(b.buf)+late), b.buf...)
 	}
 	for _, p := range picks {
-		if p.it.str < 0 {
+		if p.it.str < 0 || p.it.gen != r.gen {
 			n := int(p.it.rh.Len) - recordHeaderSize
-			p.it.str = len(b.buf)
+			p.it.str, p.it.gen = len(b.buf), r.gen
 			b.buf = b.buf[:p.it.str+n]
 			r.copyOut(b.buf[p.it.str:], p.sub, (p.it.pos<<SlotShift)+recordHeaderSize)
 		}
@@ -732,6 +774,19 @@ func (r *Reader) deliver(b *Batch) {
 		if !r.decode(b, p.sub, p.it) {
 			b.Corrupted++
 			b.CorruptedBytes += p.it.slots << SlotShift
+		}
+	}
+	// What was held back stays scanned for the next drain.
+	for i := range r.subs {
+		s := &r.subs[i]
+		for _, p := range r.picks[runs[i]:runs[i+1]] {
+			s.nrec--
+			s.nbytes -= uint64(p.it.rh.Len) - recordHeaderSize
+		}
+		if s.take == len(s.items) {
+			s.resetScan()
+		} else {
+			s.items = s.items[s.take:]
 		}
 	}
 }
