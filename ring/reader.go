@@ -590,17 +590,17 @@ func (r *Reader) cutoff(b *Batch) {
 		}
 		return
 	}
-	c = r.settle(c)
-	if n, bytes := r.taken(); n <= uint64(cap(b.Records)) && bytes <= uint64(cap(b.buf)) {
+	if n <= uint64(cap(b.Records)) && bytes <= uint64(cap(b.buf)) {
+		r.settle(c)
 		return
 	}
-	// Too much for b: walk the deliverable records in time order (a merge
-	// of the sub-rings' prefixes, each nearly sorted already) and stop at
-	// the first that does not fit; its key is the cutoff. One pass over
+	// Too much for b: walk the records in time order (a merge of the
+	// sub-rings, each nearly sorted already) and stop at the first at or
+	// above c or that does not fit; its key is the cutoff. One pass over
 	// what is delivered, where sorting every key and searching for the
 	// cutoff cost a settle per probe: that made a drain behind a full ring
 	// cost microseconds per record, just when the collector must catch up.
-	if r.fitCutoff(b) {
+	if r.fitCutoff(b, c) {
 		return
 	}
 	// A record stamped late sits before earlier-stamped ones in its
@@ -615,24 +615,24 @@ func (r *Reader) cutoff(b *Batch) {
 	// when delivered.)
 }
 
-// fitCutoff lowers the sub-rings' takes to the largest time-ordered
-// delivery that fits b, and reports whether it delivers anything.
-func (r *Reader) fitCutoff(b *Batch) bool {
+// fitCutoff sets the sub-rings' takes to the largest time-ordered delivery
+// below c that fits b, and reports whether it delivers anything.
+func (r *Reader) fitCutoff(b *Batch, c key) bool {
 	next := r.heads[:0]
 	for range r.subs {
 		next = append(next, 0)
 	}
 	r.heads = next
 	var n, bytes uint64
-	stop := key{t: ^uint64(0)}
+	stop := c
 	for {
 		best, bestKey := -1, key{}
 		for i := range r.subs {
 			s := &r.subs[i]
-			for next[i] < s.take && s.items[next[i]].kind != itemRecord {
+			for next[i] < len(s.items) && s.items[next[i]].kind != itemRecord {
 				next[i]++
 			}
-			if next[i] == s.take {
+			if next[i] == len(s.items) {
 				continue
 			}
 			it := &s.items[next[i]]
@@ -640,7 +640,7 @@ func (r *Reader) fitCutoff(b *Batch) bool {
 				best, bestKey = i, k
 			}
 		}
-		if best < 0 {
+		if best < 0 || !bestKey.less(c) {
 			break
 		}
 		it := &r.subs[best].items[next[best]]
