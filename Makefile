@@ -93,7 +93,7 @@ $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_H
 BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng $(BUILD)/fiforeader $(BUILD)/scanloop
 BENCH_FLAGS ?= # extra restrack-bench flags, e.g. BENCH_FLAGS="-parts overhead -modes ring,lttng"
 
-bench: build $(BENCH_WORKLOADS) bench-ring bench-fleet ## The whole benchmark suite (< 10 min): overhead tables, scale figures, planner curve; plots into docs/
+bench: build $(BENCH_WORKLOADS) bench-ring bench-fleet ## The whole benchmark suite (< 12 min): overhead tables, whole workloads under restrack run (openloop, process starts, pipelines, 1.5 M-file scan, make -j2 of GNU hello), scale, ingest, planner curve; plots into docs/
 	$(BUILD)/restrack-bench -bin $(BUILD) -out $(BUILD)/bench -plots docs $(BENCH_FLAGS)
 
 FLEETBENCH_FLAGS ?= # e.g. FLEETBENCH_FLAGS="-hosts 10 -accesses 5000"

@@ -55,6 +55,27 @@ func WriteMarkdown(w io.Writer, r *Run) {
 			fmt.Fprintf(w, "The ring mode's collector daemon peaked at %.1f MiB RSS over the whole overhead run.\n\n", float64(o.CollectorRSSKiB)/1024)
 		}
 	}
+	if x := r.Workloads; x != nil {
+		fmt.Fprintf(w, "### Whole workloads under restrack run\n\nCommand: `build/restrack-bench -parts run`. Wall clock of the whole command, `restrack run --json --store DIR -- CMD` against CMD alone, interleaved pairs; ratios of the means (the headline) and of the medians; added time per unit, whole and net of restrack run's fixed cost (`restrack run -- /bin/true` against `/bin/true`: %+.0f ms wall, %.0f ms of its own CPU). Collector CPU: restrack run's own user+sys (the in-process collector with its start-up and end-of-run summary; the workload's CPU is its children's), per record stored.\n\n", x.FixedWall*1e3, x.FixedCPU*1e3)
+		fmt.Fprintf(w, "| workload | per run | pairs | untraced s, mean / median | traced s, mean / median | ratio, mean / median | added per unit, mean / median | net of fixed, mean | records/run | lost (all runs) | collector CPU s/run | CPU ns/event | net of fixed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, q := range x.Runs {
+			if q.Skipped != "" {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %d %s | %d | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %s / %s | %s | %d | %d | %.3f | %.0f | %.0f |\n", q.Name, q.Units, plural(q.Unit), q.Pairs,
+				q.Untraced.Mean, q.Untraced.Median, q.Traced.Mean, q.Traced.Median, q.MeanRatio, q.MedianRatio,
+				perUnit(q.AddedMeanNs), perUnit(q.AddedMedianNs), perUnit(q.AddedNetMeanNs), q.Records, q.Lost, q.CollectorCPU, q.CollectorCPUNsPerEvent, q.CollectorCPUNetNsPerEvent)
+		}
+		fmt.Fprintln(w)
+		for _, q := range x.Runs {
+			if q.Skipped != "" {
+				fmt.Fprintf(w, "- `%s`: skipped: %s\n", q.Name, q.Skipped)
+			} else {
+				fmt.Fprintf(w, "- `%s`: %s: `%s`\n", q.Name, q.Title, q.Command)
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	if s := r.Scale; s != nil {
 		fmt.Fprintf(w, "### Scale\n\nCommand: `build/restrack-bench -parts scale`.\n\n| figure | result |\n|---|---|\n")
 		fmt.Fprintf(w, "| collector drain (`ring.Reader` Drain+Release, 64-byte paths, best of %d × %d records) | %.1f M records/s, %.0f MB/s |\n", s.Drain.Reps, s.Drain.Records, s.Drain.RecordsPerSec/1e6, s.Drain.MBPerSec)

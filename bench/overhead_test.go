@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,6 +19,13 @@ import (
 func TestMain(m *testing.M) {
 	if ns := os.Getenv("BENCH_FAKE_NS"); ns != "" {
 		os.Exit(fakeWorkload(ns, os.Args[1:]))
+	}
+	if os.Getenv("BENCH_FAKE_RESTRACK") != "" {
+		os.Exit(fakeRestrackMain(os.Args[1:]))
+	}
+	if d, err := time.ParseDuration(os.Getenv("BENCH_FAKE_BURN")); err == nil {
+		burnCPU(d)
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

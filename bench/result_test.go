@@ -68,8 +68,9 @@ func TestRunJSONShape(t *testing.T) {
 		Machine: Machine{CPU: "x", CPUs: 2},
 		Overhead: &OverheadResult{Rounds: 2, Modes: []ModeInfo{{Mode: "none", Counts: Counts{Recorded: -1, Lost: -1}}},
 			Tables: []TableResult{{Table: tab, Modes: []ModeResult{{Mode: "none", Ratio: 1, PerCall: Stats{N: 3, Median: 2000, P99: 2500}}}}}},
-		Scale:   &ScaleResult{Producers: []ProducerRun{{Producers: 2, Default: true}}},
-		Planner: &PlannerResult{Points: []PlannerPoint{{Accesses: 10000, NsPerOp: 1e6}}},
+		Scale:     &ScaleResult{Producers: []ProducerRun{{Producers: 2, Default: true}}},
+		Planner:   &PlannerResult{Points: []PlannerPoint{{Accesses: 10000, NsPerOp: 1e6}}},
+		Workloads: &WorkloadsResult{Runs: []WorkloadRun{{Name: "scan", Pairs: 1, Records: 10, Lost: 3}, {Name: "build", Skipped: "no source"}}},
 	}
 	r.Targets = CheckTargets(r)
 	b, err := json.Marshal(r)
@@ -95,6 +96,11 @@ func TestRunJSONShape(t *testing.T) {
 	for _, k := range []string{"producers", "ring_size", "drain_interval", "received", "dropped", "default_settings"} {
 		assert.Contains(t, prod, k)
 	}
+	wl := m["workloads"].(map[string]any)["workloads"].([]any)[0].(map[string]any)
+	for _, k := range []string{"name", "untraced", "traced", "mean_ratio", "median_ratio", "added_mean_ns_per_unit", "records_stored", "records_lost", "collector_cpu_ns_per_event"} {
+		assert.Contains(t, wl, k)
+	}
+	assert.Equal(t, 3.0, wl["records_lost"], "drops are in the JSON as a figure")
 	pt := m["planner"].(map[string]any)["points"].([]any)[0].(map[string]any)
 	assert.Equal(t, 10000.0, pt["accesses"])
 	assert.Equal(t, 1e6, pt["ns_per_plan"])

@@ -16,12 +16,12 @@ import (
 // Options configure a suite run.
 type Options struct {
 	Quick      bool
-	Parts      []string // of "overhead", "scale", "ingest", "planner"; empty = all
+	Parts      []string // of "overhead", "run", "scale", "ingest", "planner"; empty = all
 	Modes      []string // empty = all
 	Rounds     int
 	Calls      int // warm timed calls per repetition
 	ColdCalls  int
-	BinDir     string // librestrack.so, collector, openloop, openloop-lttng
+	BinDir     string // librestrack.so, collector, restrack, openloop, openloop-lttng, scanloop
 	WorkDir    string // scratch parent: must not be tmpfs (cold opens)
 	OutDir     string // JSON and report
 	PlotDir    string // plots; "" = OutDir
@@ -44,11 +44,13 @@ type Run struct {
 	LoadStart [3]float64      `json:"load_start"`
 	LoadEnd   [3]float64      `json:"load_end"`
 	Overhead  *OverheadResult `json:"overhead,omitempty"`
-	Scale     *ScaleResult    `json:"scale,omitempty"`
-	Ingest    []IngestRun     `json:"ingest,omitempty"`
-	Planner   *PlannerResult  `json:"planner,omitempty"`
-	Targets   []Target        `json:"targets"`
-	Errors    []string        `json:"errors,omitempty"` // parts that failed
+	// Workloads: whole workloads under restrack run (issue 12 §5).
+	Workloads *WorkloadsResult `json:"workloads,omitempty"`
+	Scale     *ScaleResult     `json:"scale,omitempty"`
+	Ingest    []IngestRun      `json:"ingest,omitempty"`
+	Planner   *PlannerResult   `json:"planner,omitempty"`
+	Targets   []Target         `json:"targets"`
+	Errors    []string         `json:"errors,omitempty"` // parts that failed
 }
 
 // Schema names the JSON layout; bump it when fields change meaning.
@@ -99,6 +101,17 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 	}
 	// A part that fails does not take the others with it: they are
 	// independent, and a long run should keep what it measured.
+	if o.wants("run") && ctx.Err() == nil {
+		r, err := RunWorkloads(ctx, env, filepath.Dir(env.Shim), o.Quick, logf) // absolute: the build runs in its own directory
+		if r != nil {                                                           // kept even when a workload stored nothing: the others measured
+			run.Workloads = r
+			fmt.Fprintln(o.Out)
+			WriteWorkloads(o.Out, r)
+		}
+		if err != nil {
+			run.fail("run", err, o.Out)
+		}
+	}
 	if o.wants("scale") && ctx.Err() == nil {
 		r, err := RunScale(ctx, env, o.Quick, logf)
 		if err != nil {
@@ -245,8 +258,8 @@ func (o *Options) Defaults() error {
 	def(&o.ColdCalls, 300, 20)
 	def(&o.PlannerMax, 10_000_000, 100_000)
 	for _, p := range o.Parts {
-		if !slices.Contains([]string{"overhead", "scale", "ingest", "planner"}, p) {
-			return fmt.Errorf("unknown part %q (want overhead, scale, ingest or planner)", p)
+		if !slices.Contains([]string{"overhead", "run", "scale", "ingest", "planner"}, p) {
+			return fmt.Errorf("unknown part %q (want overhead, run, scale, ingest or planner)", p)
 		}
 	}
 	names := ModeNames()

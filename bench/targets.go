@@ -5,7 +5,7 @@ import (
 	"io"
 )
 
-// Target is one of issue 6's targets checked against a run.
+// Target is one of issue 6's or issue 12's targets checked against a run.
 type Target struct {
 	Name  string `json:"name"`
 	Want  string `json:"want"`
@@ -59,6 +59,14 @@ func CheckTargets(r *Run) []Target {
 				return ""
 			}
 			return fmt.Sprintf("%+.0f ns (ratio %.3f)", ring.AddedMeanNs, ring.MeanRatio)
+		}())
+	// Issue 12's "suite warm table, mean ratio".
+	add("warm ring mean ratio", "≤ 1.03", ring != nil, ring != nil && ring.MeanRatio <= 1.03,
+		func() string {
+			if ring == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.3f (median %.3f)", ring.MeanRatio, ring.Ratio)
 		}())
 	for _, peer := range []string{"lttng", "ebpf"} {
 		p := r.mode("warm-open", peer)
@@ -134,7 +142,7 @@ func CheckTargets(r *Run) []Target {
 				if in == nil {
 					return ""
 				}
-				return fmt.Sprintf("%.0f ns (%.0f while draining)", in.CPUNsPerEvent, in.DrainCPUNsPerEvent)
+				return fmt.Sprintf("%.0f ns (%.0f while draining); %.2f M events/s", in.CPUNsPerEvent, in.DrainCPUNsPerEvent, in.EventsPerSec/1e6)
 			}())
 		if shape == "new-pair" {
 			add("new-pair ingest", "≥ 2 M events/s", in != nil, in != nil && in.EventsPerSec >= 2e6,
@@ -146,7 +154,76 @@ func CheckTargets(r *Run) []Target {
 				}())
 		}
 	}
+	return append(ts, workloadTargets(r.Workloads)...)
+}
+
+// workloadTargets: issue 12's targets on whole workloads under restrack
+// run. Ratios are judged on the mean (what a user's clock sees on
+// average); the median is printed beside it.
+func workloadTargets(r *WorkloadsResult) []Target {
+	var ts []Target
+	add := func(w *WorkloadRun, name, want string, met func(*WorkloadRun) bool, got func(*WorkloadRun) string) {
+		t := Target{Name: name, Want: want, Got: "not measured"}
+		if w != nil {
+			t.Known, t.Met, t.Got = true, met(w), got(w)
+		}
+		ts = append(ts, t)
+	}
+	ratios := func(w *WorkloadRun) string {
+		return fmt.Sprintf("mean %.3f, median %.3f (%d pairs)", w.MeanRatio, w.MedianRatio, w.Pairs)
+	}
+	cpu := func(w *WorkloadRun) string {
+		return fmt.Sprintf("%.0f ns (%.0f net of restrack run's fixed cost), %d records/run, %d lost", w.CollectorCPUNsPerEvent, w.CollectorCPUNetNsPerEvent, w.Records, w.Lost)
+	}
+	cpuMet := func(w *WorkloadRun) bool { return w.CollectorCPUNsPerEvent <= 150 }
+	drops := func(w *WorkloadRun) string {
+		return fmt.Sprintf("%d lost over %d runs of %d records each", w.Lost, w.Pairs, w.Records)
+	}
+	noDrops := func(w *WorkloadRun) bool { return w.Lost == 0 }
+
+	open := r.Find("openloop")
+	add(open, "restrack run -- openloop, whole-run mean added per open", "≤ +60 ns", func(w *WorkloadRun) bool { return w.AddedMeanNs <= 60 },
+		func(w *WorkloadRun) string {
+			return fmt.Sprintf("%+.0f ns (median %+.0f; net of restrack run's fixed cost %+.0f) over %d opens", w.AddedMeanNs, w.AddedMedianNs, w.AddedNetMeanNs, w.Units)
+		})
+	add(open, "restrack run -- openloop, traced/untraced wall", "≤ 1.03", func(w *WorkloadRun) bool { return w.MeanRatio <= 1.03 }, ratios)
+	add(open, "collector CPU per event, restrack run -- openloop", "≤ 150 ns", cpuMet, cpu)
+
+	start := r.Find("proc-start")
+	add(start, "added per process start (/bin/true loop), net of restrack run's fixed cost", "≤ +100 µs", func(w *WorkloadRun) bool { return w.AddedNetMeanNs <= 100e3 },
+		func(w *WorkloadRun) string {
+			return fmt.Sprintf("%+.0f µs (whole run: mean %+.0f, median %+.0f) over %d processes", w.AddedNetMeanNs/1e3, w.AddedMeanNs/1e3, w.AddedMedianNs/1e3, w.Units)
+		})
+	pipe := r.Find("pipeline")
+	name := "bash pipelines, traced/untraced wall"
+	if pipe != nil {
+		name = fmt.Sprintf("bash pipelines of %d processes, traced/untraced wall", pipe.Units)
+	}
+	add(pipe, name, "≤ 1.05", func(w *WorkloadRun) bool { return w.MeanRatio <= 1.05 }, ratios)
+
+	build := r.Find("build")
+	add(build, "make -j2 build, traced/untraced wall", "≤ 1.05", func(w *WorkloadRun) bool { return w.MeanRatio <= 1.05 }, ratios)
+	add(build, "collector CPU per event, make -j2 build", "≤ 150 ns", cpuMet, cpu)
+	add(build, "drops at defaults, make -j2 build", "0", noDrops, drops)
+
+	scan := r.Find("scan")
+	name = "distinct files"
+	if scan != nil {
+		name = fmt.Sprintf("%s distinct files", count3(scan.Units))
+	}
+	add(scan, "drops at defaults, "+name, "0", noDrops, drops)
+	add(scan, "collector CPU per event, "+name, "≤ 150 ns", cpuMet,
+		func(w *WorkloadRun) string { return cpu(w) + "; wall " + ratios(w) })
 	return ts
+}
+
+// count3 writes n with thousands separators.
+func count3(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // ratioString gives the median's ratio, which the targets judge, and the
@@ -160,7 +237,7 @@ func ratioString(m *ModeResult) string {
 
 // WriteTargets prints the targets, met or missed.
 func WriteTargets(w io.Writer, ts []Target) {
-	fmt.Fprintln(w, "== targets (issue 6)")
+	fmt.Fprintln(w, "== targets (issues 6 and 12)")
 	for _, t := range ts {
 		mark := "MET   "
 		switch {
@@ -169,6 +246,6 @@ func WriteTargets(w io.Writer, ts []Target) {
 		case !t.Met:
 			mark = "MISSED"
 		}
-		fmt.Fprintf(w, "  %s %-62s want %-22s got %s\n", mark, t.Name, t.Want, t.Got)
+		fmt.Fprintf(w, "  %s %-66s want %-22s got %s\n", mark, t.Name, t.Want, t.Got)
 	}
 }

@@ -34,6 +34,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# make bench's real C build is `make -j2` of Debian's GNU hello source,
+# fetched through apt (only Debian's mirrors need be reachable) and cached
+# where bench.HelloGlob looks. apt-get source needs deb-src entries: they
+# are added for the mirrors the machine already uses.
+hello_dir=/var/cache/restrack-bench/hello
+if ! compgen -G "$hello_dir/hello_*.orig.tar.gz" >/dev/null; then
+  if ! apt-get source --print-uris hello >/dev/null 2>&1; then
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+      sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources |
+        $SUDO tee /etc/apt/sources.list.d/restrack-bench-deb-src.sources >/dev/null
+    elif [ -f /etc/apt/sources.list ]; then
+      grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' |
+        $SUDO tee /etc/apt/sources.list.d/restrack-bench-deb-src.list >/dev/null
+    fi
+    $SUDO apt-get update -qq
+  fi
+  $SUDO mkdir -p "$hello_dir"
+  # --download-only: the upstream tarball is what is built (it ships its
+  # configure), so dpkg-dev is not needed to unpack the Debian package.
+  (cd "$hello_dir" && $SUDO apt-get source --download-only -qq hello) ||
+    echo "setup: could not fetch GNU hello's source: make bench will skip its build workload" >&2
+fi
+
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
   export PATH=/usr/local/go/bin:$PATH
 fi

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeRestrackMain stands in for `restrack run --json … -- CMD`: it runs
+// CMD, burns 60 ms of its own CPU (the "collector") and prints a summary
+// saying 100 records stored, 7 lost.
+func fakeRestrackMain(args []string) int {
+	i := 0
+	for i < len(args) && args[i] != "--" {
+		i++
+	}
+	c := exec.Command(args[i+1], args[i+2:]...)
+	c.Env = append(os.Environ(), "BENCH_FAKE_RESTRACK=")
+	if err := c.Run(); err != nil {
+		return 1
+	}
+	burnCPU(60 * time.Millisecond)
+	fmt.Fprintln(os.Stderr, "restrack run: a warning line first")
+	fmt.Fprintln(os.Stderr, `{"root_pid":1,"records_stored":100,"records_lost":7,"exit_status":0}`)
+	return 0
+}
+
+// burnCPU spins until this process has used d of CPU.
+func burnCPU(d time.Duration) {
+	for cpuTime() < d {
+	}
+}
+
+func TestParseStatCPUSkipsACommandNameWithSpacesAndParentheses(t *testing.T) {
+	stat := "4242 (a) b (c) R 1 2 3 4 5 6 7 8 9 10 150 50 300 100 20 0 1 0 99 0 0"
+	self, children, err := parseStatCPU(stat)
+	require.NoError(t, err)
+	assert.InDelta(t, 2.0, self, 1e-9, "utime 150 + stime 50 ticks")
+	assert.InDelta(t, 4.0, children, 1e-9, "cutime 300 + cstime 100 ticks")
+	_, _, err = parseStatCPU("4242 (x) R 1 2")
+	assert.Error(t, err)
+}
+
+func TestTracedRunSplitsTheCollectorsCPUFromTheWorkloads(t *testing.T) {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	// The workload burns 150 ms, the fake restrack 60 ms of its own: a
+	// reading after reaping would fold the first into the second.
+	tr, err := tracedRun(context.Background(), fakeRestrack(t, self), "shim.so", filepath.Join(t.TempDir(), "store"), "",
+		[]string{"/bin/sh", "-c", "GORACE=atexit_sleep_ms=0 BENCH_FAKE_BURN=150ms exec " + self})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, tr.selfCPU, 0.05)
+	assert.Less(t, tr.selfCPU, 0.14, "the workload's CPU is not the collector's")
+	assert.GreaterOrEqual(t, tr.childCPU, 0.14)
+	assert.Equal(t, uint64(100), tr.sum.Records, "the summary is the last stderr line")
+	assert.Equal(t, uint64(7), tr.sum.Lost)
+}
+
+// fakeRestrack is a script running this test binary as restrack.
+func fakeRestrack(t *testing.T, self string) string {
+	p := filepath.Join(t.TempDir(), "restrack")
+	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\nGORACE=atexit_sleep_ms=0 BENCH_FAKE_RESTRACK=1 exec "+self+" \"$@\"\n"), 0o755))
+	return p
+}
+
+func TestMeasureWorkloadInterleavesPairsAndCountsEveryLoss(t *testing.T) {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	log := filepath.Join(t.TempDir(), "log")
+	s := workloadSpec{name: "w", unit: "open", units: 1000, pairs: 3,
+		argv: []string{"/bin/sh", "-c", "if [ -n \"$LD_PRELOAD$BENCH_TRACED\" ]; then echo traced; else echo plain; fi >>" + log},
+	}
+	// The fake restrack does not preload; mark its children instead.
+	t.Setenv("BENCH_TRACED", "")
+	fake := filepath.Join(t.TempDir(), "restrack")
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\nGORACE=atexit_sleep_ms=0 BENCH_TRACED=1 BENCH_FAKE_RESTRACK=1 exec "+self+" \"$@\"\n"), 0o755))
+	w, err := measureWorkload(context.Background(), fake, "shim.so", t.TempDir(), s, 0.01, 0, func(string, ...any) {})
+	require.NoError(t, err)
+	b, err := os.ReadFile(log)
+	require.NoError(t, err)
+	assert.Equal(t, "plain traced traced plain plain traced", strings.Join(strings.Fields(string(b)), " "), "untraced first in even pairs, traced first in odd ones")
+	assert.Equal(t, 3, w.Pairs)
+	assert.Len(t, w.Untraced.All, 3)
+	assert.Len(t, w.Traced.All, 3)
+	assert.Equal(t, uint64(21), w.Lost, "7 lost in each of 3 traced runs")
+	assert.Equal(t, uint64(100), w.Records)
+	assert.Greater(t, w.MeanRatio, 1.0, "the traced side burns 60 ms more")
+	assert.InDelta(t, (w.Traced.Mean-w.Untraced.Mean)*1e9/1000, w.AddedMeanNs, 1e-6)
+	assert.GreaterOrEqual(t, w.CollectorCPUNsPerEvent, 0.05*1e9/100)
+	assert.InDelta(t, w.CollectorCPUNsPerEvent-0.01*1e9/100, w.CollectorCPUNetNsPerEvent, 1e-6, "the fixed 10 ms is taken off per run")
+}
+
+func TestWorkloadTargetsJudgeMeansAndShowDrops(t *testing.T) {
+	r := &WorkloadsResult{Runs: []WorkloadRun{
+		{Name: "openloop", Unit: "open", Units: 1_000_000, Pairs: 5, MeanRatio: 1.02, MedianRatio: 1.01, AddedMeanNs: 70, Records: 1_000_010, CollectorCPUNsPerEvent: 140},
+		{Name: "scan", Unit: "file", Units: 1_500_000, Pairs: 2, MeanRatio: 1.5, Records: 1_500_005, Lost: 21_457, CollectorCPUNsPerEvent: 900},
+		{Name: "build", Skipped: "no source"},
+		{Name: "proc-start", Unit: "process", Units: 500, Pairs: 3, AddedMeanNs: 400e3, AddedNetMeanNs: 90e3},
+	}}
+	ts := map[string]Target{}
+	for _, tg := range workloadTargets(r) {
+		ts[tg.Name] = tg
+	}
+	open := ts["restrack run -- openloop, whole-run mean added per open"]
+	assert.True(t, open.Known)
+	assert.False(t, open.Met, "+70 ns misses +60 although the ratio is under 1.03")
+	assert.True(t, ts["restrack run -- openloop, traced/untraced wall"].Met)
+	assert.True(t, ts["collector CPU per event, restrack run -- openloop"].Met)
+	scan := ts["drops at defaults, 1,500,000 distinct files"]
+	assert.False(t, scan.Met)
+	assert.Contains(t, scan.Got, "21457 lost", "drops are a figure, not hidden")
+	assert.False(t, ts["make -j2 build, traced/untraced wall"].Known, "a skipped build is not measured, neither met nor missed")
+	assert.False(t, ts["drops at defaults, make -j2 build"].Known)
+	assert.True(t, ts["added per process start (/bin/true loop), net of restrack run's fixed cost"].Met, "judged net of the fixed cost")
+	assert.False(t, ts["bash pipelines, traced/untraced wall"].Known)
+	assert.Equal(t, "1,500,000", count3(1_500_000))
+	assert.Equal(t, "999", count3(999))
+}
