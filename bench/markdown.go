@@ -62,7 +62,7 @@ func WriteMarkdown(w io.Writer, r *Run) {
 			if q.Skipped != "" {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %d %s | %d | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %s / %s | %s | %d | %d | %.3f | %.0f | %.0f |\n", q.Name, q.Units, plural(q.Unit), q.Pairs,
+			fmt.Fprintf(w, "| %s | %d %s | %d | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %s / %s | %s | %d | %d | %.3f | %.0f | %.0f |\n", q.Name, q.Units, plural(q.Unit, q.Units), q.Pairs,
 				q.Untraced.Mean, q.Untraced.Median, q.Traced.Mean, q.Traced.Median, q.MeanRatio, q.MedianRatio,
 				perUnit(q.AddedMeanNs), perUnit(q.AddedMedianNs), perUnit(q.AddedNetMeanNs), q.Records, q.Lost, q.CollectorCPU, q.CollectorCPUNsPerEvent, q.CollectorCPUNetNsPerEvent)
 		}

@@ -414,7 +414,7 @@ func WriteWorkloads(w io.Writer, r *WorkloadsResult) {
 		if x.Skipped != "" {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d %s\t%d\t%.3f / %.3f\t%.3f / %.3f\t%.3f / %.3f\t%s / %s\t%s\t%d\t%d\t%.3f\t%.0f\t%.0f\t\n", x.Name, x.Units, plural(x.Unit), x.Pairs,
+		fmt.Fprintf(tw, "%s\t%d %s\t%d\t%.3f / %.3f\t%.3f / %.3f\t%.3f / %.3f\t%s / %s\t%s\t%d\t%d\t%.3f\t%.0f\t%.0f\t\n", x.Name, x.Units, plural(x.Unit, x.Units), x.Pairs,
 			x.Untraced.Mean, x.Untraced.Median, x.Traced.Mean, x.Traced.Median, x.MeanRatio, x.MedianRatio,
 			perUnit(x.AddedMeanNs), perUnit(x.AddedMedianNs), perUnit(x.AddedNetMeanNs), x.Records, x.Lost, x.CollectorCPU, x.CollectorCPUNsPerEvent, x.CollectorCPUNetNsPerEvent)
 	}
@@ -429,7 +429,10 @@ func WriteWorkloads(w io.Writer, r *WorkloadsResult) {
 	fmt.Fprintln(w, "  collector CPU: restrack run's own user+sys (its in-process collector, start-up and end-of-run summary), read at its exit; the workload's CPU (its children's) is not in it")
 }
 
-func plural(u string) string {
+func plural(u string, n int64) string {
+	if n == 1 {
+		return u
+	}
 	if strings.HasSuffix(u, "s") {
 		return u + "es"
 	}
