@@ -15,8 +15,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The "run" part measures what a user of `restrack run -- CMD` feels: the
@@ -337,18 +335,15 @@ func tracedRun(ctx context.Context, restrack, shim, store, dir string, argv []st
 	}
 	// Wait without reaping, read the zombie's CPU, then reap: after
 	// reaping, the kernel folds its children's time into its own.
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, c.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	waitErr := waitExited(c.Process.Pid)
 	t.wall = time.Since(start).Seconds()
 	self, children, cpuErr := procCPU(c.Process.Pid)
 	err := c.Wait()
 	if err != nil {
 		return t, fmt.Errorf("restrack run -- %s: %w: %s", strings.Join(argv, " "), err, tail(stderr.Bytes()))
+	}
+	if waitErr != nil {
+		return t, waitErr
 	}
 	if cpuErr != nil {
 		return t, cpuErr
