@@ -2,41 +2,20 @@ package store
 
 import (
 	"cmp"
-	"context"
-	"database/sql"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/restrack/restrack/ring"
 )
 
-// Aggregate deltas. Each commit stores its batch's aggregates as one row of
-// access_deltas: per aggregate, uvarints proc_id, file_id, op, write (0/1),
-// count, failures, first_ns, last_ns. Appending one blob costs tens of
-// nanoseconds per aggregate; upserting into the accesses B-tree costs
+// Aggregates. A commit appends its batch's aggregates as one chunk of the
+// accesses log (tracelog.go): per aggregate, uvarints proc_id, file_id, op,
+// write (0/1), count, failures, first_ns, last_ns. Appending costs tens of
+// nanoseconds per aggregate; upserting into the accesses B-tree cost
 // microseconds (SQLite compiled to Go), more than a traced program takes to
-// make the next new (process, file) pair. So a commit never upserts: the
-// writer folds the oldest deltas into accesses in slices (FoldSome), which
-// the collector runs while the ring is empty, and all of them on Close.
-// Readers (Trace) add the unfolded deltas: plans always see every commit;
-// sqlite3 on accesses trails a busy collector.
-
-// foldBacklog bounds the unfolded delta rows (and file_deltas rows) a
-// commit leaves: past it, the commit folds a slice itself, so a collector
-// that is never idle still keeps memory and reader work bounded.
-const foldBacklog = 1024
-
-// foldChunk bounds the entries (paths, aggregates) of one delta row, and
-// so of one fold slice: about 15 ms of B-tree work, which a default ring
-// absorbs at full speed.
-const foldChunk = 4096
-
-// foldRows is how many delta rows one fold slice takes.
-const foldRows = 1
+// make the next new (process, file) pair. Readers (Trace) sum the entries
+// of each key; compaction (compact.go) keeps the log proportional to the
+// distinct aggregates.
 
 type aggKey struct {
 	proc, file int64
@@ -48,47 +27,70 @@ type aggVal struct {
 	count, failures, first, last uint64
 }
 
-// aggregates counts a batch's accesses, appends them as a delta, and folds
-// the deltas into the accesses table.
+type aggEntry struct {
+	key  aggKey
+	val  aggVal
+	next int32 // 1 + index of the next entry of the same new file; 0: none
+}
+
+// aggregates counts a batch's accesses. A path first seen in this batch
+// (id ≥ newFirst) makes only new aggregates: its entries hang off newHead,
+// indexed by id, with no hashing and no lookup anywhere else. Other keys
+// go through a map of the batch's size.
 type aggregates struct {
-	batch map[aggKey]*aggVal // this batch's aggregates
-	slab  []aggVal           // backing store of batch's values: one allocation per 1 Ki new aggregates
-	rows  int                // unfolded access_deltas rows
-	blob  []byte
-	keys  []aggKey
-	args  []any
-	// lastKey and lastVal memoise the previous record's aggregate: a
-	// program that reads a file in a loop hits the same one in a row.
-	lastKey aggKey
-	lastVal *aggVal
+	entries  []aggEntry
+	old      map[aggKey]int32 // index into entries
+	newFirst int64
+	newHead  []int32 // path id newFirst+i → 1 + index of its first entry
+	// last memoises the previous record's entry (1 + index): a program
+	// that reads a file in a loop hits the same one in a row.
+	last int32
+	// fresh counts the batch's entries of new paths: keys the log surely
+	// does not hold yet (compaction's estimate, compact.go).
+	fresh int64
 }
 
-func (a *aggregates) load(ctx context.Context, tx *sql.Tx) error {
-	a.batch = make(map[aggKey]*aggVal)
-	return tx.QueryRowContext(ctx, "SELECT count(*) FROM access_deltas").Scan(&a.rows)
-}
-
-// begin empties the batch.
-func (a *aggregates) begin() {
-	clear(a.batch)
-	a.slab, a.lastVal = a.slab[:0], nil
+// begin empties the batch; paths from firstNew on are new in it.
+func (a *aggregates) begin(firstNew int64) {
+	if a.old == nil {
+		a.old = make(map[aggKey]int32)
+	}
+	clear(a.old)
+	a.entries, a.newHead, a.last, a.fresh, a.newFirst = a.entries[:0], a.newHead[:0], 0, 0, firstNew
 }
 
 func (a *aggregates) count(k aggKey, r *ring.Record) {
-	v, ok := a.lastVal, a.lastVal != nil && a.lastKey == k
-	if !ok {
-		v, ok = a.batch[k]
-	}
-	if !ok {
-		if len(a.slab) == cap(a.slab) {
-			// A new slab: earlier pointers into the old one stay valid.
-			a.slab = make([]aggVal, 0, max(1024, 2*cap(a.slab)))
+	var v *aggVal
+	if a.last > 0 && a.entries[a.last-1].key == k {
+		v = &a.entries[a.last-1].val
+	} else if k.file >= a.newFirst {
+		j := int(k.file - a.newFirst)
+		for len(a.newHead) <= j {
+			a.newHead = append(a.newHead, 0)
 		}
-		a.slab = append(a.slab, aggVal{first: r.TimeNs, last: r.TimeNs})
-		v = &a.slab[len(a.slab)-1]
-		a.batch[k] = v
+		for e := a.newHead[j]; e != 0; e = a.entries[e-1].next {
+			if a.entries[e-1].key == k {
+				v, a.last = &a.entries[e-1].val, e
+				break
+			}
+		}
+		if v == nil {
+			a.entries = append(a.entries, aggEntry{key: k, val: aggVal{first: r.TimeNs, last: r.TimeNs}, next: a.newHead[j]})
+			a.last = int32(len(a.entries))
+			a.newHead[j] = a.last
+			a.fresh++
+			v = &a.entries[a.last-1].val
+		}
+	} else {
+		i, ok := a.old[k]
+		if !ok {
+			i = int32(len(a.entries))
+			a.entries = append(a.entries, aggEntry{key: k, val: aggVal{first: r.TimeNs, last: r.TimeNs}})
+			a.old[k] = i
+		}
+		a.last = i + 1
+		v = &a.entries[i].val
 	}
-	a.lastKey, a.lastVal = k, v
 	// A connect in progress (non-blocking, EINPROGRESS) is a connection
 	// made as far as the plan is concerned: its outcome comes later.
 	if r.Result < 0 && r.RFlags&ring.RFInProgress == 0 {
@@ -100,32 +102,12 @@ func (a *aggregates) count(k aggKey, r *ring.Record) {
 	v.last = max(v.last, r.TimeNs)
 }
 
-// appendDelta stores the batch's aggregates as access_deltas rows of at
-// most foldChunk aggregates (what one fold slice takes) and returns how
-// many rows it added.
-func (a *aggregates) appendDelta(ctx context.Context, tx *sql.Tx, insert *sql.Stmt) (int, error) {
-	st := tx.StmtContext(ctx, insert)
-	rows, n := 0, 0
-	b := a.blob[:0]
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		_, err := st.ExecContext(ctx, b)
-		rows, n, b = rows+1, 0, b[:0]
-		return err
+// encode appends the batch's aggregates to a chunk's payload.
+func (a *aggregates) encode(b []byte) []byte {
+	for i := range a.entries {
+		b = appendDeltaBytes(b, a.entries[i].key, a.entries[i].val)
 	}
-	for k, v := range a.batch {
-		b = appendDeltaBytes(b, k, *v)
-		if n++; n == foldChunk {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	err := flush()
-	a.blob = b
-	return rows, err
+	return b
 }
 
 func appendDeltaBytes(b []byte, k aggKey, v aggVal) []byte {
@@ -141,37 +123,16 @@ func appendDeltaBytes(b []byte, k aggKey, v aggVal) []byte {
 
 func mergeAgg(m map[aggKey]aggVal, k aggKey, v aggVal) {
 	if old, ok := m[k]; ok {
-		v.count += old.count
-		v.failures += old.failures
-		v.first = min(v.first, old.first)
-		v.last = max(v.last, old.last)
+		v = sumAgg(old, v)
 	}
 	m[k] = v
 }
 
-var errBadDelta = errors.New("malformed aggregate delta")
-
-// readDeltas decodes every unfolded delta.
-func readDeltas(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, fn func(aggKey, aggVal)) error {
-	rows, err := q.QueryContext(ctx, "SELECT seq, data FROM access_deltas ORDER BY seq")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var b []byte
-		if err := rows.Scan(&seq, &b); err != nil {
-			return err
-		}
-		if err := decodeDelta(b, fn); err != nil {
-			return fmt.Errorf("access_deltas row %d: %w", seq, err)
-		}
-	}
-	return rows.Err()
+func sumAgg(a, b aggVal) aggVal {
+	return aggVal{count: a.count + b.count, failures: a.failures + b.failures, first: min(a.first, b.first), last: max(a.last, b.last)}
 }
+
+var errBadDelta = errors.New("malformed aggregate delta")
 
 func decodeDelta(b []byte, fn func(aggKey, aggVal)) error {
 	var f [8]uint64
@@ -192,77 +153,6 @@ func decodeDelta(b []byte, fn func(aggKey, aggVal)) error {
 	return nil
 }
 
-// aggPerUpsert is how many aggregates one upsert statement carries: the
-// per-statement overhead (binding, VDBE setup, database/sql) then counts
-// once per 64 rows; the B-tree work per row remains.
-const aggPerUpsert = 64
-
-func upsertAccessesSQL(n int) string {
-	return "INSERT INTO accesses (proc_id, file_id, op, write, count, failures, first_ns, last_ns) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?),", n), ",") +
-		` ON CONFLICT (proc_id, file_id, op, write) DO UPDATE SET
-		count = count + excluded.count, failures = failures + excluded.failures,
-		first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)`
-}
-
-// foldSome upserts the aggregates of the oldest maxRows delta rows into
-// accesses and deletes those rows, inside the caller's transaction; it
-// returns how many rows it folded. Keys go in order, so the B-tree is
-// walked once rather than at random.
-func (a *aggregates) foldSome(ctx context.Context, tx *sql.Tx, bulk *sql.Stmt, maxRows int) (int, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT seq, data FROM access_deltas ORDER BY seq LIMIT ?", maxRows)
-	if err != nil {
-		return 0, err
-	}
-	all := map[aggKey]aggVal{}
-	var last int64
-	n := 0
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&last, &b); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		if err := decodeDelta(b, func(k aggKey, v aggVal) { mergeAgg(all, k, v) }); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("access_deltas row %d: %w", last, err)
-		}
-		n++
-	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	a.keys = a.keys[:0]
-	for k := range all {
-		a.keys = append(a.keys, k)
-	}
-	slices.SortFunc(a.keys, compareAggKeys)
-	st := tx.StmtContext(ctx, bulk)
-	for rest := a.keys; len(rest) > 0; {
-		m := min(len(rest), aggPerUpsert)
-		a.args = a.args[:0]
-		for _, k := range rest[:m] {
-			v := all[k]
-			a.args = append(a.args, k.proc, k.file, int64(k.op), k.write,
-				int64(v.count), int64(v.failures), int64(v.first), int64(v.last))
-		}
-		if m == aggPerUpsert {
-			_, err = st.ExecContext(ctx, a.args...)
-		} else {
-			_, err = tx.ExecContext(ctx, upsertAccessesSQL(m), a.args...)
-		}
-		if err != nil {
-			return 0, err
-		}
-		rest = rest[m:]
-	}
-	_, err = tx.ExecContext(ctx, "DELETE FROM access_deltas WHERE seq <= ?", last)
-	return n, err
-}
-
 func compareAggKeys(x, y aggKey) int {
 	switch {
 	case x.proc != y.proc:
@@ -278,69 +168,6 @@ func compareAggKeys(x, y aggKey) int {
 		return -1
 	}
 	return 0
-}
-
-// Fold moves every unfolded delta (files and aggregates) into the files and
-// accesses tables now. The writer does it on Close; call it before handing
-// the database to tools that read accesses directly.
-func (s *Store) Fold(ctx context.Context) error {
-	_, err := s.FoldSome(ctx, -1)
-	return err
-}
-
-// FoldSome folds slices of the oldest deltas until budget has passed (a
-// negative budget: until none is left), one transaction per slice, and
-// reports whether deltas remain. The collector calls it while its source
-// is empty: folding then costs no record its place in the ring.
-func (s *Store) FoldSome(ctx context.Context, budget time.Duration) (bool, error) {
-	if s.w == nil {
-		return false, fmt.Errorf("fold store %s: opened read-only", s.dir)
-	}
-	w := s.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	start := time.Now()
-	for {
-		more, err := w.foldSlice(ctx)
-		if err != nil {
-			w.reset()
-			return true, s.dbError("fold", err)
-		}
-		if !more || budget >= 0 && time.Since(start) >= budget {
-			return more, nil
-		}
-	}
-}
-
-// foldSlice folds one slice in its own transaction: the oldest unstored
-// paths first (an aggregate may name them), then the oldest aggregates.
-func (w *writer) foldSlice(ctx context.Context) (bool, error) {
-	tx, err := w.begin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := w.ensureLoaded(ctx, tx); err != nil {
-		return false, err
-	}
-	if w.files.backlog() == 0 && w.aggs.rows == 0 {
-		return false, nil
-	}
-	var filesDone, rowsDone int
-	if w.files.backlog() > 0 {
-		filesDone, err = w.files.materializeSome(ctx, tx, w.stmts.fileInsert, foldRows)
-	} else {
-		rowsDone, err = w.aggs.foldSome(ctx, tx, w.stmts.upsert, foldRows)
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return false, err
-	}
-	w.files.materialized(filesDone)
-	w.aggs.rows -= rowsDone
-	return w.files.backlog() > 0 || w.aggs.rows > 0, nil
 }
 
 func opOf(v uint64) ring.Op { return ring.Op(v) }

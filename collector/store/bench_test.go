@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/restrack/restrack/ring"
 )
@@ -75,4 +77,56 @@ func BenchmarkCommit(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkIngestShapes is the store's part of `restrack-bench -parts
+// ingest` (the ring's drain aside): batches of 32 Ki records of one
+// process, raw events kept at the default retention, every record a new
+// path (new-pair) or the same one (repeat-pair). ns/op is per event.
+//
+//	go test -run '^$' -bench IngestShapes -benchtime 1000000x ./collector/store/
+func BenchmarkIngestShapes(b *testing.B) {
+	const batch = 32 * 1024
+	for _, shape := range []string{"repeat-pair", "new-pair"} {
+		b.Run(shape, func(b *testing.B) {
+			s := mustOpen(b, b.TempDir(), Options{})
+			ctx := context.Background()
+			cp := Checkpoint{SourceInfo: SourceInfo{ID: 1, Kind: "ring", Path: "bench"}}
+			recs := make([]ring.Record, batch)
+			paths := make([]byte, 0, batch*48)
+			b.ResetTimer()
+			var cpu time.Duration
+			for done := 0; done < b.N; done += batch {
+				n := min(batch, b.N-done)
+				b.StopTimer() // making the records is not the store's cost
+				paths = paths[:0]
+				for i := range n {
+					k := done + i
+					if shape == "repeat-pair" {
+						k = 0
+					}
+					start := len(paths)
+					paths = fmt.Appendf(paths, "/srv/app/data/dir%03d/file%09d.db", k%500, k)
+					recs[i] = ring.Record{Type: ring.TypeEvent, Op: ring.OpOpen, Access: ring.AccessRead, PID: 1000, TID: 1000, PPID: 1,
+						StartNs: 1, TimeNs: uint64(done + i), Result: 3, Str1: paths[start:len(paths):len(paths)]}
+				}
+				cp.Position = uint64(done + n)
+				b.StartTimer()
+				c0 := cpuTime()
+				if err := s.Commit(ctx, recs[:n], cp); err != nil {
+					b.Fatal(err)
+				}
+				cpu += cpuTime() - c0
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
+		})
+	}
+}
+
+// cpuTime is this process's user+sys CPU time: a loaded machine stretches
+// wall time far more than CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

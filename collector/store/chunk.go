@@ -128,46 +128,42 @@ func decodeChunk(b []byte, n int64, fn func(*eventRow) error) error {
 // names the same processes and files over and over.
 type chunkReader struct {
 	tx      *sql.Tx
+	dir     string
 	procs   map[int64][2]int64 // id → pid, start_ns
 	kinds   map[int64]string   // sources.id → kind
-	paths   map[int64]string
 	globbed map[int64]bool
 	glob    string
-	// fileDeltas holds the paths not yet folded into files, read on the
-	// first miss.
-	fileDeltas map[int64]string
-	deltaErr   error
-}
-
-func (c *chunkReader) unfolded(ctx context.Context) map[int64]string {
-	if c.fileDeltas == nil {
-		c.fileDeltas = map[int64]string{}
-		c.deltaErr = readFileDeltas(ctx, c.tx, func(id int64, p string) { c.fileDeltas[id] = p })
-	}
-	return c.fileDeltas
+	// paths holds the path log of the snapshot (id i+1 at i), read on
+	// the first event that names a path.
+	paths  []string
+	loaded bool
 }
 
 func (c *chunkReader) path(ctx context.Context, id int64) (string, error) {
 	if id == 0 {
 		return "", nil
 	}
-	if p, ok := c.paths[id]; ok {
-		return p, nil
-	}
-	var p string
-	if err := c.tx.QueryRowContext(ctx, "SELECT path FROM files WHERE id = ?", id).Scan(&p); err == sql.ErrNoRows {
-		var ok bool
-		if p, ok = c.unfolded(ctx)[id]; !ok {
-			return "", fmt.Errorf("file %d: %w", id, err)
+	if !c.loaded {
+		st, err := readLogState(ctx, c.tx, pathsLog)
+		if err != nil {
+			return "", err
 		}
-	} else if err != nil {
-		return "", fmt.Errorf("file %d: %w", id, err)
+		c.paths = make([]string, 0, st.n)
+		if err := readPaths(c.dir, st, func(id int64, p []byte) error {
+			for int64(len(c.paths)) < id-1 {
+				c.paths = append(c.paths, "")
+			}
+			c.paths = append(c.paths, string(p))
+			return nil
+		}); err != nil {
+			return "", err
+		}
+		c.loaded = true
 	}
-	if len(c.paths) > cacheLimit {
-		clear(c.paths)
+	if id < 1 || id > int64(len(c.paths)) {
+		return "", fmt.Errorf("unknown file %d", id)
 	}
-	c.paths[id] = p
-	return p, nil
+	return c.paths[id-1], nil
 }
 
 // matches applies SQLite's own GLOB, so the filter means the same here as
@@ -179,16 +175,12 @@ func (c *chunkReader) matches(ctx context.Context, id int64) (bool, error) {
 	if m, ok := c.globbed[id]; ok {
 		return m, nil
 	}
+	p, err := c.path(ctx, id)
+	if err != nil {
+		return false, err
+	}
 	var m bool
-	if err := c.tx.QueryRowContext(ctx, "SELECT path GLOB ? FROM files WHERE id = ?", c.glob, id).Scan(&m); err == sql.ErrNoRows {
-		p, ok := c.unfolded(ctx)[id]
-		if !ok {
-			return false, fmt.Errorf("file %d: %w", id, err)
-		}
-		if err := c.tx.QueryRowContext(ctx, "SELECT ? GLOB ?", p, c.glob).Scan(&m); err != nil {
-			return false, fmt.Errorf("file %d: %w", id, err)
-		}
-	} else if err != nil {
+	if err := c.tx.QueryRowContext(ctx, "SELECT ? GLOB ?", p, c.glob).Scan(&m); err != nil {
 		return false, fmt.Errorf("file %d: %w", id, err)
 	}
 	if len(c.globbed) > cacheLimit {
@@ -201,7 +193,7 @@ func (c *chunkReader) matches(ctx context.Context, id int64) (bool, error) {
 // chunkEvents streams the events of event_chunks (after those of the
 // legacy events table) matching f.
 func (s *Store) chunkEvents(ctx context.Context, tx *sql.Tx, f EventFilter, fn func(*Event) error) error {
-	c := &chunkReader{tx: tx, procs: map[int64][2]int64{}, kinds: map[int64]string{}, paths: map[int64]string{},
+	c := &chunkReader{tx: tx, dir: s.dir, procs: map[int64][2]int64{}, kinds: map[int64]string{},
 		globbed: map[int64]bool{}, glob: f.PathGlob}
 	rows, err := tx.QueryContext(ctx, "SELECT id, pid, start_ns FROM processes")
 	if err != nil {

@@ -255,37 +255,26 @@ func segmentChunks(dir string, s segment, fn func(firstSeq, n int64, source uint
 		return err
 	}
 	defer f.Close()
-	r := io.LimitReader(f, s.bytes)
-	var h [chunkHeaderLen]byte
-	var payload []byte
-	var off int64
-	for off < s.bytes {
-		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return chunkError(f.Name(), off, err)
-		}
-		if string(h[:4]) != chunkMagic {
-			return chunkError(f.Name(), off, errors.New("no chunk header"))
-		}
-		size := int64(binary.LittleEndian.Uint32(h[24:]))
-		if size > s.bytes-off-chunkHeaderLen {
-			return chunkError(f.Name(), off, errors.New("chunk longer than the segment"))
-		}
-		payload = append(payload[:0], make([]byte, size)...)
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return chunkError(f.Name(), off, err)
-		}
-		if crc32.Update(crc32.Checksum(h[4:28], castagnoli), castagnoli, payload) != binary.LittleEndian.Uint32(h[28:]) {
-			return chunkError(f.Name(), off, errors.New("checksum mismatch"))
-		}
-		if err := fn(int64(binary.LittleEndian.Uint64(h[8:])), int64(binary.LittleEndian.Uint32(h[4:])),
-			binary.LittleEndian.Uint64(h[16:]), payload); err != nil {
-			return err
-		}
-		off += chunkHeaderLen + size
+	err = readChunks(f, chunkMagic, 0, s.bytes, func(n, first int64, source uint64, payload []byte) error {
+		return fn(first, n, source, payload)
+	})
+	var ce chunkErr
+	if errors.As(err, &ce) {
+		return fmt.Errorf("%w: the raw events from there on cannot be read (aggregates and plans are unaffected)", err)
 	}
-	return nil
+	return err
 }
 
-func chunkError(file string, off int64, err error) error {
-	return fmt.Errorf("event segment %s, chunk at byte %d: %w: the raw events from there on cannot be read (aggregates and plans are unaffected)", file, off, err)
+// chunkErr is a chunk that cannot be read back: it names the file and the
+// byte offset.
+type chunkErr struct {
+	file string
+	off  int64
+	err  error
 }
+
+func (c chunkErr) Error() string {
+	return fmt.Sprintf("%s, chunk at byte %d: %v", c.file, c.off, c.err)
+}
+
+func chunkError(file string, off int64, err error) error { return chunkErr{file, off, err} }

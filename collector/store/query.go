@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/restrack/restrack/ring"
 	"github.com/restrack/restrack/trace"
@@ -130,24 +131,40 @@ func (s *Store) Trace(ctx context.Context) (*trace.Trace, error) {
 	if s.db == nil {
 		return nil, s.errClosed()
 	}
+	for attempt := 0; ; attempt++ {
+		t, err := s.trace(ctx)
+		// A compaction replaced the accesses log of this snapshot: the
+		// next snapshot names the new one.
+		if errors.Is(err, errLogGone) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return nil, s.dbError("read trace from", err)
+		}
+		return t, nil
+	}
+}
+
+func (s *Store) trace(ctx context.Context) (*trace.Trace, error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, s.dbError("read trace from", err)
+		return nil, err
 	}
-	// One read transaction: processes, accesses and drops from one snapshot.
+	// One read transaction: processes, logs' lengths and drops from one
+	// snapshot.
 	defer func() { _ = tx.Rollback() }()
 
 	t := &trace.Trace{}
 	rows, err := tx.QueryContext(ctx, procSelect+" ORDER BY id")
 	if err != nil {
-		return nil, s.dbError("read trace from", err)
+		return nil, err
 	}
 	byID := map[int64]trace.ProcKey{}
 	for rows.Next() {
 		k, e, err := scanProc(rows)
 		if err != nil {
 			rows.Close()
-			return nil, s.dbError("read trace from", err)
+			return nil, err
 		}
 		key := trace.ProcKey{PID: k.pid, StartNs: k.start}
 		byID[e.id] = key
@@ -157,95 +174,57 @@ func (s *Store) Trace(ctx context.Context) (*trace.Trace, error) {
 		})
 	}
 	if err := rows.Close(); err != nil {
-		return nil, s.dbError("read trace from", err)
+		return nil, err
 	}
 	trace.ResolveParents(t.Processes)
 
-	// Aggregates and paths the writer has not folded yet are added to the
-	// folded ones: the trace is complete up to the last commit.
-	pending := map[aggKey]aggVal{}
-	if err := readDeltas(ctx, tx, func(k aggKey, v aggVal) { mergeAgg(pending, k, v) }); err != nil {
-		return nil, s.dbError("read trace from", err)
+	pst, err := readLogState(ctx, tx, pathsLog)
+	if err != nil {
+		return nil, err
 	}
-	// Files once, then the accesses without a join: joining cost 6× more
-	// on a million accesses, and the planner indexes files by number
-	// (Trace.Files, Access.File) instead of hashing paths.
-	var maxID int64
-	if err := tx.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(id), 0) FROM files),
-		(SELECT coalesce(max(first_id + n - 1), 0) FROM file_deltas))`).Scan(&maxID); err != nil {
-		return nil, s.dbError("read trace from", err)
+	ast, err := readLogState(ctx, tx, accessesLog)
+	if err != nil {
+		return nil, err
 	}
-	fileIdx := make([]int32, maxID+1) // files.id → 1 + index in t.Files; ids are dense
-	addFile := func(id int64, p string) {
-		if id < 1 || id > maxID {
-			return // cannot happen within one snapshot
+	// The planner indexes files by number (Trace.Files, Access.File)
+	// instead of hashing paths.
+	t.Files = make([]string, 0, pst.n)
+	fileIdx := make([]int32, 1, pst.n+1) // path id → 1 + index in t.Files; ids are dense
+	if err := readPaths(s.dir, pst, func(id int64, p []byte) error {
+		for int64(len(fileIdx)) <= id {
+			fileIdx = append(fileIdx, 0)
 		}
-		t.Files = append(t.Files, p)
+		t.Files = append(t.Files, string(p))
 		fileIdx[id] = int32(len(t.Files))
-	}
-	rows, err = tx.QueryContext(ctx, "SELECT id, path FROM files")
-	if err != nil {
-		return nil, s.dbError("read trace from", err)
-	}
-	for rows.Next() {
-		var id int64
-		var p string
-		if err := rows.Scan(&id, &p); err != nil {
-			rows.Close()
-			return nil, s.dbError("read trace from", err)
-		}
-		addFile(id, p)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, s.dbError("read trace from", err)
-	}
-	if err := readFileDeltas(ctx, tx, addFile); err != nil {
-		return nil, s.dbError("read trace from", err)
-	}
-	access := func(procID, fileID int64, op ring.Op, write bool, v aggVal) error {
-		if fileID < 1 || fileID > maxID || fileIdx[fileID] == 0 {
-			return fmt.Errorf("access of process %d names unknown file %d", procID, fileID)
-		}
-		f := fileIdx[fileID]
-		t.Accesses = append(t.Accesses, trace.Access{Proc: byID[procID], Path: t.Files[f-1], File: f, Op: op.String(), Write: write,
-			Count: v.count, Failures: v.failures, FirstNs: v.first, LastNs: v.last})
 		return nil
+	}); err != nil {
+		return nil, err
 	}
-
-	rows, err = tx.QueryContext(ctx, "SELECT proc_id, file_id, op, write, count, failures, first_ns, last_ns FROM accesses")
-	if err != nil {
-		return nil, s.dbError("read trace from", err)
+	// The log holds one entry per aggregate per commit (fewer since its
+	// last compaction): sorted by key, the entries of one aggregate are
+	// adjacent and summed in one pass, and the planner gets them in a
+	// stable order.
+	entries := make([]aggEntry, 0, ast.base+ast.fresh)
+	if err := readAggregates(s.dir, ast, 0, func(k aggKey, v aggVal) { entries = append(entries, aggEntry{key: k, val: v}) }); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		var procID, fileID, op, count, failures, first, last int64
-		var write bool
-		if err := rows.Scan(&procID, &fileID, &op, &write, &count, &failures, &first, &last); err != nil {
-			rows.Close()
-			return nil, s.dbError("read trace from", err)
+	slices.SortFunc(entries, func(x, y aggEntry) int { return compareAggKeys(x.key, y.key) })
+	t.Accesses = make([]trace.Access, 0, len(entries))
+	for i := 0; i < len(entries); {
+		k, v := entries[i].key, entries[i].val
+		for i++; i < len(entries) && entries[i].key == k; i++ {
+			v = sumAgg(v, entries[i].val)
 		}
-		v := aggVal{count: uint64(count), failures: uint64(failures), first: uint64(first), last: uint64(last)}
-		k := aggKey{proc: procID, file: fileID, op: ring.Op(op), write: write}
-		if _, ok := pending[k]; ok {
-			mergeAgg(pending, k, v)
-			v = pending[k]
-			delete(pending, k)
+		if k.file < 1 || k.file >= int64(len(fileIdx)) || fileIdx[k.file] == 0 {
+			return nil, fmt.Errorf("access of process %d names unknown file %d", k.proc, k.file)
 		}
-		if err := access(procID, fileID, ring.Op(op), write, v); err != nil {
-			rows.Close()
-			return nil, s.dbError("read trace from", err)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return nil, s.dbError("read trace from", err)
-	}
-	for k, v := range pending {
-		if err := access(k.proc, k.file, k.op, k.write, v); err != nil {
-			return nil, s.dbError("read trace from", err)
-		}
+		f := fileIdx[k.file]
+		t.Accesses = append(t.Accesses, trace.Access{Proc: byID[k.proc], Path: t.Files[f-1], File: f, Op: k.op.String(), Write: k.write,
+			Count: v.count, Failures: v.failures, FirstNs: v.first, LastNs: v.last})
 	}
 	lost, err := sumLost(ctx, tx)
 	if err != nil {
-		return nil, s.dbError("read trace from", err)
+		return nil, err
 	}
 	t.DroppedEvents = lost.Dropped()
 	return t, nil
@@ -287,16 +266,20 @@ func sumLost(ctx context.Context, q interface {
 
 // Stats summarises a store.
 type Stats struct {
-	Dir            string `json:"dir"`
-	SchemaVersion  int64  `json:"schema_version"`
-	Sources        int64  `json:"sources"`
-	Records        uint64 `json:"records"` // records committed, all sources
-	Bytes          uint64 `json:"bytes"`
-	Processes      int64  `json:"processes"`
-	Files          int64  `json:"files"`
-	Accesses       int64  `json:"accesses"`      // folded aggregates (what v_accesses shows)
-	AccessDeltas   int64  `json:"access_deltas"` // commits whose aggregates are not folded yet (the collector folds while idle)
-	EventsRetained int64  `json:"events_retained"`
+	Dir           string `json:"dir"`
+	SchemaVersion int64  `json:"schema_version"`
+	Sources       int64  `json:"sources"`
+	Records       uint64 `json:"records"` // records committed, all sources
+	Bytes         uint64 `json:"bytes"`
+	Processes     int64  `json:"processes"`
+	Files         int64  `json:"files"` // distinct paths (the path log)
+	// Accesses is the rows of the SQL table accesses (what v_accesses
+	// shows); AccessDeltas the aggregate entries logged since it was last
+	// materialized (`restrack sql`; entries of one aggregate count once
+	// per commit that touched it). Trace always has them all.
+	Accesses       int64 `json:"accesses"`
+	AccessDeltas   int64 `json:"access_deltas"`
+	EventsRetained int64 `json:"events_retained"`
 	Lost
 	Dropped uint64 `json:"dropped"` // every lost record
 }
@@ -312,14 +295,19 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		return st, s.dbError("read", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var rec, by int64
+	var rec, by, aggN, aggGen, sqlGen, sqlN int64
 	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sources), (SELECT coalesce(sum(records), 0) FROM sources),
-		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT count(*) FROM files) + (SELECT coalesce(sum(n), 0) FROM file_deltas),
-		(SELECT count(*) FROM accesses), (SELECT count(*) FROM access_deltas),
+		(SELECT coalesce(sum(bytes), 0) FROM sources), (SELECT count(*) FROM processes), (SELECT n FROM trace_logs WHERE name = 'paths'),
+		(SELECT count(*) FROM accesses), (SELECT n FROM trace_logs WHERE name = 'accesses'), (SELECT gen FROM trace_logs WHERE name = 'accesses'),
+		(SELECT sql_gen FROM trace_logs WHERE name = 'accesses'), (SELECT sql_n FROM trace_logs WHERE name = 'accesses'),
 		(SELECT count(*) FROM events) + (SELECT coalesce(sum(n), 0) FROM event_chunks) + (SELECT coalesce(sum(n), 0) FROM event_segments)`).
-		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &st.AccessDeltas, &st.EventsRetained)
+		Scan(&st.Sources, &rec, &by, &st.Processes, &st.Files, &st.Accesses, &aggN, &aggGen, &sqlGen, &sqlN, &st.EventsRetained)
 	if err != nil {
 		return st, s.dbError("read", err)
+	}
+	st.AccessDeltas = aggN
+	if sqlGen == aggGen {
+		st.AccessDeltas -= sqlN
 	}
 	st.Records, st.Bytes = uint64(rec), uint64(by)
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&st.SchemaVersion); err != nil {

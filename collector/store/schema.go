@@ -1,12 +1,17 @@
 package store
 
+import (
+	"context"
+	"database/sql"
+)
+
 // applicationID marks a SQLite file as a restrack store ("RTST"): a database
 // without it is someone else's and is never touched.
 const applicationID = 0x52545354
 
 // schemaVersion is PRAGMA user_version of a store this build writes.
 // migrations[v] upgrades a store from version v to v+1.
-const schemaVersion = 6
+const schemaVersion = 7
 
 var migrations = []string{
 	// 0 → 1: the first schema.
@@ -164,4 +169,32 @@ UPDATE processes SET command = replace(CAST(argv AS TEXT), char(0), ' ');
 	// records (its per-uid ring); NULL when the source had no verified
 	// owner (a ring given by path, FIFO, eBPF).
 	`ALTER TABLE processes ADD COLUMN uid INTEGER;`,
+	// 6 → 7: the path table and the aggregates leave SQLite for
+	// append-only logs beside the database (tracelog.go): a B-tree insert
+	// per new (process, file) pair cost microseconds, the delta rows were
+	// written twice (WAL, checkpoint) and folded at a microsecond or more
+	// each. trace_logs holds each log's committed generation and length,
+	// updated in the commit's transaction like event_segments. files and
+	// accesses stay, materialized from the logs on demand (materialize.go);
+	// migrate7 moves their rows and the deltas into the logs.
+	`
+CREATE TABLE trace_logs (
+	name      TEXT PRIMARY KEY,          -- 'paths' (paths-GEN.log), 'accesses' (accesses-GEN.log)
+	gen       INTEGER NOT NULL,          -- the file's generation (compaction starts the next)
+	bytes     INTEGER NOT NULL,          -- committed length: what follows is cut by the next writer
+	n         INTEGER NOT NULL,          -- entries committed (paths; aggregate entries)
+	base      INTEGER NOT NULL DEFAULT 0,  -- accesses: entries of the compacted sum the file starts with
+	fresh     INTEGER NOT NULL DEFAULT 0,  -- accesses: later entries that were surely new keys
+	sql_gen   INTEGER NOT NULL DEFAULT 0,  -- accesses: the table accesses holds accesses-SQL_GEN.log
+	sql_bytes INTEGER NOT NULL DEFAULT 0,  --   up to byte sql_bytes,
+	sql_n     INTEGER NOT NULL DEFAULT 0   --   its first sql_n entries
+) WITHOUT ROWID;
+INSERT INTO trace_logs (name, gen, bytes, n) VALUES ('paths', 1, 0, 0), ('accesses', 1, 0, 0);
+`,
+}
+
+// goMigrations[v] runs after migrations[v], in its transaction: steps SQL
+// alone cannot do.
+var goMigrations = map[int64]func(ctx context.Context, tx *sql.Tx, dir string) error{
+	6: migrate7,
 }

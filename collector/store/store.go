@@ -267,6 +267,12 @@ func (s *Store) migrate(ctx context.Context, from int64) error {
 			_ = tx.Rollback()
 			return fmt.Errorf("migrate store %s from schema %d: %w", s.dir, v, err)
 		}
+		if step := goMigrations[v]; step != nil {
+			if err := step(ctx, tx, s.dir); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("migrate store %s from schema %d: %w", s.dir, v, err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, v+1)); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("migrate store %s from schema %d: %w", s.dir, v, err)
@@ -319,8 +325,9 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) Close() error {
 	var err error
 	if s.w != nil && s.db != nil {
-		// Leave no deltas behind: sqlite3 users read accesses directly.
-		err = s.Fold(context.Background())
+		// The logs hold every commit; the SQL tables files and accesses
+		// are materialized by whoever wants them (Materialize), not here:
+		// a collector's exit stays as cheap as its commits.
 		if e := s.w.close(); e != nil && err == nil {
 			err = fmt.Errorf("close store %s: %w", s.dir, e)
 		}

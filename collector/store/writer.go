@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -35,33 +36,36 @@ type Checkpoint struct {
 	DroppedFull, DroppedTooBig uint64
 }
 
-// writer turns batches into rows: one part per job. procs and files hand
-// out ids from memory, aggs counts and folds the aggregates, events appends
-// the raw events to the segment log; the writer runs them in one
-// transaction with the source's position, which is what makes a restart
-// exact.
+// writer turns batches into rows and log chunks: one part per job. procs
+// hands out process ids and keeps their rows, paths hands out path ids,
+// aggs counts the batch's aggregates, the logs append paths, aggregates and
+// raw events; the writer runs them in one transaction with the source's
+// position, which is what makes a restart exact.
 type writer struct {
 	s *Store
 	// mu serialises commits: `restrack run --mode ring+ebpf` runs one
 	// collector per source on the same store.
 	mu sync.Mutex
 
-	procs  procTable
-	files  fileTable
-	aggs   aggregates
-	events *eventLog
-	stmts  writerStmts
-	loaded bool
+	procs   procTable
+	paths   *pathIndex
+	pathLog *appendLog
+	aggs    aggregates
+	accs    *appendLog
+	events  *eventLog
+	stmts   writerStmts
+	loaded  bool
 
-	nextSeq  int64 // sequence number of the next raw event
-	legacy   int64 // raw events in event_chunks (stores written before schema 5)
+	tags     []uint64 // path hashes of a block of records
+	nextSeq  int64    // sequence number of the next raw event
+	legacy   int64    // raw events in event_chunks (stores written before schema 5)
 	chunkEnc chunkEncoder
 }
 
 // writerStmts are prepared once for the writer's life: preparing them in
 // every commit (parsing SQL) cost a tenth of the collector's CPU.
 type writerStmts struct {
-	procInsert, procUpdate, fileLookup, fileInsert, fileDelta, delta, upsert, source *sql.Stmt
+	procInsert, procUpdate, source *sql.Stmt
 }
 
 func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -69,11 +73,7 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&st.procInsert, procInsertSQL}, {&st.procUpdate, procUpdateSQL},
-		{&st.fileLookup, "SELECT id FROM files WHERE path = ?"}, {&st.fileInsert, insertFilesSQL(filesPerInsert)},
-		{&st.fileDelta, "INSERT INTO file_deltas (first_id, n, data) VALUES (?, ?, ?)"},
-		{&st.delta, "INSERT INTO access_deltas (data) VALUES (?)"}, {&st.upsert, upsertAccessesSQL(aggPerUpsert)},
-		{&st.source, sourceUpsertSQL},
+		{&st.procInsert, procInsertSQL}, {&st.procUpdate, procUpdateSQL}, {&st.source, sourceUpsertSQL},
 	} {
 		if *p.dst != nil {
 			continue
@@ -88,7 +88,7 @@ func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (st *writerStmts) close() {
-	for _, s := range []*sql.Stmt{st.procInsert, st.procUpdate, st.fileLookup, st.fileInsert, st.fileDelta, st.delta, st.upsert, st.source} {
+	for _, s := range []*sql.Stmt{st.procInsert, st.procUpdate, st.source} {
 		if s != nil {
 			s.Close()
 		}
@@ -97,22 +97,25 @@ func (st *writerStmts) close() {
 }
 
 func newWriter(s *Store) *writer {
-	return &writer{s: s, procs: procTable{limit: cacheLimit}, files: fileTable{limit: cacheLimit}}
+	return &writer{s: s, procs: procTable{limit: cacheLimit}}
 }
 
 // reset forgets every cached id and cuts the event log back to what was
 // committed: after a rolled-back transaction they may name rows that do not
 // exist.
 func (w *writer) reset() {
-	_ = w.events.close()
-	w.events, w.loaded = nil, false
+	_ = w.closeFiles()
+}
+
+func (w *writer) closeFiles() error {
+	err := errors.Join(w.events.close(), w.pathLog.close(), w.accs.close())
+	w.events, w.pathLog, w.accs, w.paths, w.loaded = nil, nil, nil, nil, false
+	return err
 }
 
 func (w *writer) close() error {
 	w.stmts.close()
-	err := w.events.close()
-	w.events, w.loaded = nil, false
-	return err
+	return w.closeFiles()
 }
 
 // ensureLoaded fills the caches from the database (when they fit), opens
@@ -128,13 +131,18 @@ func (w *writer) ensureLoaded(ctx context.Context, tx *sql.Tx) error {
 	}
 	w.nextSeq = max(legacyMax.Int64+1, chunkEnd.Int64, segEnd.Int64, 1)
 	w.legacy = legacy.Int64
-	if err := w.files.load(ctx, tx); err != nil {
-		return err
-	}
 	if err := w.procs.load(ctx, tx); err != nil {
 		return err
 	}
-	if err := w.aggs.load(ctx, tx); err != nil {
+	var err error
+	if w.pathLog, err = openAppendLog(ctx, tx, w.s.dir, pathsLog, pathsMagic); err != nil {
+		return err
+	}
+	w.paths = newPathIndex()
+	if err := readLogChunks(w.s.dir, pathsLog, pathsMagic, w.pathLog.state, 0, w.paths.load); err != nil {
+		return err
+	}
+	if w.accs, err = openAppendLog(ctx, tx, w.s.dir, accessesLog, accessMagic); err != nil {
 		return err
 	}
 	ev, err := openEventLog(ctx, tx, w.s.dir)
@@ -146,6 +154,22 @@ func (w *writer) ensureLoaded(ctx context.Context, tx *sql.Tx) error {
 	}
 	w.events, w.loaded = ev, true
 	return nil
+}
+
+// load loads the writer outside a commit (upkeep, materializing).
+func (w *writer) load(ctx context.Context) error {
+	if w.loaded {
+		return nil
+	}
+	tx, err := w.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := w.ensureLoaded(ctx, tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // begin starts the writer's transaction. The statements are prepared
@@ -185,13 +209,25 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	if err := w.ensureLoaded(ctx, tx); err != nil {
 		return err
 	}
-	w.aggs.begin()
+	firstNew := w.paths.nextID()
+	w.aggs.begin(firstNew)
+	pbuf := w.pathLog.begin()
 	keepRaw := !w.s.opts.DiscardEvents && w.s.opts.RetainEvents != 0
 	enc := &w.chunkEnc
 	enc.reset(w.events.begin())
 
+	tags := w.tags[:0]
 	for i := range recs {
 		r := &recs[i]
+		if i%tagBlock == 0 {
+			// The path table's slots for the next block, loaded in
+			// parallel (pathIndex.touch).
+			tags = tags[:0]
+			for j := i; j < min(i+tagBlock, len(recs)); j++ {
+				tags = append(tags, w.paths.hash(recs[j].Str1))
+			}
+			w.paths.touch(tags)
+		}
 		p, err := w.procs.get(ctx, tx, r)
 		if err != nil {
 			return err
@@ -206,13 +242,15 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 		}
 		var pathID, path2ID int64
 		if len(r.Str1) > 0 {
-			if pathID, err = w.files.id(ctx, tx, w.stmts.fileLookup, r.Str1); err != nil {
-				return err
+			var isNew bool
+			if pathID, isNew = w.paths.idOf(r.Str1, tags[i%tagBlock]); isNew {
+				pbuf = appendPath(pbuf, r.Str1)
 			}
 		}
 		if len(r.Str2) > 0 {
-			if path2ID, err = w.files.id(ctx, tx, w.stmts.fileLookup, r.Str2); err != nil {
-				return err
+			var isNew bool
+			if path2ID, isNew = w.paths.id(r.Str2); isNew {
+				pbuf = appendPath(pbuf, r.Str2)
 			}
 		}
 		if r.Access != ring.AccessNone {
@@ -231,14 +269,16 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 			enc.add(r, p.id, pathID, path2ID)
 		}
 	}
+	if w.paths.nextID() > 1<<32-1 {
+		return fmt.Errorf("more than 2^32 distinct paths: the store's path ids are 32-bit")
+	}
 	if err := w.procs.flush(ctx, tx, w.stmts.procInsert, w.stmts.procUpdate); err != nil {
 		return err
 	}
-	if err := w.files.flush(ctx, tx, w.stmts.fileDelta); err != nil {
+	if err := w.pathLog.stage(ctx, tx, pbuf, w.paths.nextID()-firstNew, firstNew, 0); err != nil {
 		return err
 	}
-	newDeltas, err := w.aggs.appendDelta(ctx, tx, w.stmts.delta)
-	if err != nil {
+	if err := w.accs.stage(ctx, tx, w.aggs.encode(w.accs.begin()), int64(len(w.aggs.entries)), 0, w.aggs.fresh); err != nil {
 		return err
 	}
 	firstSeq := w.nextSeq
@@ -257,21 +297,24 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 		return err
 	}
 	w.procs.flushed()
-	w.files.flushed()
-	w.aggs.rows += newDeltas
+	w.pathLog.committed()
+	w.accs.committed()
 	w.events.committed(firstSeq)
 	w.nextSeq += enc.n
-	if w.files.backlog()+w.aggs.rows > foldBacklog {
-		// Never idle long enough to fold: fold a slice now, or the
-		// backlog (and the memory pinning its paths) would grow forever.
-		// The batch is committed whatever happens here: a failed fold
-		// only leaves its deltas for the next one (Close reports it).
-		if _, err := w.foldSlice(ctx); err != nil {
+	if w.accs.compactDue(4) {
+		// Never idle long enough to compact (FoldSome): do it now, or the
+		// log would grow with the commits. The batch is committed
+		// whatever happens here: a failed compaction leaves the log as it
+		// was for the next try.
+		if err := w.compact(ctx); err != nil {
 			w.reset()
 		}
 	}
 	return nil
 }
+
+// tagBlock is how many records' path slots are loaded ahead at once.
+const tagBlock = 32
 
 // prune keeps the newest RetainEvents raw events, give or take a segment:
 // the oldest go first, legacy chunks (schema 4) before segments.
