@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
+	"unsafe"
 )
 
 // pathIndex gives each distinct path its id, in memory: the writer holds
 // every path of the store here (it hands out the ids, and the path log has
-// no index on disk). Paths lie back to back in one arena (no pointer per
+// no index on disk). Paths lie back to back in big blocks (no pointer per
 // path for the garbage collector to scan, no allocation per path); an
 // open-addressed table maps a path's hash to its id. A lookup is one
 // hash, one probe (usually one cache miss) and, on a hit, one comparison.
@@ -19,33 +20,79 @@ import (
 // distinct 60-byte paths holds ~1 GB, where the files table of schema 6
 // held the same on disk twice (table and index).
 type pathIndex struct {
-	seed  maphash.Seed
-	arena []byte
-	// off[i] is where the path of id i+1 starts in arena; it ends where
-	// the next begins (or at len(arena)).
-	off []uint64
+	seed maphash.Seed
+	// blocks hold the paths, back to back; a path never spans two. Blocks
+	// are never copied or moved: doubling one arena copied it at every
+	// growth, a third of the writer's time in a trace of new paths.
+	blocks []bigMem
+	used   int // bytes used in the last block
+	// off[i] locates the path of id i+1: block<<blockShift | offset in
+	// bits 16 and up, its length (0xffff: see long) in the low 16.
+	off  []uint64
+	long map[int64]int // lengths of paths of 64 KiB and more
 	// slots holds hash>>32 << 32 | id; 0 is empty. At most half full.
 	// A path's first slot is its hash's top bits (hash >> shift).
 	slots []uint64
 	shift uint
 	n     int
 	sink  uint64 // touch's loads go here, so the compiler keeps them
+	// The memory of off and slots (bigAlloc), freed when replaced.
+	offMem, slotsMem bigMem
 }
 
-func newPathIndex() *pathIndex {
-	return &pathIndex{seed: maphash.MakeSeed(), off: make([]uint64, 0, 1024)}
+func newPathIndex() *pathIndex { return &pathIndex{seed: maphash.MakeSeed()} }
+
+// free returns the index's memory; the index is empty after.
+func (x *pathIndex) free() {
+	if x == nil {
+		return
+	}
+	for i := range x.blocks {
+		x.blocks[i].free()
+	}
+	x.offMem.free()
+	x.slotsMem.free()
+	*x = pathIndex{seed: x.seed}
+}
+
+// bigMem is memory from bigAlloc.
+type bigMem struct {
+	b      []byte
+	mapped bool
+}
+
+func (m *bigMem) free() {
+	bigFree(m.b, m.mapped)
+	*m = bigMem{}
+}
+
+// u64s reinterprets the memory as uint64s (bigAlloc's memory is page- or
+// heap-aligned).
+func (m bigMem) u64s() []uint64 {
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(m.b))), len(m.b)/8)
+}
+
+func allocBig(n int) bigMem {
+	b, mapped := bigAlloc(n)
+	return bigMem{b, mapped}
 }
 
 // nextID is the id the next new path gets.
 func (x *pathIndex) nextID() int64 { return int64(len(x.off)) + 1 }
 
 func (x *pathIndex) path(id int64) []byte {
-	end := uint64(len(x.arena))
-	if id < int64(len(x.off)) {
-		end = x.off[id]
+	o := x.off[id-1]
+	at, n := o>>16, int(o&0xffff)
+	if n == 0xffff {
+		n = x.long[id]
 	}
-	return x.arena[x.off[id-1]:end]
+	b := x.blocks[at>>blockShift].b
+	at &= 1<<blockShift - 1
+	return b[at : at+uint64(n)]
 }
+
+// blockShift: paths are stored in blocks of 4 MiB (two huge pages).
+const blockShift = 22
 
 // hash is the tag id takes: the hash's top half.
 func (x *pathIndex) hash(p []byte) uint64 { return maphash.Bytes(x.seed, p) >> 32 << 32 }
@@ -95,11 +142,30 @@ func (x *pathIndex) idOf(p []byte, tag uint64) (int64, bool) {
 	}
 }
 
-// add appends p to the arena with the next id, without indexing it.
+// add stores p with the next id, without indexing it.
 func (x *pathIndex) add(p []byte) int64 {
-	x.off = append(x.off, uint64(len(x.arena)))
-	x.arena = append(x.arena, p...)
-	return int64(len(x.off))
+	if len(x.off) == cap(x.off) {
+		// Doubling: append grows big slices by a quarter.
+		m := allocBig(8 * (2*cap(x.off) + 1024))
+		x.off = append(m.u64s()[:0], x.off...)
+		x.offMem.free()
+		x.offMem = m
+	}
+	if len(x.blocks) == 0 || x.used+len(p) > len(x.blocks[len(x.blocks)-1].b) {
+		x.blocks = append(x.blocks, allocBig(max(1<<blockShift, len(p))))
+		x.used = 0
+	}
+	id := int64(len(x.off)) + 1
+	n := uint64(len(p))
+	if n >= 0xffff {
+		if x.long == nil {
+			x.long = map[int64]int{}
+		}
+		x.long[id], n = len(p), 0xffff
+	}
+	x.off = append(x.off, (uint64(len(x.blocks)-1)<<blockShift|uint64(x.used))<<16|n)
+	x.used += copy(x.blocks[len(x.blocks)-1].b[x.used:], p)
+	return id
 }
 
 // load adds the paths of a path-log chunk (ids first … first+n-1) as the
@@ -124,8 +190,10 @@ func (x *pathIndex) load(n, first int64, payload []byte) error {
 }
 
 func (x *pathIndex) grow() {
-	old := x.slots
-	x.slots = make([]uint64, max(1024, 2*len(old)))
+	old, oldMem := x.slots, x.slotsMem
+	x.slotsMem = allocBig(8 * max(1024, 2*len(old)))
+	x.slots = x.slotsMem.u64s()
+	defer oldMem.free()
 	x.shift = 64 - uint(bits.TrailingZeros(uint(len(x.slots))))
 	mask := uint64(len(x.slots) - 1)
 	for _, e := range old {

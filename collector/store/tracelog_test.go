@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -258,4 +259,34 @@ func sorted(s []string) []string {
 	s = append([]string(nil), s...)
 	sort.Strings(s)
 	return s
+}
+
+// The path index numbers each path once however the table and the blocks
+// grow, and gives back the bytes it was given, long paths included.
+func TestPathIndexNumbersEachPathOnce(t *testing.T) {
+	x := newPathIndex()
+	defer x.free()
+	long := bytes.Repeat([]byte("/long"), 20000) // 100,000 bytes: beyond the 16-bit length
+	path := func(i int) []byte {
+		switch i {
+		case 7:
+			return long
+		case 8:
+			return long[:len(long)-1]
+		}
+		return fmt.Appendf(nil, "/data/%d/file-%d", i%97, i)
+	}
+	const n = 300_000
+	for i := range n {
+		id, isNew := x.id(path(i))
+		require.True(t, isNew)
+		require.Equal(t, int64(i+1), id)
+	}
+	for i := range n {
+		id, isNew := x.id(path(i))
+		require.False(t, isNew, "path %d", i)
+		require.Equal(t, int64(i+1), id)
+		require.Equal(t, path(i), x.path(id))
+	}
+	assert.Greater(t, len(x.blocks), 1, "several blocks were filled")
 }

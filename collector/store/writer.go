@@ -109,6 +109,7 @@ func (w *writer) reset() {
 
 func (w *writer) closeFiles() error {
 	err := errors.Join(w.events.close(), w.pathLog.close(), w.accs.close())
+	w.paths.free()
 	w.events, w.pathLog, w.accs, w.paths, w.loaded = nil, nil, nil, nil, false
 	return err
 }
@@ -138,6 +139,7 @@ func (w *writer) ensureLoaded(ctx context.Context, tx *sql.Tx) error {
 	if w.pathLog, err = openAppendLog(ctx, tx, w.s.dir, pathsLog, pathsMagic); err != nil {
 		return err
 	}
+	w.paths.free()
 	w.paths = newPathIndex()
 	if err := readLogChunks(w.s.dir, pathsLog, pathsMagic, w.pathLog.state, 0, w.paths.load); err != nil {
 		return err
