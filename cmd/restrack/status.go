@@ -109,7 +109,7 @@ func statusLines(s collector.Status) []kv {
 func storeLines(s store.Stats, note string) []kv {
 	lines := []kv{{"collector", note},
 		{"store", s.Dir}, {"stored records", s.Records}, {"processes", s.Processes}, {"files", s.Files},
-		{"accesses", fmt.Sprintf("%d (+%d commits not folded yet)", s.Accesses, s.AccessDeltas)}, {"raw events kept", s.EventsRetained}}
+		{"accesses", fmt.Sprintf("%d in the SQL table (+%d logged since: restrack sql)", s.Accesses, s.AccessDeltas)}, {"raw events kept", s.EventsRetained}}
 	if note != "" {
 		lines = append(lines, kv{"dropped", s.Dropped}, kv{"  ring full", s.DroppedFull}, kv{"  too big", s.DroppedTooBig},
 			kv{"  abandoned", s.Abandoned}, kv{"  corrupted", s.Corrupted})
