@@ -27,10 +27,15 @@ type IngestRun struct {
 	// collector takes from the traced workload's CPUs.
 	CPUNsPerEvent float64 `json:"cpu_ns_per_event"`
 	// DrainCPUNsPerEvent is the part spent while draining, before the
-	// store's Close folds what the drain left as deltas: the cost a
-	// workload pays while it runs.
+	// store's Close (which folded deltas into SQLite up to schema 6; since
+	// schema 7 it only closes files): the cost a workload pays while it
+	// runs.
 	DrainCPUNsPerEvent float64 `json:"drain_cpu_ns_per_event"`
 	EventsPerSec       float64 `json:"events_per_sec"` // wall clock
+	// MaterializeCPUNsPerEvent is what `restrack sql` costs afterwards
+	// (store.Materialize: the SQL tables files and accesses, which the
+	// collector no longer writes), per event of the trace.
+	MaterializeCPUNsPerEvent float64 `json:"materialize_cpu_ns_per_event"`
 	// AllCPUNsPerEvent lists every repetition; the figure is their best.
 	AllCPUNsPerEvent []float64 `json:"all_cpu_ns_per_event"`
 }
@@ -47,7 +52,7 @@ func RunIngest(dir string, n, reps int, logf func(string, ...any)) ([]IngestRun,
 		}
 		r := IngestRun{Shape: shape.name, Records: n}
 		for i := range reps {
-			cpu, drainCPU, rate, err := ingestCPU(dir, n, shape.distinct, i)
+			cpu, drainCPU, rate, mat, err := ingestCPU(dir, n, shape.distinct, i)
 			if err != nil {
 				return nil, fmt.Errorf("%s ingest: %w", shape.name, err)
 			}
@@ -55,9 +60,13 @@ func RunIngest(dir string, n, reps int, logf func(string, ...any)) ([]IngestRun,
 			if r.CPUNsPerEvent == 0 || cpu < r.CPUNsPerEvent {
 				r.CPUNsPerEvent, r.DrainCPUNsPerEvent = cpu, drainCPU
 			}
+			if r.MaterializeCPUNsPerEvent == 0 || mat < r.MaterializeCPUNsPerEvent {
+				r.MaterializeCPUNsPerEvent = mat
+			}
 			r.EventsPerSec = max(r.EventsPerSec, rate)
 		}
-		logf("ingest %s: %.0f ns CPU per event (%.0f while draining), %.2f M events/s", r.Shape, r.CPUNsPerEvent, r.DrainCPUNsPerEvent, r.EventsPerSec/1e6)
+		logf("ingest %s: %.0f ns CPU per event (%.0f while draining), %.2f M events/s; materializing the SQL tables afterwards %.0f ns per event",
+			r.Shape, r.CPUNsPerEvent, r.DrainCPUNsPerEvent, r.EventsPerSec/1e6, r.MaterializeCPUNsPerEvent)
 		out = append(out, r)
 	}
 	return out, nil
@@ -79,27 +88,27 @@ const ingestRound = 64 * 1024
 // ingestRound, and only the drains (and the store's Close) are timed, so
 // the producer's CPU is not counted. A ring filled with the whole trace
 // beforehand would measure a backlog no default ring can hold.
-func ingestCPU(dir string, n, distinct, seq int) (nsPerEvent, drainNsPerEvent, eventsPerSec float64, err error) {
+func ingestCPU(dir string, n, distinct, seq int) (nsPerEvent, drainNsPerEvent, eventsPerSec, materializeNsPerEvent float64, err error) {
 	ringPath := shmPath(fmt.Sprintf("ingest-%d", seq))
 	if err := ring.Create(ringPath, ring.Config{}); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer os.Remove(ringPath)
 	w, err := ring.OpenWriter(ringPath)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer w.Close()
 	storeDir := filepath.Join(dir, fmt.Sprintf("ingest-cpu-%d-%d", distinct, seq))
 	defer os.RemoveAll(storeDir)
 	st, err := store.Open(storeDir, store.Options{})
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	src, err := collector.OpenRing(ringPath, ring.Options{})
 	if err != nil {
 		st.Close()
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	c := collector.New(src, st, collector.Config{Logf: func(string, ...any) {}})
 	path := []byte(benchPath)
@@ -143,21 +152,36 @@ func ingestCPU(dir string, n, distinct, seq int) (nsPerEvent, drainNsPerEvent, e
 	cpu := drained + cpuTime() - c0
 	el += time.Since(t0)
 	if runErr != nil {
-		return 0, 0, 0, runErr
+		return 0, 0, 0, 0, runErr
 	}
 	if got != uint64(n) {
-		return 0, 0, 0, fmt.Errorf("collector committed %d of %d records", got, n)
+		return 0, 0, 0, 0, fmt.Errorf("collector committed %d of %d records", got, n)
 	}
-	return float64(cpu.Nanoseconds()) / float64(n), float64(drained.Nanoseconds()) / float64(n), float64(n) / el.Seconds(), nil
+	// What `restrack sql` then costs: opening the store (the writer reads
+	// the path log back) and materializing the SQL tables.
+	m0 := cpuTime()
+	if st, err = store.Open(storeDir, store.Options{}); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	_, err = st.Materialize(context.Background())
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	mat := cpuTime() - m0
+	return float64(cpu.Nanoseconds()) / float64(n), float64(drained.Nanoseconds()) / float64(n), float64(n) / el.Seconds(),
+		float64(mat.Nanoseconds()) / float64(n), nil
 }
 
 // WriteIngest prints the ingest figures.
 func WriteIngest(w io.Writer, runs []IngestRun) {
 	fmt.Fprintln(w, "Collector ingest at defaults (raw events kept), a default ring filled half-way and drained, round after round")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "shape\trecords\tCPU ns/event\twhile draining\tevents/s\t")
+	fmt.Fprintln(tw, "shape\trecords\tCPU ns/event\twhile draining\tevents/s\tthen restrack sql, ns/event\t")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f M\t\n", r.Shape, r.Records, r.CPUNsPerEvent, r.DrainCPUNsPerEvent, r.EventsPerSec/1e6)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f M\t%.0f\t\n", r.Shape, r.Records, r.CPUNsPerEvent, r.DrainCPUNsPerEvent, r.EventsPerSec/1e6, r.MaterializeCPUNsPerEvent)
 	}
 	tw.Flush()
 }

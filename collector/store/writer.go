@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -219,14 +220,21 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	enc.reset(w.events.begin())
 
 	tags := w.tags[:0]
+	var prevID int64 // path id of the previous record's Str1
 	for i := range recs {
 		r := &recs[i]
 		if i%tagBlock == 0 {
 			// The path table's slots for the next block, loaded in
 			// parallel (pathIndex.touch).
+			// A record with the previous record's path (a file read in
+			// a loop) reuses its id: tag 0.
 			tags = tags[:0]
 			for j := i; j < min(i+tagBlock, len(recs)); j++ {
-				tags = append(tags, w.paths.hash(recs[j].Str1))
+				t := uint64(0)
+				if !samePath(recs, j) {
+					t = w.paths.hash(recs[j].Str1)
+				}
+				tags = append(tags, t)
 			}
 			w.paths.touch(tags)
 		}
@@ -245,9 +253,12 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 		var pathID, path2ID int64
 		if len(r.Str1) > 0 {
 			var isNew bool
-			if pathID, isNew = w.paths.idOf(r.Str1, tags[i%tagBlock]); isNew {
+			if t := tags[i%tagBlock]; t == 0 {
+				pathID = prevID
+			} else if pathID, isNew = w.paths.idOf(r.Str1, t); isNew {
 				pbuf = appendPath(pbuf, r.Str1)
 			}
+			prevID = pathID
 		}
 		if len(r.Str2) > 0 {
 			var isNew bool
@@ -271,6 +282,7 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 			enc.add(r, p.id, pathID, path2ID)
 		}
 	}
+	w.tags = tags
 	if w.paths.nextID() > 1<<32-1 {
 		return fmt.Errorf("more than 2^32 distinct paths: the store's path ids are 32-bit")
 	}
@@ -313,6 +325,12 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 		}
 	}
 	return nil
+}
+
+// samePath: recs[j] is an event with the path of recs[j-1], an event too.
+func samePath(recs []ring.Record, j int) bool {
+	return j > 0 && recs[j].Type != ring.TypeProc && recs[j-1].Type != ring.TypeProc && len(recs[j].Str1) > 0 &&
+		bytes.Equal(recs[j].Str1, recs[j-1].Str1)
 }
 
 // tagBlock is how many records' path slots are loaded ahead at once.
