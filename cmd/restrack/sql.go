@@ -34,11 +34,8 @@ func runSQL(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"given (none: only the copy). Needs the store's lock: stop a collector writing it first.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if _, err := os.Stat(filepath.Join(*storeDir, store.DBName)); err != nil {
 		fmt.Fprintf(stderr, "restrack sql: no store in %s (%v)\n", *storeDir, err)
