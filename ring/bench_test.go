@@ -24,6 +24,7 @@ func BenchmarkDrain(b *testing.B) {
 		// Re-read the same published records: they stay valid until released.
 		for i := range r.subs {
 			r.subs[i].cursor = 0
+			r.subs[i].resetScan()
 		}
 		r.cut = r.released
 		r.Drain(batch)
