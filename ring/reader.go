@@ -702,11 +702,13 @@ func (r *Reader) settle(c key) key {
 }
 
 // deliver decodes each sub-ring's prefix into b, in time order, and moves
-// the cursors and frontiers past it.
+// the cursors and frontiers past it. Items are visited as few times as
+// possible: behind a full ring they no longer fit in the cache, and every
+// pass over them costs a miss per record.
 func (r *Reader) deliver(b *Batch) {
 	picks := r.picks[:0]
 	runs := r.runs[:0]
-	withRecords := 0
+	withRecords, late := 0, 0
 	for i := range r.subs {
 		s := &r.subs[i]
 		runs = append(runs, len(picks))
@@ -720,6 +722,12 @@ func (r *Reader) deliver(b *Batch) {
 				b.CorruptedBytes += it.slots << SlotShift
 			case itemRecord:
 				picks = append(picks, pick{it: it, sub: uint32(i)})
+				n := uint64(it.rh.Len) - recordHeaderSize
+				s.nrec--
+				s.nbytes -= n
+				if it.str < 0 || it.gen != r.gen {
+					late += int(n)
+				}
 			}
 		}
 		if len(picks) > runs[len(runs)-1] {
@@ -749,22 +757,19 @@ func (r *Reader) deliver(b *Batch) {
 	runs = append(runs, len(picks))
 	r.picks, r.runs = picks, runs
 	// Strings the scan had no room for (the batch was full of records the
-	// cutoff then held back) are copied now, into a larger buffer if need be.
-	late := 0
-	for _, p := range picks {
-		if p.it.str < 0 || p.it.gen != r.gen {
-			late += int(p.it.rh.Len) - recordHeaderSize
+	// cutoff then held back, or they were scanned by an earlier drain) are
+	// copied now, into a larger buffer if need be.
+	if late > 0 {
+		if late > cap(b.buf)-len(b.buf) {
+			b.buf = append(make([]byte, 0, len(b.buf)+late), b.buf...)
 		}
-	}
-	if late > cap(b.buf)-len(b.buf) {
-		b.buf = append(make([]byte, 0, len(b.buf)+late), b.buf...)
-	}
-	for _, p := range picks {
-		if p.it.str < 0 || p.it.gen != r.gen {
-			n := int(p.it.rh.Len) - recordHeaderSize
-			p.it.str, p.it.gen = len(b.buf), r.gen
-			b.buf = b.buf[:p.it.str+n]
-			r.copyOut(b.buf[p.it.str:], p.sub, (p.it.pos<<SlotShift)+recordHeaderSize)
+		for _, p := range picks {
+			if p.it.str < 0 || p.it.gen != r.gen {
+				n := int(p.it.rh.Len) - recordHeaderSize
+				p.it.str, p.it.gen = len(b.buf), r.gen
+				b.buf = b.buf[:p.it.str+n]
+				r.copyOut(b.buf[p.it.str:], p.sub, (p.it.pos<<SlotShift)+recordHeaderSize)
+			}
 		}
 	}
 	if withRecords > 1 {
@@ -778,12 +783,7 @@ func (r *Reader) deliver(b *Batch) {
 	}
 	// What was held back stays scanned for the next drain.
 	for i := range r.subs {
-		s := &r.subs[i]
-		for _, p := range r.picks[runs[i]:runs[i+1]] {
-			s.nrec--
-			s.nbytes -= uint64(p.it.rh.Len) - recordHeaderSize
-		}
-		if s.take == len(s.items) {
+		if s := &r.subs[i]; s.take == len(s.items) {
 			s.resetScan()
 		} else {
 			s.items = s.items[s.take:]
