@@ -14,6 +14,9 @@ func WriteMarkdown(w io.Writer, r *Run) {
 		r.Started.Format("2006-01-02 15:04"), r.Commit, r.Command, r.Seconds, r.Machine.CPU, r.Machine.CPUs, r.Machine.Kernel, r.Machine.OS, r.Machine.Libc, r.Machine.Go,
 		r.LoadStart[0], r.LoadStart[1], r.LoadStart[2], r.LoadEnd[0], r.LoadEnd[1], r.LoadEnd[2])
 
+	if h := r.Workloads.Headline(); h != "" {
+		fmt.Fprintf(w, "**Headline:** %s.\n\n", h)
+	}
 	fmt.Fprintf(w, "### Targets\n\n| target | want | got | |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		mark := "met"

@@ -398,6 +398,19 @@ func tail(b []byte) string {
 	return s
 }
 
+// Headline is the figure a user feels, in one line: restrack run --
+// openloop's whole-run added time per open by the mean, the median beside
+// it, the collector's CPU per event and the records lost; "" when the run
+// part did not measure it.
+func (r *WorkloadsResult) Headline() string {
+	w := r.Find("openloop")
+	if w == nil {
+		return ""
+	}
+	return fmt.Sprintf("restrack run -- openloop (%d opens): %+.0f ns per open by the whole-run mean (ratio %.3f), median %+.0f ns (%.3f); collector %.0f ns CPU per event; %d records lost",
+		w.Units, w.AddedMeanNs, w.MeanRatio, w.AddedMedianNs, w.MedianRatio, w.CollectorCPUNsPerEvent, w.Lost)
+}
+
 // WriteWorkloads prints the part.
 func WriteWorkloads(w io.Writer, r *WorkloadsResult) {
 	fmt.Fprintf(w, "== restrack run of whole workloads: wall clock traced vs untraced, interleaved pairs\n")

@@ -122,6 +122,8 @@ func TestWorkloadTargetsJudgeMeansAndShowDrops(t *testing.T) {
 	assert.False(t, ts["drops at defaults, make -j2 build"].Known)
 	assert.True(t, ts["added per process start (/bin/true loop), net of restrack run's fixed cost"].Met, "judged net of the fixed cost")
 	assert.False(t, ts["bash pipelines, traced/untraced wall"].Known)
+	assert.Contains(t, r.Headline(), "+70 ns per open by the whole-run mean (ratio 1.020)")
+	assert.Empty(t, (*WorkloadsResult)(nil).Headline(), "no run part, no headline")
 	assert.Equal(t, "1,500,000", count3(1_500_000))
 	assert.Equal(t, "999", count3(999))
 }

@@ -151,6 +151,9 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 	run.Targets = CheckTargets(run)
 	fmt.Fprintln(o.Out)
 	WriteTargets(o.Out, run.Targets)
+	if h := run.Workloads.Headline(); h != "" {
+		fmt.Fprintf(o.Out, "HEADLINE %s\n", h)
+	}
 	fmt.Fprintf(o.Out, "load average at end: %.2f %.2f %.2f; %.0f s\n", run.LoadEnd[0], run.LoadEnd[1], run.LoadEnd[2], run.Seconds)
 
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
