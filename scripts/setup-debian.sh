@@ -48,7 +48,7 @@ if ! compgen -G "$hello_dir/hello_*.orig.tar.gz" >/dev/null; then
       grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' |
         $SUDO tee /etc/apt/sources.list.d/restrack-bench-deb-src.list >/dev/null
     fi
-    $SUDO apt-get update -qq
+    $SUDO apt-get update -qq || echo "setup: apt-get update failed after adding deb-src entries" >&2
   fi
   $SUDO mkdir -p "$hello_dir"
   # --download-only: the upstream tarball is what is built (it ships its
