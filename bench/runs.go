@@ -77,9 +77,9 @@ type WorkloadRun struct {
 
 // WorkloadsResult is the run part.
 type WorkloadsResult struct {
-	// FixedCPU is restrack run's own CPU on `/bin/true` (median of 3),
+	// FixedCPU is restrack run's own CPU on `/bin/true` (median of 7),
 	// seconds: start-up, an empty store, the summary. FixedWall is its
-	// wall time less /bin/true's alone (medians of 3 interleaved pairs).
+	// wall time less /bin/true's alone (medians of 7 pairs).
 	FixedCPU  float64       `json:"restrack_run_fixed_cpu_s"`
 	FixedWall float64       `json:"restrack_run_fixed_wall_s"`
 	Runs      []WorkloadRun `json:"workloads"`
@@ -160,8 +160,10 @@ func RunWorkloads(ctx context.Context, env *Env, bin string, quick bool, logf fu
 	specs = append(specs, build)
 
 	res := &WorkloadsResult{}
+	// Seven pairs: the per-unit figures net of this cost are only as good
+	// as it, and on a loaded machine three medians swing by tens of ms.
 	var cpus, walls, plain []float64
-	for i := range 3 {
+	for i := range 7 {
 		t, err := tracedRun(ctx, restrack, env.Shim, filepath.Join(dir, fmt.Sprintf("store-true-%d", i)), "", []string{"/bin/true"})
 		if err != nil {
 			return nil, fmt.Errorf("restrack run -- /bin/true: %w", err)
