@@ -290,3 +290,35 @@ func TestPathIndexNumbersEachPathOnce(t *testing.T) {
 	}
 	assert.Greater(t, len(x.blocks), 1, "several blocks were filled")
 }
+
+// A compaction killed before its commit leaves a next generation nobody
+// names; one killed after it, the old generation. Either way the next
+// writer removes the file the database does not name and the trace is
+// whole.
+func TestAnInterruptedCompactionLeavesOneGeneration(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{})
+	mustCommit(t, s, 1, ev(1, 1, 1, ring.OpOpen, ring.AccessRead, 3, "/a"), ev(1, 1, 2, ring.OpOpen, ring.AccessRead, 3, "/b"))
+	mustCommit(t, s, 2, ev(1, 1, 3, ring.OpOpen, ring.AccessRead, 3, "/a"))
+	want := accessCounts(t, s)
+
+	// Killed before the commit: accesses-2 written, the database names 1.
+	before := crashCopy(t, dir, nil)
+	require.NoError(t, os.WriteFile(filepath.Join(before, logName(accessesLog, 2)), []byte("RTAG a compaction that never committed"), 0o600))
+	// Killed after the commit, before the old file went.
+	s.w.mu.Lock()
+	require.NoError(t, s.w.compact(context.Background()))
+	s.w.mu.Unlock()
+	after := crashCopy(t, dir, nil)
+	require.NoError(t, os.WriteFile(filepath.Join(after, logName(accessesLog, 1)), []byte("RTAG the old generation"), 0o600))
+
+	for name, d := range map[string]string{"before the commit": before, "after the commit": after} {
+		c := mustOpen(t, d, Options{})
+		assert.Equal(t, want, accessCounts(t, c), name)
+		mustCommit(t, c, 3, ev(1, 1, 4, ring.OpOpen, ring.AccessRead, 3, "/b"))
+		got := accessCounts(t, c)
+		assert.Equal(t, "2/0 2-4", got["1 /b open r"], name)
+		logs, _ := filepath.Glob(filepath.Join(d, "accesses-*.log"))
+		assert.Len(t, logs, 1, "%s: the generation the database does not name is removed", name)
+	}
+}
