@@ -5,29 +5,32 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/maphash"
 	"math/bits"
+	"os"
 	"unsafe"
 )
 
-// pathIndex gives each distinct path its id, in memory: the writer holds
-// every path of the store here (it hands out the ids, and the path log has
-// no index on disk). Paths lie back to back in big blocks (no pointer per
-// path for the garbage collector to scan, no allocation per path); an
-// open-addressed table maps a path's hash to its id. A lookup is one
-// hash, one probe (usually one cache miss) and, on a hit, one comparison.
-// About 1.3× the path bytes + 24 bytes per path: a trace of ten million
-// distinct 60-byte paths holds ~1 GB, where the files table of schema 6
-// held the same on disk twice (table and index).
+// pathIndex gives each distinct path its id, in memory: the writer knows
+// every path of the store (it hands out the ids, and the path log has no
+// index on disk). The paths' bytes are not copied: committed ones are read
+// from the path log itself, mapped read-only (page cache the kernel can
+// reclaim, not heap), the batch's new ones from the chunk being built for
+// it. An open-addressed table maps a path's hash to its id. A lookup is
+// one hash, one probe (usually one cache miss) and, on a hit, one
+// comparison. The writer's own memory is 24 bytes per path (slot and
+// offset): 240 MB for ten million paths.
 type pathIndex struct {
 	seed maphash.Seed
-	// blocks hold the paths, back to back; a path never spans two. Blocks
-	// are never copied or moved: doubling one arena copied it at every
-	// growth, a third of the writer's time in a trace of new paths.
-	blocks []bigMem
-	used   int // bytes used in the last block
-	// off[i] locates the path of id i+1: block<<blockShift | offset in
-	// bits 16 and up, its length (0xffff: see long) in the low 16.
+	// file holds the committed bytes of paths-GEN.log (pathfile_*.go).
+	file pathFile
+	// pending is the chunk of the batch's new paths (header, then
+	// payload), to be written at byte base of the log.
+	pending []byte
+	base    uint64
+	// off[i] locates the path of id i+1: its bytes' offset in the log
+	// in bits 16 and up, its length (0xffff: see long) in the low 16.
 	off  []uint64
 	long map[int64]int // lengths of paths of 64 KiB and more
 	// slots holds hash>>32 << 32 | id; 0 is empty. At most half full.
@@ -47,9 +50,7 @@ func (x *pathIndex) free() {
 	if x == nil {
 		return
 	}
-	for i := range x.blocks {
-		x.blocks[i].free()
-	}
+	x.file.close()
 	x.offMem.free()
 	x.slotsMem.free()
 	*x = pathIndex{seed: x.seed}
@@ -82,17 +83,33 @@ func (x *pathIndex) nextID() int64 { return int64(len(x.off)) + 1 }
 
 func (x *pathIndex) path(id int64) []byte {
 	o := x.off[id-1]
-	at, n := o>>16, int(o&0xffff)
+	at, n := o>>16, uint64(o&0xffff)
 	if n == 0xffff {
-		n = x.long[id]
+		n = uint64(x.long[id])
 	}
-	b := x.blocks[at>>blockShift].b
-	at &= 1<<blockShift - 1
-	return b[at : at+uint64(n)]
+	if at >= x.base {
+		return x.pending[at-x.base : at-x.base+n]
+	}
+	return x.file.b[at : at+n]
 }
 
-// blockShift: paths are stored in blocks of 4 MiB (two huge pages).
-const blockShift = 22
+// beginBatch starts the chunk of a batch's new paths in buf (the chunk
+// header's room, from appendLog.begin), to be written at byte base.
+func (x *pathIndex) beginBatch(buf []byte, base int64) {
+	x.pending, x.base = buf, uint64(base)
+}
+
+// committed notes that the log now holds length bytes (the batch's chunk
+// was written and committed, or there was none).
+func (x *pathIndex) committed(length int64) error {
+	if uint64(length) > x.base {
+		if err := x.file.extend(length, x.pending); err != nil {
+			return err
+		}
+	}
+	x.pending, x.base = nil, uint64(length)
+	return nil
+}
 
 // hash is the tag id takes: the hash's top half.
 func (x *pathIndex) hash(p []byte) uint64 { return maphash.Bytes(x.seed, p) >> 32 << 32 }
@@ -142,8 +159,17 @@ func (x *pathIndex) idOf(p []byte, tag uint64) (int64, bool) {
 	}
 }
 
-// add stores p with the next id, without indexing it.
+// add appends p to the batch's chunk with the next id, without indexing
+// it.
 func (x *pathIndex) add(p []byte) int64 {
+	x.pending = binary.AppendUvarint(x.pending, uint64(len(p)))
+	id := x.setOff(x.base+uint64(len(x.pending)), len(p))
+	x.pending = append(x.pending, p...)
+	return id
+}
+
+// setOff records where the path of the next id lies.
+func (x *pathIndex) setOff(at uint64, n int) int64 {
 	if len(x.off) == cap(x.off) {
 		// Doubling: append grows big slices by a quarter.
 		m := allocBig(8 * (2*cap(x.off) + 1024))
@@ -151,42 +177,76 @@ func (x *pathIndex) add(p []byte) int64 {
 		x.offMem.free()
 		x.offMem = m
 	}
-	if len(x.blocks) == 0 || x.used+len(p) > len(x.blocks[len(x.blocks)-1].b) {
-		x.blocks = append(x.blocks, allocBig(max(1<<blockShift, len(p))))
-		x.used = 0
-	}
 	id := int64(len(x.off)) + 1
-	n := uint64(len(p))
 	if n >= 0xffff {
 		if x.long == nil {
 			x.long = map[int64]int{}
 		}
-		x.long[id], n = len(p), 0xffff
+		x.long[id], n = n, 0xffff
 	}
-	x.off = append(x.off, (uint64(len(x.blocks)-1)<<blockShift|uint64(x.used))<<16|n)
-	x.used += copy(x.blocks[len(x.blocks)-1].b[x.used:], p)
+	x.off = append(x.off, at<<16|uint64(n))
 	return id
 }
 
-// load adds the paths of a path-log chunk (ids first … first+n-1) as the
-// writer opens the store.
-func (x *pathIndex) load(n, first int64, payload []byte) error {
-	if first < x.nextID() {
-		return fmt.Errorf("path ids %d… come after id %d: %w", first, x.nextID()-1, errBadFileDelta)
+// insert indexes id, the next id, under tag: p is new.
+func (x *pathIndex) insert(p []byte, tag uint64, id int64) error {
+	if 2*(x.n+1) > len(x.slots) {
+		x.grow()
 	}
-	if first+n > 1<<32-1 {
-		return fmt.Errorf("path id %d is beyond 2^32: %w", first+n, errBadFileDelta)
-	}
-	// Ids a failed writer never used stay empty: no path has them.
-	for x.nextID() < first {
-		x.add(nil)
-	}
-	return decodeFileDelta(first, n, payload, func(id int64, p []byte) error {
-		if _, isNew := x.id(p); !isNew {
-			return fmt.Errorf("path id %d repeats an earlier path: %w", id, errBadFileDelta)
+	mask := uint64(len(x.slots) - 1)
+	for i := tag >> x.shift; ; i = (i + 1) & mask {
+		e := x.slots[i]
+		if e == 0 {
+			x.slots[i] = tag | uint64(id)
+			x.n++
+			return nil
 		}
-		return nil
-	})
+		if e&^0xffffffff == tag && bytes.Equal(x.path(int64(e&0xffffffff)), p) {
+			return fmt.Errorf("path id %d repeats path id %d: %w", id, e&0xffffffff, errBadFileDelta)
+		}
+	}
+}
+
+// load maps the path log f (its committed length bytes, which the
+// writer has cut it back to) and indexes every path in it, checking each
+// chunk's checksum.
+func (x *pathIndex) load(f *os.File, length int64) error {
+	if err := x.file.open(f, length); err != nil {
+		return err
+	}
+	x.base = uint64(length)
+	b := x.file.b[:length]
+	for off := int64(0); off < length; {
+		if length-off < chunkHeaderLen || string(b[off:off+4]) != pathsMagic {
+			return chunkError(f.Name(), off, errors.New("no chunk header"))
+		}
+		h := b[off : off+chunkHeaderLen]
+		size := int64(binary.LittleEndian.Uint32(h[24:]))
+		if size > length-off-chunkHeaderLen {
+			return chunkError(f.Name(), off, errors.New("chunk longer than the file's committed length"))
+		}
+		payload := b[off+chunkHeaderLen : off+chunkHeaderLen+size]
+		if crc32.Update(crc32.Checksum(h[4:28], castagnoli), castagnoli, payload) != binary.LittleEndian.Uint32(h[28:]) {
+			return chunkError(f.Name(), off, errors.New("checksum mismatch"))
+		}
+		n, first := int64(binary.LittleEndian.Uint32(h[4:])), int64(binary.LittleEndian.Uint64(h[8:]))
+		if first < x.nextID() || first+n > 1<<32-1 {
+			return chunkError(f.Name(), off, fmt.Errorf("path ids %d…%d after id %d: %w", first, first+n-1, x.nextID()-1, errBadFileDelta))
+		}
+		// Ids a failed writer never used stay empty: no path has them.
+		for x.nextID() < first {
+			x.setOff(0, 0)
+		}
+		start := uint64(off + chunkHeaderLen)
+		if err := decodeFileDelta(first, n, payload, func(id int64, p []byte) error {
+			at := start + uint64(cap(payload)-cap(p)) // p's offset in the file
+			return x.insert(p, x.hash(p), x.setOff(at, len(p)))
+		}); err != nil {
+			return chunkError(f.Name(), off, err)
+		}
+		off += chunkHeaderLen + size
+	}
+	return nil
 }
 
 func (x *pathIndex) grow() {

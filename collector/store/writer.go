@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -142,7 +144,11 @@ func (w *writer) ensureLoaded(ctx context.Context, tx *sql.Tx) error {
 	}
 	w.paths.free()
 	w.paths = newPathIndex()
-	if err := readLogChunks(w.s.dir, pathsLog, pathsMagic, w.pathLog.state, 0, w.paths.load); err != nil {
+	f, err := os.Open(filepath.Join(w.s.dir, logName(pathsLog, w.pathLog.state.gen)))
+	if err != nil {
+		return fmt.Errorf("open the path log: %w", err)
+	}
+	if err := w.paths.load(f, w.pathLog.state.bytes); err != nil {
 		return err
 	}
 	if w.accs, err = openAppendLog(ctx, tx, w.s.dir, accessesLog, accessMagic); err != nil {
@@ -214,7 +220,7 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	}
 	firstNew := w.paths.nextID()
 	w.aggs.begin(firstNew)
-	pbuf := w.pathLog.begin()
+	w.paths.beginBatch(w.pathLog.begin(), w.pathLog.state.bytes)
 	keepRaw := !w.s.opts.DiscardEvents && w.s.opts.RetainEvents != 0
 	enc := &w.chunkEnc
 	enc.reset(w.events.begin())
@@ -252,19 +258,15 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 		}
 		var pathID, path2ID int64
 		if len(r.Str1) > 0 {
-			var isNew bool
 			if t := tags[i%tagBlock]; t == 0 {
 				pathID = prevID
-			} else if pathID, isNew = w.paths.idOf(r.Str1, t); isNew {
-				pbuf = appendPath(pbuf, r.Str1)
+			} else {
+				pathID, _ = w.paths.idOf(r.Str1, t)
 			}
 			prevID = pathID
 		}
 		if len(r.Str2) > 0 {
-			var isNew bool
-			if path2ID, isNew = w.paths.id(r.Str2); isNew {
-				pbuf = appendPath(pbuf, r.Str2)
-			}
+			path2ID, _ = w.paths.id(r.Str2)
 		}
 		if r.Access != ring.AccessNone {
 			write := r.Access == ring.AccessWrite
@@ -289,7 +291,7 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	if err := w.procs.flush(ctx, tx, w.stmts.procInsert, w.stmts.procUpdate); err != nil {
 		return err
 	}
-	if err := w.pathLog.stage(ctx, tx, pbuf, w.paths.nextID()-firstNew, firstNew, 0); err != nil {
+	if err := w.pathLog.stage(ctx, tx, w.paths.pending, w.paths.nextID()-firstNew, firstNew, 0); err != nil {
 		return err
 	}
 	if err := w.accs.stage(ctx, tx, w.aggs.encode(w.accs.begin()), int64(len(w.aggs.entries)), 0, w.aggs.fresh); err != nil {
@@ -312,6 +314,10 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	}
 	w.procs.flushed()
 	w.pathLog.committed()
+	if err := w.paths.committed(w.pathLog.state.bytes); err != nil {
+		// The batch is committed; the index must be rebuilt from the log.
+		w.reset()
+	}
 	w.accs.committed()
 	w.events.committed(firstSeq)
 	w.nextSeq += enc.n
