@@ -90,7 +90,7 @@ $(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_H
 	@mkdir -p $(BUILD)/ctest
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
 
-BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng $(BUILD)/fiforeader $(BUILD)/scanloop
+BENCH_WORKLOADS := $(BUILD)/openloop $(BUILD)/openloop-lttng $(BUILD)/fiforeader $(BUILD)/scanloop $(BUILD)/ring_append
 BENCH_FLAGS ?= # extra restrack-bench flags, e.g. BENCH_FLAGS="-parts overhead -modes ring,lttng"
 
 bench: build $(BENCH_WORKLOADS) bench-ring bench-fleet ## The whole benchmark suite (< 12 min): overhead tables, whole workloads under restrack run (openloop, process starts, pipelines, 1.5 M-file scan, make -j2 of GNU hello), scale, ingest, planner curve; plots into docs/
@@ -125,9 +125,12 @@ $(BUILD)/openloop-lttng: bench/workload/openloop.c bench/workload/tp.c bench/wor
 		$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -DWITH_LTTNG -Ibench/workload -o $@ bench/workload/openloop.c bench/workload/tp.c -llttng-ust -ldl; \
 	else echo "bench: liblttng-ust-dev is not installed: the lttng mode will be skipped (scripts/setup-debian.sh installs it)"; rm -f $@; fi
 
-bench-ring: ## Ring micro-benchmarks: C append ns, Go drain throughput
+# The suite's append part runs it too (contended append, issue 12 §4).
+$(BUILD)/ring_append: bench/ringbench/ring_append.c libcshim/ring_producer.c $(SHIM_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) -std=gnu11 -O2 -pthread -Ilibcshim -o $(BUILD)/ring_append bench/ringbench/ring_append.c libcshim/ring_producer.c
+	$(CC) -std=gnu11 -O2 -pthread -Ilibcshim -o $@ bench/ringbench/ring_append.c libcshim/ring_producer.c
+
+bench-ring: $(BUILD)/ring_append ## Ring micro-benchmarks: C append ns, Go drain throughput
 	$(BUILD)/ring_append
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./ring/
 

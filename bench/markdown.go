@@ -79,6 +79,14 @@ func WriteMarkdown(w io.Writer, r *Run) {
 		}
 		fmt.Fprintln(w)
 	}
+	if a := r.Append; a != nil {
+		fmt.Fprintf(w, "### Append\n\nCommand: `%s` (`build/restrack-bench -parts append`): ns per append of a 64-byte path by each C producer; sub-rings 1 = one shared tail, more = per CPU. Clock alone %.1f ns.\n\n", a.Command, a.ClockNs)
+		fmt.Fprintf(w, "| case | sub-rings | wall mean | wall median | CPU mean | CPU median | dropped |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range a.Cases {
+			fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %d |\n", c.Case, c.Sub, c.WallMean, c.WallMed, c.CPUMean, c.CPUMedian, c.Dropped)
+		}
+		fmt.Fprintln(w)
+	}
 	if s := r.Scale; s != nil {
 		fmt.Fprintf(w, "### Scale\n\nCommand: `build/restrack-bench -parts scale`.\n\n| figure | result |\n|---|---|\n")
 		fmt.Fprintf(w, "| collector drain (`ring.Reader` Drain+Release, 64-byte paths, best of %d × %d records) | %.1f M records/s, %.0f MB/s |\n", s.Drain.Reps, s.Drain.Records, s.Drain.RecordsPerSec/1e6, s.Drain.MBPerSec)

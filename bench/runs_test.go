@@ -127,3 +127,37 @@ func TestWorkloadTargetsJudgeMeansAndShowDrops(t *testing.T) {
 	assert.Equal(t, "1,500,000", count3(1_500_000))
 	assert.Equal(t, "999", count3(999))
 }
+
+func TestParseAppendReadsRingAppendAndTheTargetsJudgePerCPUContention(t *testing.T) {
+	out := `# ns per append of a 64-byte path; 500000 appends per producer, 3 runs; sub-rings: 1 = one shared tail (as ABI 1), 2 = per CPU
+case            nsub  wall_mean  wall_med   cpu_mean   cpu_med  dropped
+1_thread           1      114.7      51.3       36.7      36.5  0
+2_threads          1      249.0     242.3       66.9      63.7  62
+2_threads          2      151.7     123.1       46.3      46.5  0
+2_processes        1      324.0     201.1       91.0      78.1  100
+2_processes        2      110.1      88.8       61.8      49.6  3
+clock_alone        -       28.3
+`
+	r, err := ParseAppend(strings.NewReader(out))
+	require.NoError(t, err)
+	require.Len(t, r.Cases, 5)
+	assert.Equal(t, 28.3, r.ClockNs)
+	pc := r.Find("2_threads", true)
+	require.NotNil(t, pc)
+	assert.Equal(t, 2, pc.Sub)
+	assert.Equal(t, 46.3, pc.CPUMean)
+	assert.Equal(t, uint64(62), r.Find("2_threads", false).Dropped)
+	ts := map[string]Target{}
+	for _, tg := range CheckTargets(&Run{Append: r}) {
+		ts[tg.Name] = tg
+	}
+	th := ts["contended append, 2 threads, per-CPU sub-rings (producer CPU)"]
+	assert.True(t, th.Met, "46.3 ns CPU meets 60 although the wall mean is 151.7")
+	assert.Contains(t, th.Got, "one shared tail 66.9 ns CPU")
+	pr := ts["contended append, 2 processes, per-CPU sub-rings (producer CPU)"]
+	assert.False(t, pr.Met, "61.8 ns misses 60")
+	assert.Contains(t, pr.Got, "3 dropped")
+
+	_, err = ParseAppend(strings.NewReader("case nsub\n2_threads 2 1.0\n"))
+	assert.Error(t, err, "a short line is an error, not a zero")
+}

@@ -16,7 +16,7 @@ import (
 // Options configure a suite run.
 type Options struct {
 	Quick      bool
-	Parts      []string // of "overhead", "run", "scale", "ingest", "planner"; empty = all
+	Parts      []string // of "overhead", "run", "append", "scale", "ingest", "planner"; empty = all
 	Modes      []string // empty = all
 	Rounds     int
 	Calls      int // warm timed calls per repetition
@@ -46,6 +46,7 @@ type Run struct {
 	Overhead  *OverheadResult `json:"overhead,omitempty"`
 	// Workloads: whole workloads under restrack run (issue 12 §5).
 	Workloads *WorkloadsResult `json:"workloads,omitempty"`
+	Append    *AppendResult    `json:"append,omitempty"`
 	Scale     *ScaleResult     `json:"scale,omitempty"`
 	Ingest    []IngestRun      `json:"ingest,omitempty"`
 	Planner   *PlannerResult   `json:"planner,omitempty"`
@@ -110,6 +111,16 @@ func Execute(ctx context.Context, o Options) (*Run, error) {
 		}
 		if err != nil {
 			run.fail("run", err, o.Out)
+		}
+	}
+	if o.wants("append") && ctx.Err() == nil {
+		r, err := RunAppend(ctx, filepath.Dir(env.Shim), o.Quick)
+		if err != nil {
+			run.fail("append", err, o.Out)
+		} else {
+			run.Append = r
+			fmt.Fprintln(o.Out)
+			WriteAppend(o.Out, r)
 		}
 	}
 	if o.wants("scale") && ctx.Err() == nil {
@@ -261,8 +272,8 @@ func (o *Options) Defaults() error {
 	def(&o.ColdCalls, 300, 20)
 	def(&o.PlannerMax, 10_000_000, 100_000)
 	for _, p := range o.Parts {
-		if !slices.Contains([]string{"overhead", "run", "scale", "ingest", "planner"}, p) {
-			return fmt.Errorf("unknown part %q (want overhead, run, scale, ingest or planner)", p)
+		if !slices.Contains([]string{"overhead", "run", "append", "scale", "ingest", "planner"}, p) {
+			return fmt.Errorf("unknown part %q (want overhead, run, append, scale, ingest or planner)", p)
 		}
 	}
 	names := ModeNames()
