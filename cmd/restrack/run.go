@@ -18,7 +18,6 @@ import (
 
 	"github.com/restrack/restrack/collector"
 	"github.com/restrack/restrack/collector/store"
-	"github.com/restrack/restrack/planner"
 	"github.com/restrack/restrack/ring"
 	"github.com/restrack/restrack/ring/fifo"
 )
@@ -302,7 +301,6 @@ func runRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !reaping && !*noWait {
 		fmt.Fprintf(stderr, "restrack run: %v: returning when CMD exits\n", becomeSubreaper())
 	}
-	since := newWallClock().nowMono
 
 	// Catch the signals before CMD exists, so none is lost in between.
 	sigs := make(chan os.Signal, 16)
@@ -372,11 +370,8 @@ wait:
 		DescendantsLeft: left, Untraced: []untracedExec{}}
 	sum.Lost = sum.LostFull + sum.LostTooBig + sum.Abandoned + sum.Corrupted
 	if m.preload {
-		var tr *planner.Trace
-		if s.Records > 0 {
-			tr, _ = st.Trace(context.Background()) // only to find the programs run: a failure costs a warning, not the run
-		}
-		sum.Untraced = findUntraced(path, tr, since)
+		progs, _ := c.Programs()
+		sum.Untraced = findUntraced(path, progs)
 	}
 	sum.Warnings = sum.warnings(*ringSize)
 	if renv.untraced != nil {

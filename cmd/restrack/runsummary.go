@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/restrack/restrack/planner"
+	"github.com/restrack/restrack/collector"
 )
 
 // runSummary is what restrack run says when it ends: on stderr, one line
@@ -93,7 +93,7 @@ var untracedWhy = map[string]string{
 // findUntraced lists the programs of this run the shim could not follow:
 // CMD itself, and every program a traced process executed (the exec
 // accesses in the trace). Each path is checked once.
-func findUntraced(cmdPath string, tr *planner.Trace, since uint64) []untracedExec {
+func findUntraced(cmdPath string, progs []collector.Program) []untracedExec {
 	var out []untracedExec
 	seen := map[string]bool{}
 	check := func(pid int32, path string) {
@@ -106,12 +106,8 @@ func findUntraced(cmdPath string, tr *planner.Trace, since uint64) []untracedExe
 		}
 	}
 	check(0, cmdPath)
-	if tr != nil {
-		for _, a := range tr.Accesses {
-			if strings.HasPrefix(a.Op, "exec") && a.LastNs >= since && a.Count+a.Failures > 0 {
-				check(a.Proc.PID, a.Path)
-			}
-		}
+	for _, p := range progs {
+		check(p.PID, p.Path)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out

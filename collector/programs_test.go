@@ -1,0 +1,26 @@
+package collector
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/restrack/restrack/ring"
+)
+
+func TestProgramsListsEachExecutedOrSpawnedProgramOnceByItsFirstProcess(t *testing.T) {
+	ev := func(pid int32, op ring.Op, path string) ring.Record {
+		return ring.Record{Type: ring.TypeEvent, Op: op, PID: pid, Str1: []byte(path)}
+	}
+	var p programs
+	p.note([]ring.Record{
+		ev(10, ring.OpOpen, "/etc/passwd"),
+		ev(10, ring.OpExecve, "/usr/bin/static-tool"),
+		ev(11, ring.OpExecve, "/usr/bin/static-tool"),
+		ev(12, ring.OpPosixSpawnp, "/usr/bin/go-tool"),
+		{Type: ring.TypeProc, Op: ring.OpExecve, PID: 13, Str1: []byte("/bin/exe-of-a-process-record")},
+	})
+	p.note([]ring.Record{ev(14, ring.OpExecveat, "/usr/bin/other")})
+	assert.Equal(t, []Program{{10, "/usr/bin/static-tool"}, {12, "/usr/bin/go-tool"}, {14, "/usr/bin/other"}}, p.list)
+	assert.Zero(t, p.extra)
+}
