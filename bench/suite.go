@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/restrack/restrack/collector"
 )
 
 // Options configure a suite run.
@@ -230,7 +232,7 @@ func newEnv(o Options, dir string, logf func(string, ...any)) (*Env, error) {
 		Workload:      filepath.Join(abs, "openloop"),
 		Shim:          filepath.Join(abs, "librestrack.so"),
 		Collector:     filepath.Join(abs, "collector"),
-		DrainInterval: 10 * time.Millisecond,
+		DrainInterval: collector.DefaultDrainInterval, // measured at defaults
 		Logf:          logf,
 	}
 	if _, err := os.Stat(env.Workload); err != nil {

@@ -89,7 +89,14 @@ func TestKilledCollectorResumesWithoutLossOrDuplicates(t *testing.T) {
 	}
 	start := func() *os.Process {
 		cmd := helperCmd(t, "collector", ringPath, storeDir)
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
+		// Wait until it handles SIGTERM: on a loaded machine the writers
+		// can be done before a collector started last gets that far.
+		line, err := bufio.NewReader(out).ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "ready\n", line)
 		return cmd.Process
 	}
 	for range 3 {

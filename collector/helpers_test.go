@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 func helperCollector(ringPath, storeDir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	fmt.Println("ready") // SIGTERM now means a final drain, not death
 	err := RunDaemon(ctx, DaemonConfig{Ring: ringPath, Store: storeDir, DrainInterval: 5 * time.Millisecond,
 		StoreOptions: store.Options{RetainEvents: -1}})
 	if err != nil {

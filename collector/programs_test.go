@@ -12,15 +12,16 @@ func TestProgramsListsEachExecutedOrSpawnedProgramOnceByItsFirstProcess(t *testi
 	ev := func(pid int32, op ring.Op, path string) ring.Record {
 		return ring.Record{Type: ring.TypeEvent, Op: op, PID: pid, Str1: []byte(path)}
 	}
-	var p programs
-	p.note([]ring.Record{
+	var c Collector
+	c.notePerRecord([]ring.Record{
 		ev(10, ring.OpOpen, "/etc/passwd"),
 		ev(10, ring.OpExecve, "/usr/bin/static-tool"),
 		ev(11, ring.OpExecve, "/usr/bin/static-tool"),
 		ev(12, ring.OpPosixSpawnp, "/usr/bin/go-tool"),
 		{Type: ring.TypeProc, Op: ring.OpExecve, PID: 13, Str1: []byte("/bin/exe-of-a-process-record")},
 	})
-	p.note([]ring.Record{ev(14, ring.OpExecveat, "/usr/bin/other")})
-	assert.Equal(t, []Program{{10, "/usr/bin/static-tool"}, {12, "/usr/bin/go-tool"}, {14, "/usr/bin/other"}}, p.list)
-	assert.Zero(t, p.extra)
+	c.notePerRecord([]ring.Record{ev(14, ring.OpExecveat, "/usr/bin/other")})
+	list, more := c.Programs()
+	assert.Equal(t, []Program{{10, "/usr/bin/static-tool"}, {12, "/usr/bin/go-tool"}, {14, "/usr/bin/other"}}, list)
+	assert.Zero(t, more)
 }
