@@ -245,15 +245,20 @@ void rt_note_exit(int status) RT_HIDDEN;
 
 /* Prepares envp for an exec: re-inserts LD_PRELOAD and RESTRACK_* if
  * missing and adds the exec marker. out must hold rt_env_count(envp) +
- * RT_ENV_EXTRA entries; strbuf RT_ENV_STRBUF bytes. Returns out, or envp
- * unchanged when the shim is off. */
+ * RT_ENV_EXTRA entries; strbuf rt_env_strbuf_size(envp) bytes (at most
+ * RT_ENV_STRBUF). Returns out, or envp unchanged when the shim is off. */
 #define RT_ENV_EXTRA 8
 #define RT_ENV_STRBUF (3 * RT_PATH_MAX + 256)
 size_t rt_env_count(char *const envp[]) RT_HIDDEN;
+/* The bytes of strbuf rt_env_for_exec needs for envp: the marker, plus a
+ * rewritten LD_PRELOAD when envp has one. An exec from a forked child
+ * then puts a few hundred bytes on the stack instead of 12 KiB, whose
+ * pages the child would fault in one by one. */
+size_t rt_env_strbuf_size(char *const envp[]) RT_HIDDEN;
 /* Whether envp already holds everything rt_env_for_exec would add (the
  * marker aside). */
 int rt_env_complete(char *const envp[]) RT_HIDDEN;
-char **rt_env_for_exec(char *const envp[], char **out, char *strbuf) RT_HIDDEN;
+char **rt_env_for_exec(char *const envp[], char **out, char *strbuf, size_t size) RT_HIDDEN;
 /* A copy of the ring's fd for the next image (not close-on-exec), or -1;
  * the caller closes it if the exec fails. */
 int rt_exec_ring_fd(void) RT_HIDDEN;

@@ -71,10 +71,21 @@ static struct {
 	long exe_len, argv_len; /* -1: not known yet */
 	int lent_fd;            /* the ring fd the exec'ing image lent us, or -1 */
 	int argv_cut;           /* the constructor's argv did not fit g.argv */
-	char self_path[RT_PATH_MAX]; /* this library, as the loader named it */
-	char exe[RT_PATH_MAX + 1];
+	/* This library, as the loader named it: its link map's name, which
+	 * lives as long as the library (a preloaded one is never unloaded).
+	 * A pointer, not a copy: a start writes one page fewer. */
+	const char *self_path;
+	/* argv right after the fields every start writes: its first bytes
+	 * (all of a short command line) share their page. */
 	char argv[RT_MAX_RECORD_SIZE]; /* NUL-separated, as /proc/PID/cmdline */
+	char exe[RT_PATH_MAX + 1];
 } g = {.exe_len = -1, .argv_len = -1, .lent_fd = -1};
+
+/* g.self_path, "" until the library knows its name. */
+static inline const char *rt_self_path(void)
+{
+	return g.self_path ? g.self_path : "";
+}
 
 /* FIFO mode's write end [0] and a read end [1] we never read (so writes
  * never raise SIGPIPE), guarded by shim_fdguard.c; -1 when unused. */
@@ -1314,14 +1325,31 @@ static int rt_env_is(const char *entry, const char *key)
 	return __builtin_strncmp(entry, key, n) == 0 && entry[n] == '=';
 }
 
+/* The marker ("RESTRACK_EXEC_MARK=pid:start:fd") and its terminator fit
+ * in this with room to spare. */
+#define RT_ENV_MARK_ROOM 128
+
+size_t rt_env_strbuf_size(char *const envp[])
+{
+	size_t need = RT_ENV_MARK_ROOM;
+	/* Every LD_PRELOAD entry may be rewritten (with our path added); a
+	 * rewrite is at most 2 * RT_PATH_MAX, and beyond RT_ENV_STRBUF there
+	 * is room for that and the marker. */
+	for (size_t i = 0; envp && envp[i] && need < RT_ENV_STRBUF; i++)
+		if (rt_env_is(envp[i], "LD_PRELOAD"))
+			need += rt_strlen(envp[i]) + rt_strlen(rt_self_path()) + 2;
+	return need < RT_ENV_STRBUF ? need : RT_ENV_STRBUF;
+}
+
 /* Whether the colon/space-separated list holds this library. */
 static int rt_preload_has_self(const char *list)
 {
-	size_t n = rt_strlen(g.self_path);
+	const char *self = rt_self_path();
+	size_t n = rt_strlen(self);
 	const char *p = list;
 	if (n == 0)
 		return 1;
-	while ((p = __builtin_strstr(p, g.self_path)) != NULL) {
+	while ((p = __builtin_strstr(p, self)) != NULL) {
 		if ((p == list || p[-1] == ':' || p[-1] == ' ') && (p[n] == 0 || p[n] == ':' || p[n] == ' '))
 			return 1;
 		p += n;
@@ -1329,11 +1357,13 @@ static int rt_preload_has_self(const char *list)
 	return 0;
 }
 
-char **rt_env_for_exec(char *const envp[], char **out, char *strbuf)
+char **rt_env_for_exec(char *const envp[], char **out, char *strbuf, size_t size)
 {
 	size_t n = 0, k;
 	int have[RT_NENV] = {0};
 	char *sp = strbuf;
+	/* The marker's room is kept back from the rewrites. */
+	char *room_end = strbuf + (size > RT_ENV_MARK_ROOM ? size - RT_ENV_MARK_ROOM : 0);
 
 	if (__atomic_load_n(&rt_state, __ATOMIC_ACQUIRE) != RT_ST_READY)
 		return (char **)envp;
@@ -1345,11 +1375,12 @@ char **rt_env_for_exec(char *const envp[], char **out, char *strbuf)
 			if (rt_env_is(e, rt_env_keys[k]))
 				have[k] = 1;
 		if (rt_env_is(e, "LD_PRELOAD") && !rt_preload_has_self(e + 11) &&
-		    rt_strlen(e) + rt_strlen(g.self_path) + 2 < RT_PATH_MAX * 2) {
+		    rt_strlen(e) + rt_strlen(rt_self_path()) + 2 < RT_PATH_MAX * 2 &&
+		    rt_strlen(e) + rt_strlen(rt_self_path()) + 2 <= (size_t)(room_end - sp)) {
 			/* The program replaced LD_PRELOAD: keep its libraries, add us. */
 			char *start = sp;
 			sp = rt_stpcpy(sp, "LD_PRELOAD=");
-			sp = rt_stpcpy(sp, g.self_path);
+			sp = rt_stpcpy(sp, rt_self_path());
 			if (e[11] != 0) {
 				*sp++ = ':';
 				sp = rt_stpcpy(sp, e + 11);
@@ -1752,9 +1783,8 @@ static void rt_init(void)
 		return;
 	}
 	rt_save_env();
-	if (dladdr((void *)rt_init, &info) && info.dli_fname &&
-	    rt_strlen(info.dli_fname) < sizeof(g.self_path))
-		rt_stpcpy(g.self_path, info.dli_fname)[0] = 0;
+	if (dladdr((void *)rt_init, &info) && info.dli_fname && rt_strlen(info.dli_fname) < RT_PATH_MAX)
+		g.self_path = info.dli_fname;
 	/* The collector read the start time at registration; with an
 	 * explicit RESTRACK_RING there was none. */
 	if (g.start_ns == 0)

@@ -43,18 +43,29 @@ struct rt_exec {
 };
 
 /* Records the executed binary (a read) with result. */
-static void rt_rec_exec(const struct rt_exec *x, int32_t result)
+/* The PATH search's buffer is on the stack of the exec*p calls only: an
+ * execve from a forked child (a shell's every command) keeps its stack
+ * shallow, each page of it a fault in the child. */
+static __attribute__((noinline)) void rt_rec_exec_search(struct rt_call *c, const char *file)
 {
 	char sbuf[RT_PATH_MAX + 1];
+	c->path1 = rt_search_path(file, sbuf, &c->rflags);
+	rt_emit_fresh(c);
+}
+
+static void rt_rec_exec(const struct rt_exec *x, int32_t result)
+{
 	struct rt_call c = {.op = x->op, .access = RT_ACCESS_READ, .result = result, .flags = (uint32_t)x->flags,
 			    .dirfd1 = x->dirfd};
 	if (x->kind == RT_X_FEXECVE) {
 		rt_emit_fd(x->op, RT_ACCESS_READ, 0, 0, result, x->fd);
 		return;
 	}
+	if (x->kind == RT_X_EXECVPE || x->kind == RT_X_SPAWNP) {
+		rt_rec_exec_search(&c, x->path);
+		return;
+	}
 	c.path1 = x->path;
-	if (x->kind == RT_X_EXECVPE || x->kind == RT_X_SPAWNP)
-		c.path1 = rt_search_path(x->path, sbuf, &c.rflags);
 	rt_emit_fresh(&c);
 }
 
@@ -247,8 +258,9 @@ static __attribute__((noinline)) int rt_do_exec(const struct rt_exec *x)
 		return rt_call_exec(x, env);
 
 	char *newenv[n + RT_ENV_EXTRA];
-	char strbuf[RT_ENV_STRBUF];
-	env = rt_env_for_exec(x->envp, newenv, strbuf);
+	size_t sbsize = rt_env_strbuf_size(x->envp);
+	char strbuf[sbsize];
+	env = rt_env_for_exec(x->envp, newenv, strbuf, sbsize);
 	if (spawn) {
 		/* A spawned child is a new process (PROC_START), not an exec of
 		 * this one: drop the exec marker, which is always last. */
@@ -596,7 +608,7 @@ static void rt_rec_shell(uint16_t op, const char *cmd, int32_t result)
 		}                                                                   \
 		char *newenv_[n_ + RT_ENV_EXTRA];                                   \
 		char sb_[RT_ENV_STRBUF];                                            \
-		char **env_ = rt_env_for_exec(environ, newenv_, sb_);               \
+		char **env_ = rt_env_for_exec(environ, newenv_, sb_, sizeof(sb_));   \
 		size_t m_ = rt_env_count(env_);                                     \
 		if (m_ > 0)                                                         \
 			env_[m_ - 1] = NULL; /* drop the exec marker: a new process */ \

@@ -139,14 +139,14 @@ static void test_exec_env(void)
 	char mark[64];
 	/* Pretend the shim is on, with what rt_save_env would have copied. */
 	rt_state = RT_ST_READY;
-	strcpy(g.self_path, "/opt/rt/librestrack.so");
+	g.self_path = "/opt/rt/librestrack.so";
 	rt_env_saved[0] = "LD_PRELOAD=/opt/rt/librestrack.so";
 	rt_env_saved[1] = "RESTRACK_RING=/dev/shm/r";
 	snprintf(mark, sizeof(mark), "RESTRACK_EXEC_FROM=%d", getpid());
 
 	/* An empty environment gets everything back, and the marker. */
 	char *empty[] = {NULL};
-	char **e = rt_env_for_exec(empty, out, sb);
+	char **e = rt_env_for_exec(empty, out, sb, sizeof(sb));
 	CHECK(has(e, "LD_PRELOAD=/opt/rt/librestrack.so"));
 	CHECK(has(e, "RESTRACK_RING=/dev/shm/r"));
 	CHECK(has(e, mark));
@@ -155,7 +155,7 @@ static void test_exec_env(void)
 	/* Present variables are kept as they are; a stale marker is replaced. */
 	char *full[] = {"A=1", "LD_PRELOAD=/x.so:/opt/rt/librestrack.so", "RESTRACK_RING=/other",
 			"RESTRACK_EXEC_FROM=1", NULL};
-	e = rt_env_for_exec(full, out, sb);
+	e = rt_env_for_exec(full, out, sb, sizeof(sb));
 	CHECK(has(e, "A=1"));
 	CHECK(has(e, "LD_PRELOAD=/x.so:/opt/rt/librestrack.so"));
 	CHECK(has(e, "RESTRACK_RING=/other"));
@@ -164,17 +164,47 @@ static void test_exec_env(void)
 
 	/* A program's own LD_PRELOAD without us: we go in front of it. */
 	char *theirs[] = {"LD_PRELOAD=/their.so", NULL};
-	e = rt_env_for_exec(theirs, out, sb);
+	e = rt_env_for_exec(theirs, out, sb, sizeof(sb));
 	CHECK(has(e, "LD_PRELOAD=/opt/rt/librestrack.so:/their.so"));
 	CHECK(count_prefix(e, "LD_PRELOAD=") == 1);
 	/* A name that merely contains ours is not ours. */
 	char *similar[] = {"LD_PRELOAD=/opt/rt/librestrack.so.old", NULL};
-	e = rt_env_for_exec(similar, out, sb);
+	e = rt_env_for_exec(similar, out, sb, sizeof(sb));
 	CHECK(has(e, "LD_PRELOAD=/opt/rt/librestrack.so:/opt/rt/librestrack.so.old"));
+
+	/* The buffer rt_env_strbuf_size asks for is enough, and a small one
+	 * (the exec hook's, on a forked child's stack) is never overrun: two
+	 * long LD_PRELOAD entries get what fits, the marker always. */
+	{
+		size_t need = rt_env_strbuf_size(theirs);
+		CHECK(need < 512);
+		char small[need + 16];
+		memset(small, 'Z', sizeof(small));
+		e = rt_env_for_exec(theirs, out, small, need);
+		CHECK(has(e, "LD_PRELOAD=/opt/rt/librestrack.so:/their.so"));
+		CHECK(has(e, mark));
+		CHECK(small[need] == 'Z');
+
+		static char long1[2 * RT_PATH_MAX - 64], long2[2 * RT_PATH_MAX - 64];
+		memset(long1, 'a', sizeof(long1) - 1);
+		memcpy(long1, "LD_PRELOAD=/", 12);
+		memset(long2, 'b', sizeof(long2) - 1);
+		memcpy(long2, "LD_PRELOAD=/", 12);
+		char *two[] = {long1, long2, NULL};
+		need = rt_env_strbuf_size(two);
+		CHECK(need <= RT_ENV_STRBUF);
+		static char big[RT_ENV_STRBUF + 16];
+		memset(big, 'Z', sizeof(big));
+		e = rt_env_for_exec(two, out, big, need);
+		CHECK(has(e, mark));
+		CHECK(count_prefix(e, "LD_PRELOAD=") == 2);
+		CHECK(count_prefix(e, "LD_PRELOAD=/opt/rt/librestrack.so:") == 1); /* the second did not fit */
+		CHECK(big[need] == 'Z');
+	}
 
 	/* Off: the environment is passed on untouched. */
 	rt_state = RT_ST_OFF;
-	CHECK(rt_env_for_exec(full, out, sb) == full);
+	CHECK(rt_env_for_exec(full, out, sb, sizeof(sb)) == full);
 }
 
 static void test_utoa(void)
