@@ -3,7 +3,6 @@ package collector
 import (
 	"bytes"
 	"net"
-	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -45,12 +44,22 @@ const userHZ = 100
 // Zero values when the process is gone or /proc is not mounted; the shim
 // then reads them itself.
 func procIdentity(pid int32) (startNs uint64, exe string) {
-	p := "/proc/" + strconv.Itoa(int(pid))
-	if b, err := os.ReadFile(p + "/stat"); err == nil {
-		startNs = parseStatStart(b)
+	// Raw calls into stack buffers, not os.ReadFile and os.Readlink: the
+	// registering process waits for this answer, and those add an fstat,
+	// the file's poller registration and allocations to every start.
+	var path [32]byte
+	p := strconv.AppendInt(append(path[:0], "/proc/"...), int64(pid), 10)
+	n := len(p)
+	var buf [1024]byte // a stat line is ~300 bytes; field 22 comes well before 1 KiB
+	if fd, err := unix.Open(string(append(p, "/stat"...)), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		if m, err := unix.Read(fd, buf[:]); err == nil && m > 0 {
+			startNs = parseStatStart(buf[:m])
+		}
+		unix.Close(fd)
 	}
-	if e, err := os.Readlink(p + "/exe"); err == nil && len(e) > 0 && e[0] == '/' {
-		exe = e
+	var link [4096]byte
+	if m, err := unix.Readlink(string(append(p[:n], "/exe"...)), link[:]); err == nil && m > 0 && m < len(link) && link[0] == '/' {
+		exe = string(link[:m])
 	}
 	return startNs, exe
 }

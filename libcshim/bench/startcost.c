@@ -12,14 +12,17 @@
  * kept) and waitpid, timed with CLOCK_MONOTONIC: what a shell loop of
  * `PROG` pays per iteration, without the shell's own fork. Prints, per
  * variant, the mean and the median in µs and both as added over the first
- * variant; a non-zero exit of PROG is an error (the measurement would be of
- * something else).
+ * variant, and the CPU the child itself spent (user + sys from wait4's
+ * rusage, mean; on a loaded machine the wall time adds the wait for a
+ * core, the CPU does not); a non-zero exit of PROG is an error (the
+ * measurement would be of something else).
  */
 #define _GNU_SOURCE
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,33 +86,38 @@ int main(int argc, char **argv)
 	}
 	char *prog = argv[2];
 	char **envs[nv];
-	double *t[nv];
+	double *t[nv], cpu[nv];
 	for (int v = 0; v < nv; v++) {
 		char *spec = strdup(argv[3 + v]);
 		envs[v] = variant_env(spec);
 		t[v] = calloc((size_t)n, sizeof(double));
+		cpu[v] = 0;
 	}
 	char *pargv[] = {prog, NULL};
 	for (int i = -5; i < n; i++) { /* 5 untimed rounds warm the caches */
 		for (int v = 0; v < nv; v++) {
 			pid_t pid;
 			int st;
+			struct rusage ru;
 			double t0 = now_us();
 			if (posix_spawn(&pid, prog, NULL, NULL, pargv, envs[v]) != 0) {
 				perror("startcost: posix_spawn");
 				return 1;
 			}
-			if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 				fprintf(stderr, "startcost: %s failed (status %#x) in variant %d\n", prog, st, v);
 				return 1;
 			}
-			if (i >= 0)
+			if (i >= 0) {
 				t[v][i] = now_us() - t0;
+				cpu[v] += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+					  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+			}
 		}
 	}
-	double base_mean = 0, base_med = 0;
-	printf("%-4s %10s %10s %12s %12s  %s\n", "#", "mean_us", "median_us", "added_mean", "added_median",
-	       "variant");
+	double base_mean = 0, base_med = 0, base_cpu = 0;
+	printf("%-4s %10s %10s %12s %12s %10s %10s  %s\n", "#", "mean_us", "median_us", "added_mean", "added_median",
+	       "cpu_us", "added_cpu", "variant");
 	for (int v = 0; v < nv; v++) {
 		double sum = 0;
 		for (int i = 0; i < n; i++)
@@ -119,9 +127,10 @@ int main(int argc, char **argv)
 		if (v == 0) {
 			base_mean = mean;
 			base_med = med;
+			base_cpu = cpu[0] / n;
 		}
-		printf("%-4d %10.1f %10.1f %+12.1f %+12.1f  %s\n", v, mean, med, mean - base_mean, med - base_med,
-		       argv[3 + v][0] ? argv[3 + v] : "(untraced)");
+		printf("%-4d %10.1f %10.1f %+12.1f %+12.1f %10.1f %+10.1f  %s\n", v, mean, med, mean - base_mean,
+		       med - base_med, cpu[v] / n, cpu[v] / n - base_cpu, argv[3 + v][0] ? argv[3 + v] : "(untraced)");
 	}
 	return 0;
 }

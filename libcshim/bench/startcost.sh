@@ -19,18 +19,26 @@ BUILD=${1:-build}
 N=${2:-500}
 R=${3:-15}
 T=$(mktemp -d /tmp/restrack-startcost.XXXXXX)
-trap 'kill -TERM $CPID 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+# The rings where restrack run puts its own: /dev/shm (tmpfs) when it can.
+RINGS=$T/rings
+[ -d /dev/shm ] && [ -w /dev/shm ] && RINGS=$(mktemp -d /dev/shm/restrack-startcost.XXXXXX)/rings
+trap 'kill -TERM $CPID 2>/dev/null; wait 2>/dev/null; rm -rf "$T" "$(dirname "$RINGS")"' EXIT
 cc -O2 -o "$T/startcost" libcshim/bench/startcost.c
 echo 'void restrack_startcost_empty(void) {}' > "$T/empty.c"
 cc -shared -fPIC -o "$T/empty.so" "$T/empty.c"
-"$BUILD/collector" -rendezvous "$T/rdv.sock" -ring-dir "$T/rings" -store "$T/store" -socket none -retain-events 0 2>"$T/collector.log" &
+"$BUILD/collector" -rendezvous "$T/rdv.sock" -ring-dir "$RINGS" -store "$T/store" -socket none -retain-events 0 2>"$T/collector.log" &
 CPID=$!
 for _ in $(seq 100); do [ -S "$T/rdv.sock" ] && break; sleep 0.1; done
 SHIM=$(cd "$BUILD" && pwd)/librestrack.so
 
 echo "== load before: $(uptime)"
 echo "== 1. every child registers (posix_spawn from an untraced parent), $N starts per variant"
+echo "   cpu = the child's own user+sys; the collector's CPU per registration below it"
+ticks() { awk '{print $14 + $15}' "/proc/$CPID/stat"; }
+c0=$(ticks)
 "$T/startcost" "$N" /bin/true "" "LD_PRELOAD=$T/empty.so" "LD_PRELOAD=$SHIM;RESTRACK_SOCKET=$T/rdv.sock"
+c1=$(ticks)
+echo "   collector CPU per registration (its user+sys over the run / $((N + 5)) starts, 10 ms ticks: $((c1 - c0))): $(echo "($c1 - $c0) * 10000 / ($N + 5)" | bc) us"
 
 echo "== 2. a traced bash lends its ring to each child: bash loop of $N /bin/true, $R rounds per variant"
 echo "   wall = the round's elapsed time / N; cpu = the round's user+sys (bash and its children) / N:"
