@@ -15,11 +15,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// CreateFullWait is how long producers of a ring this package creates wait
+// on a full ring for the consumer before they drop a record (the header's
+// full_wait_ns). The ABI's default for a header that says 0 is 100 us
+// (DefaultFullWait): long enough for a consumer that is draining, too
+// short for one that lost its CPU for a moment — under load, `restrack run`
+// of an open loop dropped hundreds of records at defaults. A producer only
+// waits while the consumer's heartbeat is under 2 s old, so a collector
+// that died or hangs costs a program at most that, then nothing; one that
+// is merely late slows the producers to its pace, as LTTng's blocking
+// channels do, instead of losing what they record.
+const CreateFullWait = 100 * time.Millisecond
+
 // Config describes a ring to create.
 type Config struct {
 	DataSize   uint64        // bytes of slots of all sub-rings: a power of two in [MinDataSize, MaxDataSize]; 0 = DefaultDataSize
 	SubRings   int           // sub-rings: a power of two <= MaxSub; 0 = one per CPU (rounded up), as many as DataSize allows
-	FullWait   time.Duration // producers' bounded wait on a full ring; 0 = DefaultFullWait
+	FullWait   time.Duration // producers' bounded wait on a full ring; 0 = CreateFullWait
 	NoDoorbell bool          // producers never call futex(2) (consumer polls only)
 	// OwnerUID is the uid the ring is created for: the collector attributes
 	// every record in it to this uid, never to what a record claims. nil =
@@ -63,7 +75,7 @@ func Create(path string, cfg Config) error {
 	}
 	wait := cfg.FullWait
 	if wait == 0 {
-		wait = DefaultFullWait * time.Nanosecond
+		wait = CreateFullWait
 	}
 	if wait < 0 || wait > time.Second {
 		return fmt.Errorf("create ring %s: full wait %v out of range (0, 1s]", path, wait)
