@@ -462,3 +462,11 @@ func TestGoTimestampsUseTheSameClockAsTheCProducer(t *testing.T) {
 	assert.Less(t, diff, int64(time.Second), "runtime.nanotime must be CLOCK_MONOTONIC: heartbeats are compared across processes")
 	assert.Greater(t, diff, int64(0), "read later, so not earlier")
 }
+
+func TestProducersOfACreatedRingWaitForALateConsumerBeforeDropping(t *testing.T) {
+	w := mustWriter(t, mustCreate(t, Config{DataSize: MinDataSize}))
+	assert.Equal(t, CreateFullWait, w.fullWait, "a consumer that lost its CPU for a moment must cost time, not records")
+	assert.GreaterOrEqual(t, CreateFullWait, 50*time.Millisecond)
+	w2 := mustWriter(t, mustCreate(t, Config{DataSize: MinDataSize, FullWait: 10 * time.Microsecond}))
+	assert.Equal(t, 10*time.Microsecond, w2.fullWait, "an explicit wait is kept")
+}
