@@ -45,18 +45,22 @@ type aggregates struct {
 	// last memoises the previous record's entry (1 + index): a program
 	// that reads a file in a loop hits the same one in a row.
 	last int32
-	// fresh counts the batch's entries of new paths: keys the log surely
-	// does not hold yet (compaction's estimate, compact.go).
-	fresh int64
+	// fresh counts the batch's entries of new paths or new processes
+	// (ids from newProc on): keys the log surely does not hold yet
+	// (compaction's estimate, compact.go). A build's processes are new and
+	// their pairs too, though their files (headers, libraries) are not.
+	fresh   int64
+	newProc int64
 }
 
-// begin empties the batch; paths from firstNew on are new in it.
-func (a *aggregates) begin(firstNew int64) {
+// begin empties the batch; paths from firstNew on and processes from
+// firstProc on are new in it.
+func (a *aggregates) begin(firstNew, firstProc int64) {
 	if a.old == nil {
 		a.old = make(map[aggKey]int32)
 	}
 	clear(a.old)
-	a.entries, a.newHead, a.last, a.fresh, a.newFirst = a.entries[:0], a.newHead[:0], 0, 0, firstNew
+	a.entries, a.newHead, a.last, a.fresh, a.newFirst, a.newProc = a.entries[:0], a.newHead[:0], 0, 0, firstNew, firstProc
 }
 
 func (a *aggregates) count(k aggKey, r *ring.Record) {
@@ -87,6 +91,9 @@ func (a *aggregates) count(k aggKey, r *ring.Record) {
 			i = int32(len(a.entries))
 			a.entries = append(a.entries, aggEntry{key: k, val: aggVal{first: r.TimeNs, last: r.TimeNs}})
 			a.old[k] = i
+			if k.proc >= a.newProc {
+				a.fresh++
+			}
 		}
 		a.last = i + 1
 		v = &a.entries[i].val

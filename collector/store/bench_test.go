@@ -130,3 +130,87 @@ func cpuTime() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkSmallCommits is the store under a live `restrack run`: the
+// collector commits whatever arrived since its last drain, often a few
+// hundred records, so the commit's fixed cost (transaction, metadata rows,
+// WAL frames, log writes) is what a record pays. Batches of 100, 1 k and
+// 10 k records of one process re-opening a few files (openloop), and a
+// build-like shape where every commit brings new processes (start, exec
+// with argv, 20 opens of shared libraries and sources, exit). CPU is the
+// whole process's (the checkpoint goroutine included).
+//
+//	go test -run '^$' -bench SmallCommits -benchtime 2000x ./collector/store/
+func BenchmarkSmallCommits(b *testing.B) {
+	for _, shape := range []string{"openloop", "procs"} {
+		for _, batch := range []int{100, 1000, 10000} {
+			if shape == "procs" && batch == 10000 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/batch=%d", shape, batch), func(b *testing.B) {
+				s := mustOpen(b, b.TempDir(), Options{})
+				ctx := context.Background()
+				cp := Checkpoint{SourceInfo: SourceInfo{ID: 1, Kind: "ring", Path: "bench"}}
+				libs := make([][]byte, 64)
+				for i := range libs {
+					libs[i] = fmt.Appendf(nil, "/usr/lib/x86_64-linux-gnu/lib%02d.so.6", i)
+				}
+				argv := []byte("gcc\x00-DHAVE_CONFIG_H\x00-I.\x00-Ilib\x00-g\x00-O2\x00-MT\x00src/hello.o\x00-MD\x00-MP\x00-c\x00-o\x00src/hello.o\x00src/hello.c")
+				recs := make([]ring.Record, batch)
+				var t uint64
+				procs, pid := 0, int32(1000)
+				mk := func(i int) {
+					t++
+					r := ring.Record{Type: ring.TypeEvent, Op: ring.OpOpenat, Access: ring.AccessRead, PID: pid, TID: pid, PPID: 1,
+						StartNs: uint64(pid), TimeNs: t, Result: 3, Str1: libs[i%4]}
+					if shape == "procs" {
+						// 24 records per process: start, exec, 21 opens, exit.
+						switch k := i % 24; k {
+						case 0:
+							pid++
+							procs++
+							r = ring.Record{Type: ring.TypeProc, Op: ring.OpProcStart, PID: pid, TID: pid, PPID: 999, StartNs: uint64(pid), TimeNs: t,
+								Str1: []byte("/usr/bin/make"), Str2: []byte("/build/hello-2.12"), Str3: []byte("make\x00-j2")}
+						case 1:
+							r = ring.Record{Type: ring.TypeProc, Op: ring.OpProcExec, PID: pid, TID: pid, PPID: 999, StartNs: uint64(pid), TimeNs: t,
+								Str1: []byte("/usr/bin/gcc"), Str2: []byte("/build/hello-2.12"), Str3: argv}
+						case 23:
+							r = ring.Record{Type: ring.TypeProc, Op: ring.OpProcExit, PID: pid, TID: pid, PPID: 999, StartNs: uint64(pid), TimeNs: t}
+						default:
+							r.StartNs, r.PPID, r.Str1 = uint64(pid), 999, libs[(k*7+int(pid))%len(libs)]
+						}
+					}
+					recs[i] = r
+				}
+				for i := range recs {
+					mk(i)
+				}
+				if err := s.Commit(ctx, recs, cp); err != nil { // warm: the files exist
+					b.Fatal(err)
+				}
+				procs = 0
+				b.ResetTimer()
+				c0 := cpuTime()
+				for i := 0; i < b.N; i++ {
+					if shape == "procs" {
+						b.StopTimer()
+						for j := range recs {
+							mk(j)
+						}
+						b.StartTimer()
+					}
+					cp.Position += uint64(batch)
+					if err := s.Commit(ctx, recs, cp); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu := float64((cpuTime() - c0).Nanoseconds())
+				b.ReportMetric(cpu/float64(b.N), "cpu-ns/commit")
+				b.ReportMetric(cpu/float64(b.N*batch), "cpu-ns/record")
+				if procs > 0 {
+					b.ReportMetric(cpu/float64(procs), "cpu-ns/proc")
+				}
+			})
+		}
+	}
+}

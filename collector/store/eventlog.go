@@ -144,10 +144,10 @@ func (l *eventLog) begin() []byte {
 }
 
 // stage writes the chunk (buf from begin, payload appended) to the current
-// segment, or a new one, and records the segment's new committed length in
-// tx. The file write happens before the transaction commits: if the commit
+// segment, or a new one, and records the segment's new committed length
+// with upsert (segUpsertSQL, in the transaction). The file write happens before the transaction commits: if the commit
 // fails, abort cuts it off again.
-func (l *eventLog) stage(ctx context.Context, tx *sql.Tx, buf []byte, n, firstSeq int64, source uint64) error {
+func (l *eventLog) stage(ctx context.Context, upsert *sql.Stmt, buf []byte, n, firstSeq int64, source uint64) error {
 	l.buf = buf
 	payload := len(buf) - chunkHeaderLen
 	h := buf[:chunkHeaderLen]
@@ -185,11 +185,13 @@ func (l *eventLog) stage(ctx context.Context, tx *sql.Tx, buf []byte, n, firstSe
 		return fmt.Errorf("write event segment %s: %w", l.f.Name(), err)
 	}
 	l.staged.n, l.staged.bytes, l.staged.newSeg = n, int64(len(buf)), newSeg
-	_, err := tx.ExecContext(ctx, `INSERT INTO event_segments (seg, first_seq, n, bytes) VALUES (?, ?, ?, ?)
-		ON CONFLICT (seg) DO UPDATE SET n = excluded.n, bytes = excluded.bytes`,
-		cur.seg, cur.firstSeq, cur.n+n, cur.bytes+int64(len(buf)))
+	_, err := upsert.ExecContext(ctx, cur.seg, cur.firstSeq, cur.n+n, cur.bytes+int64(len(buf)))
 	return err
 }
+
+// segUpsertSQL records a segment's committed length (eventLog.stage).
+const segUpsertSQL = `INSERT INTO event_segments (seg, first_seq, n, bytes) VALUES (?, ?, ?, ?)
+	ON CONFLICT (seg) DO UPDATE SET n = excluded.n, bytes = excluded.bytes`
 
 // prune deletes, in tx, the oldest segments while the others still hold
 // keep events; their files go once the transaction has committed.

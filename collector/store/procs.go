@@ -30,7 +30,11 @@ type procEntry struct {
 	exited            bool
 	uid               int64 // verified owner; -1 unknown (NULL)
 	dirty             bool  // changed since the last flush
-	stored            bool  // has a row (else it is inserted at the flush)
+	// full: more than first_ns/last_ns changed (a long-running process
+	// only stretches its time span commit after commit: that update binds
+	// two integers, not its argv and command again).
+	full   bool
+	stored bool // has a row (else it is inserted at the flush)
 }
 
 // procTable gives each process its id and keeps its row: the latest exe,
@@ -120,11 +124,11 @@ func (t *procTable) get(ctx context.Context, tx *sql.Tx, r *ring.Record) (*procE
 	t.last = p
 	if r.TimeNs < p.first {
 		p.first = r.TimeNs
-		t.touch(p)
+		t.touchTimes(p)
 	}
 	if r.TimeNs > p.last {
 		p.last = r.TimeNs
-		t.touch(p)
+		t.touchTimes(p)
 	}
 	return p, nil
 }
@@ -147,7 +151,14 @@ func (t *procTable) evictIfFull() {
 	t.complete, t.last, t.evictAt = false, nil, len(t.m)+t.limit/2
 }
 
+// touch marks p's row for a full write at the flush; touchTimes only
+// its first/last times.
 func (t *procTable) touch(p *procEntry) {
+	p.full = true
+	t.touchTimes(p)
+}
+
+func (t *procTable) touchTimes(p *procEntry) {
 	if !p.dirty {
 		p.dirty = true
 		t.dirty = append(t.dirty, p)
@@ -179,12 +190,24 @@ func (t *procTable) apply(p *procEntry, r *ring.Record) {
 }
 
 // flush writes every changed process: new ones inserted, others updated.
-func (t *procTable) flush(ctx context.Context, tx *sql.Tx, insert, update *sql.Stmt) error {
+func (t *procTable) flush(ctx context.Context, tx *sql.Tx, st *writerStmts) error {
 	if len(t.dirty) == 0 {
 		return nil
 	}
-	ins, upd := tx.StmtContext(ctx, insert), tx.StmtContext(ctx, update)
+	var ins, upd, times *sql.Stmt
 	for _, p := range t.dirty {
+		if p.stored && !p.full {
+			if times == nil {
+				times = tx.StmtContext(ctx, st.procTimes)
+			}
+			if _, err := times.ExecContext(ctx, int64(p.first), int64(p.last), p.id); err != nil {
+				return err
+			}
+			continue
+		}
+		if ins == nil {
+			ins, upd = tx.StmtContext(ctx, st.procInsert), tx.StmtContext(ctx, st.procUpdate)
+		}
 		var exit any
 		if p.exited {
 			exit = int64(p.exit)
@@ -208,7 +231,7 @@ func (t *procTable) flush(ctx context.Context, tx *sql.Tx, insert, update *sql.S
 // flushed marks the flushed entries clean once their transaction commits.
 func (t *procTable) flushed() {
 	for _, p := range t.dirty {
-		p.dirty, p.stored = false, true
+		p.dirty, p.stored, p.full = false, true, false
 	}
 	t.dirty = t.dirty[:0]
 }
@@ -223,4 +246,5 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	procUpdateSQL = `UPDATE processes SET ppid = ?, exe = ?, cwd = ?, argv = ?, argv_truncated = ?,
 		first_ns = ?, last_ns = ?, exit_ns = ?, command = ?, uid = ? WHERE id = ?`
+	procTimesSQL = `UPDATE processes SET first_ns = ?, last_ns = ? WHERE id = ?`
 )

@@ -149,9 +149,10 @@ func (l *appendLog) begin() []byte {
 }
 
 // stage writes the chunk (n entries, fresh of them surely new keys) and
-// records the log's new committed length in tx. If the transaction does
+// records the log's new committed length with update (logUpdateSQL, in
+// the transaction). If the transaction does
 // not commit, the next writer cuts the chunk off (the writer resets).
-func (l *appendLog) stage(ctx context.Context, tx *sql.Tx, buf []byte, n, first, fresh int64) error {
+func (l *appendLog) stage(ctx context.Context, update *sql.Stmt, buf []byte, n, first, fresh int64) error {
 	l.buf = buf
 	if n == 0 {
 		return nil
@@ -161,10 +162,12 @@ func (l *appendLog) stage(ctx context.Context, tx *sql.Tx, buf []byte, n, first,
 		return fmt.Errorf("write %s: %w", l.f.Name(), err)
 	}
 	l.staged.bytes, l.staged.n, l.staged.fresh = int64(len(buf)), n, fresh
-	_, err := tx.ExecContext(ctx, "UPDATE trace_logs SET bytes = ?, n = ?, fresh = ? WHERE name = ?",
-		l.state.bytes+l.staged.bytes, l.state.n+n, l.state.fresh+fresh, l.name)
+	_, err := update.ExecContext(ctx, l.state.bytes+l.staged.bytes, l.state.n+n, l.state.fresh+fresh, l.name)
 	return err
 }
+
+// logUpdateSQL records a log's committed length (appendLog.stage).
+const logUpdateSQL = "UPDATE trace_logs SET bytes = ?, n = ?, fresh = ? WHERE name = ?"
 
 // committed applies the staged chunk once its transaction has committed.
 func (l *appendLog) committed() {

@@ -321,3 +321,34 @@ func TestAnInterruptedCompactionLeavesOneGeneration(t *testing.T) {
 		assert.Len(t, logs, 1, "%s: the generation the database does not name is removed", name)
 	}
 }
+
+// The aggregates of a process new in its commit are new keys even on old
+// files (a build's compilers reading the same headers): compaction's
+// estimate counts them as distinct, so a build of new processes never
+// compacts (summing a log of distinct keys gains nothing).
+func TestNewProcessesAggregatesCountAsDistinct(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	mustCommit(t, s, 1, ev(1, 1, 10, ring.OpOpen, ring.AccessRead, 3, "/usr/include/stdio.h"), ev(1, 1, 11, ring.OpOpen, ring.AccessRead, 3, "/usr/lib/libc.so.6"))
+	// Process 2 is new here; process 1 is not.
+	mustCommit(t, s, 2, ev(2, 1, 20, ring.OpOpen, ring.AccessRead, 3, "/usr/include/stdio.h"), ev(2, 1, 21, ring.OpOpen, ring.AccessRead, 3, "/usr/lib/libc.so.6"),
+		ev(1, 1, 22, ring.OpOpen, ring.AccessRead, 3, "/usr/include/stdio.h"))
+	var n, fresh int64
+	require.NoError(t, s.db.QueryRow("SELECT n, fresh FROM trace_logs WHERE name = 'accesses'").Scan(&n, &fresh))
+	assert.Equal(t, int64(5), n)
+	assert.Equal(t, int64(4), fresh, "2 of new paths, then 2 of a new process; process 1's repeat may repeat a key")
+}
+
+// A process that only goes on running updates its times; what an earlier
+// commit stored of it (exe, cwd, argv, command, uid) stays.
+func TestRunningProcessKeepsItsRowWhileItsTimesMove(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	mustCommit(t, s, 1, proc(7, 1, 100, "/usr/bin/cc", "cc", "-c", "a.c"), ev(7, 100, 150, ring.OpOpen, ring.AccessRead, 3, "/a.c"))
+	mustCommit(t, s, 2, ev(7, 100, 300, ring.OpOpen, ring.AccessRead, 3, "/a.h"))
+	var exe, command string
+	var first, last int64
+	require.NoError(t, s.db.QueryRow("SELECT exe, command, first_ns, last_ns FROM processes WHERE pid = 7").Scan(&exe, &command, &first, &last))
+	assert.Equal(t, "/usr/bin/cc", exe)
+	assert.Equal(t, "cc -c a.c", command)
+	assert.Equal(t, int64(100), first)
+	assert.Equal(t, int64(300), last, "the span stretched by the second commit")
+}
