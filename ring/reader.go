@@ -58,6 +58,9 @@ type Reader struct {
 	heads  []int  // scratch: merge positions in those runs
 	merged []pick // scratch: the picks in time order
 	gen    uint32 // drains so far: tells an item's string copy of this batch from a stale one
+	// copyBudget is how many more records this drain's scan copies the
+	// strings of.
+	copyBudget int
 	// scanned counts record headers copied out of the ring: each record's
 	// once, however many drains it waits for (a test holds it to that).
 	scanned uint64
@@ -407,6 +410,13 @@ func (r *Reader) Drain(b *Batch) {
 		return // every cut-table entry holds an unreleased cut: Release first
 	}
 	t0 := monotonicNs() - orderSlackNs
+	// Strings are copied during the scan only for as many records as the
+	// batch can deliver: a record held back would have its copy thrown
+	// away with the batch and copied again when delivered.
+	r.copyBudget = cap(b.Records)
+	for i := range r.subs {
+		r.copyBudget -= int(r.subs[i].nrec)
+	}
 	for i := range r.subs {
 		r.scan(b, uint32(i), t0)
 	}
@@ -480,7 +490,8 @@ func (r *Reader) scan(b *Batch, i uint32, t0 uint64) {
 			// The strings are copied now, right behind the header just
 			// read: one pass over the ring's memory, not two.
 			it.str = -1
-			if n := int(l - recordHeaderSize); cap(b.buf)-len(b.buf) >= n {
+			r.copyBudget--
+			if n := int(l - recordHeaderSize); r.copyBudget >= 0 && cap(b.buf)-len(b.buf) >= n {
 				it.str, it.gen = len(b.buf), r.gen
 				b.buf = b.buf[:it.str+n]
 				r.copyOut(b.buf[it.str:], i, (pos<<SlotShift)+recordHeaderSize)
@@ -866,8 +877,13 @@ func (r *Reader) newCut(b *Batch) {
 // the record was good.
 func (r *Reader) decode(b *Batch, sub uint32, it *item) bool {
 	l := uint64(it.rh.Len)
-	b.Records = append(b.Records, Record{})
-	rec := &b.Records[len(b.Records)-1]
+	n := len(b.Records)
+	if n < cap(b.Records) {
+		b.Records = b.Records[:n+1] // fill writes every field: no zeroing first
+	} else {
+		b.Records = append(b.Records, Record{})
+	}
+	rec := &b.Records[n]
 	if !fill(rec, &it.rh, b.buf[it.str:it.str+int(l-recordHeaderSize)]) {
 		b.Records = b.Records[:len(b.Records)-1]
 		return false
