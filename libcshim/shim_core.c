@@ -1321,6 +1321,11 @@ size_t rt_env_count(char *const envp[])
 
 static int rt_env_is(const char *entry, const char *key)
 {
+	/* The first byte settles nearly every entry (the keys start with L
+	 * or R): an exec from a forked child compares each of ~40 entries
+	 * with 8 keys, and a call to strncmp each is most of that. */
+	if (entry[0] != key[0])
+		return 0;
 	size_t n = rt_strlen(key);
 	return __builtin_strncmp(entry, key, n) == 0 && entry[n] == '=';
 }

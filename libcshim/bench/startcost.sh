@@ -39,6 +39,14 @@ c0=$(ticks)
 "$T/startcost" "$N" /bin/true "" "LD_PRELOAD=$T/empty.so" "LD_PRELOAD=$SHIM;RESTRACK_SOCKET=$T/rdv.sock"
 c1=$(ticks)
 echo "   collector CPU per registration (its user+sys over the run / $((N + 5)) starts, 10 ms ticks: $((c1 - c0))): $(echo "($c1 - $c0) * 10000 / ($N + 5)" | bc) us"
+# What the round trip itself costs: the same child opening the ring by its
+# path (RESTRACK_RING, no collector asked; it then reads its start time and
+# seccomp status from /proc itself). Only the owner of the ring can.
+RING=$(ls "$RINGS"/uid-*.ring 2>/dev/null | head -1)
+if [ -n "$RING" ] && [ -r "$RING" ] && [ -w "$RING" ]; then
+  echo "   the same, the shim opening the ring by path instead of registering:"
+  "$T/startcost" "$N" /bin/true "" "LD_PRELOAD=$SHIM;RESTRACK_SOCKET=$T/rdv.sock" "LD_PRELOAD=$SHIM;RESTRACK_RING=$RING"
+fi
 
 echo "== 2. a traced bash lends its ring to each child: bash loop of $N /bin/true, $R rounds per variant"
 echo "   wall = the round's elapsed time / N; cpu = the round's user+sys (bash and its children) / N:"
