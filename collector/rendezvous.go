@@ -312,8 +312,9 @@ func (rv *Rendezvous) Serve(ctx context.Context) error {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if hello, ok := helloReady(conn); ok {
-			if err := rv.answer(conn, hello); err != nil {
+		hello, n, err := helloSoon(conn)
+		if n == rdvHelloSize || err != nil {
+			if err != nil || rv.answer(conn, hello) != nil {
 				rv.failed.Add(1)
 			}
 			conn.Close()
@@ -336,7 +337,7 @@ func (rv *Rendezvous) Serve(ctx context.Context) error {
 				rv.mu.Unlock()
 				conn.Close()
 			}()
-			if err := rv.register(conn); err != nil {
+			if err := rv.register(conn, hello, n); err != nil {
 				rv.failed.Add(1)
 			}
 		}()
@@ -358,18 +359,45 @@ func (rv *Rendezvous) closeRings() {
 	}
 }
 
-// register answers one connection.
-func (rv *Rendezvous) register(conn *net.UnixConn) error {
+// register answers one connection whose hello's first n bytes are read.
+func (rv *Rendezvous) register(conn *net.UnixConn, hello [rdvHelloSize]byte, n int) error {
 	rv.mu.Lock()
 	if !rv.stopping {
 		_ = conn.SetDeadline(time.Now().Add(rdvDeadline))
 	}
 	rv.mu.Unlock()
-	var hello [rdvHelloSize]byte
-	if _, err := io.ReadFull(conn, hello[:]); err != nil {
+	if _, err := io.ReadFull(conn, hello[n:]); err != nil {
 		return err
 	}
 	return rv.answer(conn, hello)
+}
+
+// helloWait is how long the accepting goroutine itself waits for a hello
+// not there at accept. The shim sends it right after connect, but connect
+// is what wakes us, and on a loaded host the accept wins two times in
+// three (1,000 registrations from a posix_spawn loop, 2 cores). Waiting
+// here parks this goroutine until the hello arrives; a goroutine of its
+// own would also wake another thread to run it, which cost the collector
+// more CPU per registration than the answer itself. A client slower than
+// this gets a goroutine as before, so a silent one holds up the others
+// for helloWait at most.
+const helloWait = time.Millisecond
+
+// helloSoon reads the hello if it is there or arrives within helloWait:
+// n is how much of it was read (rdvHelloSize: all of it), err set when the
+// connection failed (the peer hung up before saying anything whole).
+func helloSoon(conn *net.UnixConn) (hello [rdvHelloSize]byte, n int, err error) {
+	if h, ok := helloReady(conn); ok {
+		return h, rdvHelloSize, nil
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(helloWait))
+	n, err = io.ReadFull(conn, hello[:])
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		err = nil // not yet: the waiting path goes on from byte n
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	return hello, n, err
 }
 
 // helloReady reads the hello if it is already there, without waiting:
