@@ -86,7 +86,7 @@ C_TESTS := $(patsubst libcshim/tests/%_test.c,$(BUILD)/ctest/%_test,$(wildcard l
 test-c: $(C_TESTS) ## C unit tests of the producer and the shim
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
 
-$(BUILD)/ctest/%_test: libcshim/tests/%_test.c libcshim/ring_producer.c $(SHIM_HDRS)
+$(BUILD)/ctest/%_test: libcshim/tests/%_test.c $(SHIM_SRCS) $(SHIM_HDRS) # the tests include the sources
 	@mkdir -p $(BUILD)/ctest
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -pthread -Ilibcshim -o $@ $< libcshim/ring_producer.c
 
