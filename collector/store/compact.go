@@ -115,8 +115,13 @@ func (w *writer) compact(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, "UPDATE trace_logs SET gen = ?, bytes = ?, n = ?, base = ?, fresh = 0 WHERE name = ?",
+	if _, err := tx.ExecContext(ctx, "UPDATE trace_log_rows SET gen = ?, bytes = ?, n = ?, base = ?, fresh = 0 WHERE name = ?",
 		st.gen, st.bytes, st.n, st.base, accessesLog); err != nil {
+		return err
+	}
+	// The new generation's lengths are in trace_log_rows now; the next
+	// commit overlays its own again.
+	if _, err := tx.ExecContext(ctx, "UPDATE commit_state SET acc_bytes = NULL, acc_n = NULL, acc_fresh = NULL WHERE id = 1"); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

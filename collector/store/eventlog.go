@@ -144,10 +144,10 @@ func (l *eventLog) begin() []byte {
 }
 
 // stage writes the chunk (buf from begin, payload appended) to the current
-// segment, or a new one, and records the segment's new committed length
-// with upsert (segUpsertSQL, in the transaction). The file write happens before the transaction commits: if the commit
+// segment, or a new one (its row written in tx); the writer records the
+// segment's new committed length in commit_state (pending). The file write happens before the transaction commits: if the commit
 // fails, abort cuts it off again.
-func (l *eventLog) stage(ctx context.Context, upsert *sql.Stmt, buf []byte, n, firstSeq int64, source uint64) error {
+func (l *eventLog) stage(ctx context.Context, tx *sql.Tx, buf []byte, n, firstSeq int64, source uint64) error {
 	l.buf = buf
 	payload := len(buf) - chunkHeaderLen
 	h := buf[:chunkHeaderLen]
@@ -173,6 +173,15 @@ func (l *eventLog) stage(ctx context.Context, upsert *sql.Stmt, buf []byte, n, f
 		if err := l.close(); err != nil {
 			return err
 		}
+		// The segment ending here gets its final length in its own row
+		// (commit_state then names the new one), and the new one a row.
+		if _, err := tx.ExecContext(ctx, `UPDATE segment_rows SET n = c.seg_n, bytes = c.seg_bytes
+			FROM commit_state c WHERE c.id = 1 AND segment_rows.seg = c.seg AND c.seg_n IS NOT NULL`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO segment_rows (seg, first_seq, n, bytes) VALUES (?, ?, 0, 0)", cur.seg, cur.firstSeq); err != nil {
+			return err
+		}
 		f, err := os.OpenFile(filepath.Join(l.dir, segmentName(cur.seg)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return fmt.Errorf("create event segment: %w", err)
@@ -185,13 +194,26 @@ func (l *eventLog) stage(ctx context.Context, upsert *sql.Stmt, buf []byte, n, f
 		return fmt.Errorf("write event segment %s: %w", l.f.Name(), err)
 	}
 	l.staged.n, l.staged.bytes, l.staged.newSeg = n, int64(len(buf)), newSeg
-	_, err := upsert.ExecContext(ctx, cur.seg, cur.firstSeq, cur.n+n, cur.bytes+int64(len(buf)))
-	return err
+	return nil
 }
 
-// segUpsertSQL records a segment's committed length (eventLog.stage).
-const segUpsertSQL = `INSERT INTO event_segments (seg, first_seq, n, bytes) VALUES (?, ?, ?, ?)
-	ON CONFLICT (seg) DO UPDATE SET n = excluded.n, bytes = excluded.bytes`
+// pending is the segment being appended to and its committed events and
+// length once the staged chunk commits, for commit_state; nil without
+// segments.
+func (l *eventLog) pending() (seg, n, bytes any) {
+	switch {
+	case l.staged.newSeg:
+		s := int64(1)
+		if len(l.segs) > 0 {
+			s = l.segs[len(l.segs)-1].seg + 1
+		}
+		return s, l.staged.n, l.staged.bytes
+	case len(l.segs) > 0:
+		last := l.segs[len(l.segs)-1]
+		return last.seg, last.n + l.staged.n, last.bytes + l.staged.bytes
+	}
+	return nil, nil, nil
+}
 
 // prune deletes, in tx, the oldest segments while the others still hold
 // keep events; their files go once the transaction has committed.
@@ -209,7 +231,7 @@ func (l *eventLog) prune(ctx context.Context, tx *sql.Tx, keep int64) error {
 		if total-l.segs[i].n < keep {
 			break
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM event_segments WHERE seg = ?", l.segs[i].seg); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM segment_rows WHERE seg = ?", l.segs[i].seg); err != nil {
 			return err
 		}
 		total -= l.segs[i].n

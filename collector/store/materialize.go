@@ -110,7 +110,7 @@ func (w *writer) materialize(ctx context.Context) (MaterializeStats, error) {
 		return ms, err
 	}
 	ms.Accesses = int64(len(keys))
-	if _, err := tx.ExecContext(ctx, "UPDATE trace_logs SET sql_gen = ?, sql_bytes = ?, sql_n = ? WHERE name = ?", st.gen, st.bytes, st.n, accessesLog); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE trace_log_rows SET sql_gen = ?, sql_bytes = ?, sql_n = ? WHERE name = ?", st.gen, st.bytes, st.n, accessesLog); err != nil {
 		return ms, err
 	}
 	return ms, tx.Commit()

@@ -11,7 +11,7 @@ const applicationID = 0x52545354
 
 // schemaVersion is PRAGMA user_version of a store this build writes.
 // migrations[v] upgrades a store from version v to v+1.
-const schemaVersion = 7
+const schemaVersion = 8
 
 var migrations = []string{
 	// 0 → 1: the first schema.
@@ -190,6 +190,62 @@ CREATE TABLE trace_logs (
 	sql_n     INTEGER NOT NULL DEFAULT 0   --   its first sql_n entries
 ) WITHOUT ROWID;
 INSERT INTO trace_logs (name, gen, bytes, n) VALUES ('paths', 1, 0, 0), ('accesses', 1, 0, 0);
+`,
+	// 7 → 8: a commit writes one row of one table. Each commit updated a
+	// row of sources, of trace_logs (twice) and of event_segments: a
+	// B-tree page each, a WAL frame each (two pwrites, a checksum, then a
+	// checkpoint copy), the largest fixed cost of a small commit under a
+	// live trace. commit_state now holds what a commit changes — the
+	// source's position and counters, the logs' and the current
+	// segment's committed lengths — as absolute values; the former
+	// tables keep the rest (source_rows, trace_log_rows, segment_rows:
+	// written when a source or segment changes, at a compaction) and
+	// views with their old names and columns overlay commit_state, so
+	// readers and sqlite3 users see every commit exactly as before.
+	`
+ALTER TABLE sources RENAME TO source_rows;
+ALTER TABLE trace_logs RENAME TO trace_log_rows;
+ALTER TABLE event_segments RENAME TO segment_rows;
+CREATE TABLE commit_state (
+	id             INTEGER PRIMARY KEY CHECK (id = 1),
+	source_id      INTEGER,              -- the source of the last commit (source_rows.id); NULL: none
+	path           TEXT,                 -- its values, absolute: they replace source_rows' in sources
+	position       INTEGER,
+	records        INTEGER,
+	bytes          INTEGER,
+	dropped_full   INTEGER,
+	dropped_toobig INTEGER,
+	abandoned      INTEGER,
+	corrupted      INTEGER,
+	last_unix_ns   INTEGER,
+	paths_bytes    INTEGER,              -- trace_logs 'paths': bytes, n (NULL: trace_log_rows holds them)
+	paths_n        INTEGER,
+	acc_bytes      INTEGER,              -- trace_logs 'accesses': bytes, n, fresh (NULL: likewise)
+	acc_n          INTEGER,
+	acc_fresh      INTEGER,
+	seg            INTEGER,              -- the segment being appended to (segment_rows.seg) and its n, bytes
+	seg_n          INTEGER,
+	seg_bytes      INTEGER
+);
+INSERT INTO commit_state (id) VALUES (1);
+CREATE VIEW sources AS
+SELECT s.id, s.kind, coalesce(c.path, s.path) AS path, coalesce(c.position, s.position) AS position,
+       coalesce(c.records, s.records) AS records, coalesce(c.bytes, s.bytes) AS bytes,
+       coalesce(c.dropped_full, s.dropped_full) AS dropped_full, coalesce(c.dropped_toobig, s.dropped_toobig) AS dropped_toobig,
+       coalesce(c.abandoned, s.abandoned) AS abandoned, coalesce(c.corrupted, s.corrupted) AS corrupted,
+       s.first_unix_ns, coalesce(c.last_unix_ns, s.last_unix_ns) AS last_unix_ns
+FROM source_rows s LEFT JOIN commit_state c ON c.id = 1 AND c.source_id = s.id;
+CREATE VIEW trace_logs AS
+SELECT t.name, t.gen,
+       coalesce(CASE t.name WHEN 'paths' THEN c.paths_bytes ELSE c.acc_bytes END, t.bytes) AS bytes,
+       coalesce(CASE t.name WHEN 'paths' THEN c.paths_n ELSE c.acc_n END, t.n) AS n,
+       t.base,
+       coalesce(CASE t.name WHEN 'paths' THEN NULL ELSE c.acc_fresh END, t.fresh) AS fresh,
+       t.sql_gen, t.sql_bytes, t.sql_n
+FROM trace_log_rows t LEFT JOIN commit_state c ON c.id = 1;
+CREATE VIEW event_segments AS
+SELECT e.seg, e.first_seq, coalesce(c.seg_n, e.n) AS n, coalesce(c.seg_bytes, e.bytes) AS bytes
+FROM segment_rows e LEFT JOIN commit_state c ON c.id = 1 AND c.seg = e.seg;
 `,
 }
 

@@ -148,11 +148,11 @@ func (l *appendLog) begin() []byte {
 	return append(l.buf[:0], make([]byte, chunkHeaderLen)...)
 }
 
-// stage writes the chunk (n entries, fresh of them surely new keys) and
-// records the log's new committed length with update (logUpdateSQL, in
-// the transaction). If the transaction does
-// not commit, the next writer cuts the chunk off (the writer resets).
-func (l *appendLog) stage(ctx context.Context, update *sql.Stmt, buf []byte, n, first, fresh int64) error {
+// stage writes the chunk (n entries, fresh of them surely new keys); the
+// writer records the log's new committed length in its transaction
+// (pending, commit_state). If the transaction does not commit, the next
+// writer cuts the chunk off (the writer resets).
+func (l *appendLog) stage(buf []byte, n, first, fresh int64) error {
 	l.buf = buf
 	if n == 0 {
 		return nil
@@ -162,12 +162,14 @@ func (l *appendLog) stage(ctx context.Context, update *sql.Stmt, buf []byte, n, 
 		return fmt.Errorf("write %s: %w", l.f.Name(), err)
 	}
 	l.staged.bytes, l.staged.n, l.staged.fresh = int64(len(buf)), n, fresh
-	_, err := update.ExecContext(ctx, l.state.bytes+l.staged.bytes, l.state.n+n, l.state.fresh+fresh, l.name)
-	return err
+	return nil
 }
 
-// logUpdateSQL records a log's committed length (appendLog.stage).
-const logUpdateSQL = "UPDATE trace_logs SET bytes = ?, n = ?, fresh = ? WHERE name = ?"
+// pending is the log's committed length, entries and fresh entries once
+// the staged chunk commits: what the commit records in commit_state.
+func (l *appendLog) pending() (bytes, n, fresh int64) {
+	return l.state.bytes + l.staged.bytes, l.state.n + l.staged.n, l.state.fresh + l.staged.fresh
+}
 
 // committed applies the staged chunk once its transaction has committed.
 func (l *appendLog) committed() {

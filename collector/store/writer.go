@@ -59,6 +59,10 @@ type writer struct {
 	stmts   writerStmts
 	loaded  bool
 
+	// src is the source of the last commit and its counters as
+	// commit_state holds them (valid: loaded from the database).
+	src sourceState
+
 	tags     []uint64 // path hashes of a block of records
 	nextSeq  int64    // sequence number of the next raw event
 	legacy   int64    // raw events in event_chunks (stores written before schema 5)
@@ -70,15 +74,15 @@ type writer struct {
 // Every statement a commit runs is here (tx.StmtContext binds them to the
 // transaction without parsing again).
 type writerStmts struct {
-	procInsert, procUpdate, procTimes, source, logUpdate, segUpsert *sql.Stmt
+	procInsert, procUpdate, procTimes, state *sql.Stmt
 }
 
 func (st *writerStmts) all() []**sql.Stmt {
-	return []**sql.Stmt{&st.procInsert, &st.procUpdate, &st.procTimes, &st.source, &st.logUpdate, &st.segUpsert}
+	return []**sql.Stmt{&st.procInsert, &st.procUpdate, &st.procTimes, &st.state}
 }
 
 func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
-	texts := []string{procInsertSQL, procUpdateSQL, procTimesSQL, sourceUpsertSQL, logUpdateSQL, segUpsertSQL}
+	texts := []string{procInsertSQL, procUpdateSQL, procTimesSQL, commitStateSQL}
 	for i, dst := range st.all() {
 		if *dst != nil {
 			continue
@@ -116,6 +120,7 @@ func (w *writer) closeFiles() error {
 	err := errors.Join(w.events.close(), w.pathLog.close(), w.accs.close())
 	w.paths.free()
 	w.events, w.pathLog, w.accs, w.paths, w.loaded = nil, nil, nil, nil, false
+	w.src = sourceState{}
 	return err
 }
 
@@ -293,28 +298,32 @@ func (w *writer) commit(ctx context.Context, recs []ring.Record, cp Checkpoint) 
 	if err := w.procs.flush(ctx, tx, &w.stmts); err != nil {
 		return err
 	}
-	logUpdate := tx.StmtContext(ctx, w.stmts.logUpdate)
-	if err := w.pathLog.stage(ctx, logUpdate, w.paths.pending, w.paths.nextID()-firstNew, firstNew, 0); err != nil {
+	if err := w.pathLog.stage(w.paths.pending, w.paths.nextID()-firstNew, firstNew, 0); err != nil {
 		return err
 	}
-	if err := w.accs.stage(ctx, logUpdate, w.aggs.encode(w.accs.begin()), int64(len(w.aggs.entries)), 0, w.aggs.fresh); err != nil {
+	if err := w.accs.stage(w.aggs.encode(w.accs.begin()), int64(len(w.aggs.entries)), 0, w.aggs.fresh); err != nil {
 		return err
 	}
 	firstSeq := w.nextSeq
 	if enc.n > 0 {
-		if err := w.events.stage(ctx, tx.StmtContext(ctx, w.stmts.segUpsert), enc.bytes(), enc.n, firstSeq, cp.ID); err != nil {
+		if err := w.events.stage(ctx, tx, enc.bytes(), enc.n, firstSeq, cp.ID); err != nil {
 			return err
 		}
 	}
 	if err := w.prune(ctx, tx); err != nil {
 		return err
 	}
-	if _, err := tx.StmtContext(ctx, w.stmts.source).ExecContext(ctx, sourceArgs(uint64(len(recs)), cp)...); err != nil {
+	if err := w.enterSource(ctx, tx, cp); err != nil {
+		return err
+	}
+	src := w.src.next(uint64(len(recs)), cp)
+	if _, err := tx.StmtContext(ctx, w.stmts.state).ExecContext(ctx, w.stateArgs(&src)...); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	w.src = src
 	w.procs.flushed()
 	w.pathLog.committed()
 	if err := w.paths.committed(w.pathLog.state.bytes); err != nil {
@@ -366,23 +375,72 @@ func (w *writer) prune(ctx context.Context, tx *sql.Tx) error {
 	return w.events.prune(ctx, tx, keep)
 }
 
-const sourceUpsertSQL = `INSERT INTO sources (id, kind, path, position, records, bytes, dropped_full, dropped_toobig,
-		abandoned, corrupted, first_unix_ns, last_unix_ns)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET
-		path = excluded.path, position = excluded.position,
-		records = records + excluded.records, bytes = bytes + excluded.bytes,
-		dropped_full = max(dropped_full, excluded.dropped_full),
-		dropped_toobig = max(dropped_toobig, excluded.dropped_toobig),
-		abandoned = abandoned + excluded.abandoned, corrupted = corrupted + excluded.corrupted,
-		last_unix_ns = excluded.last_unix_ns`
+// sourceState is a source's row as commit_state holds it: absolute values,
+// so a commit writes them without reading anything.
+type sourceState struct {
+	valid                                                         bool
+	id                                                            uint64
+	path                                                          string
+	position, records, bytes, droppedFull, droppedTooBig, abandon int64
+	corrupted                                                     int64
+}
 
-// sourceArgs are the checkpoint's values for sourceUpsertSQL: where the
-// batch ends in its source, and what the source lost so far.
-func sourceArgs(records uint64, cp Checkpoint) []any {
+// next is s after a batch of records ending at cp: where the batch ends
+// in its source, and what the source lost so far.
+func (s sourceState) next(records uint64, cp Checkpoint) sourceState {
+	s.path, s.position = cp.Path, int64(cp.Position)
+	s.records += int64(records)
+	s.bytes += int64(cp.Bytes)
+	s.droppedFull = max(s.droppedFull, int64(cp.DroppedFull))
+	s.droppedTooBig = max(s.droppedTooBig, int64(cp.DroppedTooBig))
+	s.abandon += int64(cp.Abandoned)
+	s.corrupted += int64(cp.Corrupted)
+	return s
+}
+
+// enterSource makes cp's source the one commit_state describes: the
+// previous one's values go to its row in source_rows, a new source gets a
+// row, and its values are read. Only the first commit of a writer, or of
+// another source (`--mode ring+ebpf`), does this.
+func (w *writer) enterSource(ctx context.Context, tx *sql.Tx, cp Checkpoint) error {
+	if w.src.valid && w.src.id == cp.ID {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE source_rows SET path = c.path, position = c.position, records = c.records,
+		bytes = c.bytes, dropped_full = c.dropped_full, dropped_toobig = c.dropped_toobig, abandoned = c.abandoned,
+		corrupted = c.corrupted, last_unix_ns = c.last_unix_ns
+		FROM commit_state c WHERE c.id = 1 AND source_rows.id = c.source_id AND c.source_id != ?`, int64(cp.ID)); err != nil {
+		return err
+	}
 	now := time.Now().UnixNano()
-	return []any{int64(cp.ID), cp.Kind, cp.Path, int64(cp.Position), int64(records), int64(cp.Bytes),
-		int64(cp.DroppedFull), int64(cp.DroppedTooBig), int64(cp.Abandoned), int64(cp.Corrupted), now, now}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO source_rows (id, kind, path, position, first_unix_ns, last_unix_ns)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, int64(cp.ID), cp.Kind, cp.Path, int64(cp.Position), now, now); err != nil {
+		return err
+	}
+	// The view: commit_state's values if it already names this source.
+	s := sourceState{valid: true, id: cp.ID}
+	if err := tx.QueryRowContext(ctx, `SELECT path, position, records, bytes, dropped_full, dropped_toobig, abandoned, corrupted
+		FROM sources WHERE id = ?`, int64(cp.ID)).Scan(&s.path, &s.position, &s.records, &s.bytes, &s.droppedFull,
+		&s.droppedTooBig, &s.abandon, &s.corrupted); err != nil {
+		return err
+	}
+	w.src = s
+	return nil
+}
+
+// commitStateSQL is the one row a commit writes besides its processes:
+// the source position and counters, the logs' and the current segment's
+// committed lengths.
+const commitStateSQL = `UPDATE commit_state SET source_id = ?, path = ?, position = ?, records = ?, bytes = ?,
+	dropped_full = ?, dropped_toobig = ?, abandoned = ?, corrupted = ?, last_unix_ns = ?,
+	paths_bytes = ?, paths_n = ?, acc_bytes = ?, acc_n = ?, acc_fresh = ?, seg = ?, seg_n = ?, seg_bytes = ? WHERE id = 1`
+
+func (w *writer) stateArgs(s *sourceState) []any {
+	pb, pn, _ := w.pathLog.pending()
+	ab, an, af := w.accs.pending()
+	seg, segN, segBytes := w.events.pending()
+	return []any{int64(s.id), s.path, s.position, s.records, s.bytes, s.droppedFull, s.droppedTooBig, s.abandon, s.corrupted,
+		time.Now().UnixNano(), pb, pn, ab, an, af, seg, segN, segBytes}
 }
 
 // Resume returns the position after the last committed batch of source id,
