@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/restrack/restrack/ring"
 )
@@ -30,9 +31,10 @@ type procEntry struct {
 	exited            bool
 	uid               int64 // verified owner; -1 unknown (NULL)
 	dirty             bool  // changed since the last flush
-	// full: more than first_ns/last_ns changed (a long-running process
-	// only stretches its time span commit after commit: that update binds
-	// two integers, not its argv and command again).
+	// full: more than first_ns/last_ns/exit_ns changed (a long-running
+	// process only stretches its time span commit after commit, then
+	// exits: those updates bind three integers, not its argv and command
+	// again).
 	full   bool
 	stored bool // has a row (else it is inserted at the flush)
 }
@@ -50,7 +52,8 @@ type procTable struct {
 	// last is the entry of the previous record: records come in runs of
 	// one process, and hashing the key was a fifth of the commit's time.
 	last    *procEntry
-	evictAt int // map size that triggers the next eviction pass
+	evictAt int   // map size that triggers the next eviction pass
+	insArgs []any // the new processes' values, reused by flush
 }
 
 func (t *procTable) load(ctx context.Context, tx *sql.Tx) error {
@@ -152,7 +155,7 @@ func (t *procTable) evictIfFull() {
 }
 
 // touch marks p's row for a full write at the flush; touchTimes only
-// its first/last times.
+// its first/last/exit times.
 func (t *procTable) touch(p *procEntry) {
 	p.full = true
 	t.touchTimes(p)
@@ -171,6 +174,8 @@ func (t *procTable) apply(p *procEntry, r *ring.Record) {
 	switch r.Op {
 	case ring.OpProcExit:
 		p.exit, p.exited = r.TimeNs, true
+		t.touchTimes(p) // exit_ns is written with the times
+		return
 	default:
 		if len(r.Str1) > 0 {
 			p.exe = string(r.Str1)
@@ -194,37 +199,52 @@ func (t *procTable) flush(ctx context.Context, tx *sql.Tx, st *writerStmts) erro
 	if len(t.dirty) == 0 {
 		return nil
 	}
-	var ins, upd, times *sql.Stmt
+	stmt := func(s **sql.Stmt, parent *sql.Stmt) *sql.Stmt {
+		if *s == nil {
+			*s = tx.StmtContext(ctx, parent)
+		}
+		return *s
+	}
+	var ins, insMany, upd, times *sql.Stmt
+	rows := t.insArgs[:0]
 	for _, p := range t.dirty {
-		if p.stored && !p.full {
-			if times == nil {
-				times = tx.StmtContext(ctx, st.procTimes)
-			}
-			if _, err := times.ExecContext(ctx, int64(p.first), int64(p.last), p.id); err != nil {
-				return err
-			}
-			continue
-		}
-		if ins == nil {
-			ins, upd = tx.StmtContext(ctx, st.procInsert), tx.StmtContext(ctx, st.procUpdate)
-		}
 		var exit any
 		if p.exited {
 			exit = int64(p.exit)
+		}
+		if p.stored && !p.full {
+			if _, err := stmt(&times, st.procTimes).ExecContext(ctx, int64(p.first), int64(p.last), exit, p.id); err != nil {
+				return err
+			}
+			continue
 		}
 		var uid any
 		if p.uid >= 0 {
 			uid = p.uid
 		}
-		args := []any{p.ppid, p.exe, p.cwd, p.argv, p.argvTrunc, int64(p.first), int64(p.last), exit, command(p.argv), uid, p.id}
-		st := upd
-		if !p.stored {
-			st, args = ins, append(args, p.key.pid, int64(p.key.start))
+		if p.stored {
+			if _, err := stmt(&upd, st.procUpdate).ExecContext(ctx, p.ppid, p.exe, p.cwd, p.argv, p.argvTrunc, int64(p.first), int64(p.last),
+				exit, command(p.argv), uid, p.id); err != nil {
+				return err
+			}
+			continue
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
+		rows = append(rows, p.ppid, p.exe, p.cwd, p.argv, p.argvTrunc, int64(p.first), int64(p.last), exit, command(p.argv), uid, p.id,
+			p.key.pid, int64(p.key.start))
+		if len(rows) == procInsertRows*procInsertCols {
+			if _, err := stmt(&insMany, st.procInsertMany).ExecContext(ctx, rows...); err != nil {
+				return err
+			}
+			rows = rows[:0]
+		}
+	}
+	for i := 0; i < len(rows); i += procInsertCols {
+		if _, err := stmt(&ins, st.procInsert).ExecContext(ctx, rows[i:i+procInsertCols]...); err != nil {
 			return err
 		}
 	}
+	clear(rows)
+	t.insArgs = rows[:0]
 	return nil
 }
 
@@ -246,5 +266,12 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	procUpdateSQL = `UPDATE processes SET ppid = ?, exe = ?, cwd = ?, argv = ?, argv_truncated = ?,
 		first_ns = ?, last_ns = ?, exit_ns = ?, command = ?, uid = ? WHERE id = ?`
-	procTimesSQL = `UPDATE processes SET first_ns = ?, last_ns = ? WHERE id = ?`
+	procTimesSQL = `UPDATE processes SET first_ns = ?, last_ns = ?, exit_ns = ? WHERE id = ?`
+	// A build starts processes by the dozen per commit: a statement
+	// inserts procInsertRows of them (the per-statement cost of
+	// database/sql and SQLite paid once), the rest go one by one.
+	procInsertRows = 16
+	procInsertCols = 13
 )
+
+var procInsertManySQL = procInsertSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", procInsertRows-1)

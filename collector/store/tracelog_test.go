@@ -352,3 +352,51 @@ func TestRunningProcessKeepsItsRowWhileItsTimesMove(t *testing.T) {
 	assert.Equal(t, int64(100), first)
 	assert.Equal(t, int64(300), last, "the span stretched by the second commit")
 }
+
+// New processes are inserted procInsertRows to a statement: every row
+// gets its own values, whatever its place in a statement or the rest
+// inserted one by one; an exit updates a stored row's exit_ns only.
+func TestManyNewProcessesInOneCommitKeepTheirRows(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{})
+	n := 2*procInsertRows + 5
+	var recs []ring.Record
+	for i := range n {
+		pid := int32(100 + i)
+		recs = append(recs, proc(pid, 1, uint64(1000+i), fmt.Sprintf("/bin/p%d", i), fmt.Sprintf("p%d", i), "-x"),
+			ev(pid, uint64(1000+i), uint64(5000+i), ring.OpOpen, ring.AccessRead, 3, "/etc/passwd"))
+		if i%3 == 0 {
+			recs = append(recs, ring.Record{Type: ring.TypeProc, Op: ring.OpProcExit, PID: pid, StartNs: uint64(1000 + i), TimeNs: uint64(6000 + i)})
+		}
+	}
+	mustCommit(t, s, 1, recs...)
+	// Process 1 (i = 1) exits in a later commit.
+	mustCommit(t, s, 2, ring.Record{Type: ring.TypeProc, Op: ring.OpProcExit, PID: 101, StartNs: 1001, TimeNs: 7001})
+	rows, err := s.db.Query("SELECT pid, start_ns, exe, command, first_ns, last_ns, exit_ns FROM processes ORDER BY pid")
+	require.NoError(t, err)
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		var pid, start, first, last int64
+		var exe, command string
+		var exit sql.NullInt64
+		require.NoError(t, rows.Scan(&pid, &start, &exe, &command, &first, &last, &exit))
+		assert.Equal(t, int64(100+i), pid)
+		assert.Equal(t, int64(1000+i), start)
+		assert.Equal(t, fmt.Sprintf("/bin/p%d", i), exe)
+		assert.Equal(t, fmt.Sprintf("p%d -x", i), command)
+		assert.Equal(t, int64(1000+i), first)
+		switch {
+		case i%3 == 0:
+			assert.Equal(t, sql.NullInt64{Int64: int64(6000 + i), Valid: true}, exit, "pid %d", pid)
+			assert.Equal(t, int64(6000+i), last)
+		case i == 1:
+			assert.Equal(t, sql.NullInt64{Int64: 7001, Valid: true}, exit, "exited in the second commit")
+			assert.Equal(t, int64(7001), last)
+		default:
+			assert.False(t, exit.Valid, "pid %d has not exited", pid)
+			assert.Equal(t, int64(5000+i), last)
+		}
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, n, i)
+}

@@ -74,15 +74,15 @@ type writer struct {
 // Every statement a commit runs is here (tx.StmtContext binds them to the
 // transaction without parsing again).
 type writerStmts struct {
-	procInsert, procUpdate, procTimes, state *sql.Stmt
+	procInsert, procInsertMany, procUpdate, procTimes, state *sql.Stmt
 }
 
 func (st *writerStmts) all() []**sql.Stmt {
-	return []**sql.Stmt{&st.procInsert, &st.procUpdate, &st.procTimes, &st.state}
+	return []**sql.Stmt{&st.procInsert, &st.procInsertMany, &st.procUpdate, &st.procTimes, &st.state}
 }
 
 func (st *writerStmts) prepare(ctx context.Context, db *sql.DB) error {
-	texts := []string{procInsertSQL, procUpdateSQL, procTimesSQL, commitStateSQL}
+	texts := []string{procInsertSQL, procInsertManySQL, procUpdateSQL, procTimesSQL, commitStateSQL}
 	for i, dst := range st.all() {
 		if *dst != nil {
 			continue
