@@ -35,7 +35,7 @@ func TestCollectorPublishesWhileItDrainsAndStatusShowsIt(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ringPath, storeDir := filepath.Join(dir, "r.ring"), filepath.Join(dir, "store")
-	daemon := exec.Command(os.Args[0], "-ring", ringPath, "-store", storeDir, "-socket", "none", "-drain-interval", "50ms",
+	daemon := exec.Command(os.Args[0], "-ring", ringPath, "-rendezvous", "none", "-store", storeDir, "-socket", "none", "-drain-interval", "50ms",
 		"-publish", pg.DSN(), "-host-id", "beta", "-publish-interval", "200ms")
 	daemon.Env = append(os.Environ(), "RESTRACK_COLLECTOR_MAIN=1")
 	daemon.Stderr = os.Stderr
