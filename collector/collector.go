@@ -145,7 +145,8 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// DrainOnce drains and commits until the source has nothing ready. It
+// DrainOnce drains and commits what the source has ready: again and again
+// while a chunk comes back full, once when it says it took everything. It
 // reports whether anything was read. Exported for tests and benchmarks that
 // drive a collector without its loop.
 func (c *Collector) DrainOnce() (bool, error) {
@@ -186,6 +187,14 @@ func (c *Collector) DrainOnce() (bool, error) {
 			return progressed, nil
 		}
 		progressed = true
+		if ch.Drained {
+			// Whatever arrived during this commit waits for the next
+			// interval: draining it at once made a steady producer's
+			// collector commit a few hundred records at a time, back to
+			// back (7,000 commits for 1 M opens), each paying a commit's
+			// fixed cost.
+			return progressed, nil
+		}
 	}
 }
 

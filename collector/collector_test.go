@@ -252,3 +252,42 @@ func TestResumeFollowsTheStoreOrSaysWhyItCannot(t *testing.T) {
 		})
 	}
 }
+
+// A steady producer must be drained in bulk, on the collector's timer: a
+// drain that took everything the ring had ready ends DrainOnce, however
+// fast new records arrive meanwhile. Draining again at once made a
+// collector behind `restrack run -- openloop` commit a few hundred records
+// at a time, back to back — 7,000 commits for a million opens.
+func TestASteadyProducerIsDrainedOnceNotAsFastAsCommitsGo(t *testing.T) {
+	ringPath := mustRing(t, 1<<20)
+	st := mustStore(t, filepath.Join(t.TempDir(), "store"), store.Options{})
+	src, err := OpenRing(ringPath, ring.Options{})
+	require.NoError(t, err)
+	defer src.Close()
+	c := New(src, st, Config{Logf: t.Logf})
+	w, err := ring.OpenWriter(ringPath)
+	require.NoError(t, err)
+	defer w.Close()
+	rec := ring.Record{Type: ring.TypeEvent, Op: ring.OpOpen, Access: ring.AccessRead, PID: 7, StartNs: 1, Result: 3, Str1: []byte("/steady")}
+	require.NoError(t, w.Append(&rec))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a record every 20 µs, for as long as the test drains
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = w.Append(&rec)
+			time.Sleep(20 * time.Microsecond)
+		}
+	}()
+	progressed, err := c.DrainOnce()
+	close(stop)
+	<-done
+	require.NoError(t, err)
+	assert.True(t, progressed)
+	assert.Equal(t, uint64(1), c.Status(context.Background()).Drains, "one drain, one commit: the rest waits for the interval")
+}

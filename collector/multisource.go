@@ -47,6 +47,11 @@ type member struct {
 	// Drop counters as last acknowledged: a change alone is worth a commit.
 	ackedFull, ackedTooBig uint64
 	broken                 bool
+	// rested: this ring's last chunk took everything it had ready; it is
+	// not drained again until every ring has had its turn (then the
+	// collector waits for its interval), so a busy ring is drained in bulk
+	// rather than as fast as commits go.
+	rested bool
 }
 
 // NewMultiSource makes an empty multi-ring source. resume answers where the
@@ -176,6 +181,9 @@ func (s *MultiSource) Next() (*Chunk, error) {
 	n := len(s.members)
 	for i := 0; i < n; i++ {
 		m := s.members[(s.next+i)%n]
+		if m.rested && n > 1 {
+			continue
+		}
 		var ch *Chunk
 		var err error
 		if s.guard(m, func() { ch, err = m.src.Next() }) {
@@ -192,6 +200,12 @@ func (s *MultiSource) Next() (*Chunk, error) {
 			s.next = (s.next + i + 1) % n
 			s.cur.Store(m)
 			s.dropBroken()
+			if n > 1 {
+				// The collector stops at a drained chunk: with other
+				// rings still to visit it must go on; this one rests.
+				m.rested = ch.Drained
+				ch.Drained = false
+			}
 			return ch, nil
 		}
 		if m == s.last.Load() {
@@ -199,6 +213,10 @@ func (s *MultiSource) Next() (*Chunk, error) {
 		}
 	}
 	s.dropBroken()
+	// Every ring has had its turn: the next round drains them all again.
+	for _, m := range s.members {
+		m.rested = false
+	}
 	// Nothing anywhere: an empty chunk of the ring the collector last
 	// committed, whose counters it already has, so it commits nothing.
 	if last := s.last.Load(); baseline != nil && last != nil {

@@ -34,6 +34,11 @@ type Chunk struct {
 	Bytes      uint64
 	Abandoned  uint64
 	Corrupted  uint64
+	// Drained: the chunk took everything the source had ready; the
+	// collector waits for its interval (or the doorbell) before it drains
+	// again. A source that cannot tell leaves it false and is drained
+	// again at once while it progresses.
+	Drained bool
 }
 
 // Progressed reports whether the chunk moved the source position.
@@ -107,7 +112,7 @@ func (s *RingSource) Next() (*Chunk, error) {
 	s.r.Drain(s.b)
 	s.chunk = Chunk{
 		Records: s.b.Records, Start: s.b.Start, End: s.b.End, Bytes: s.b.Bytes,
-		Abandoned: s.b.Abandoned, Corrupted: s.b.Corrupted,
+		Abandoned: s.b.Abandoned, Corrupted: s.b.Corrupted, Drained: !s.b.Full,
 	}
 	return &s.chunk, nil
 }

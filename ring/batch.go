@@ -51,6 +51,11 @@ type Batch struct {
 	Corrupted      uint64 // published records that failed validation
 	CorruptedBytes uint64
 	BadTail        bool // a sub-ring's tail was outside any legal value, and was set back
+	// Full: the drain left records it could have delivered for lack of room
+	// in the batch. A consumer drains again at once only then; otherwise
+	// it waits for its interval, so a steady producer is drained in bulk,
+	// not a few hundred records at a time as fast as commits go.
+	Full bool
 }
 
 // NewBatch holds up to maxRecords records and maxBytes bytes of strings;

@@ -573,7 +573,7 @@ func (r *Reader) cutoff(b *Batch) {
 				n++
 				bytes += uint64(it.rh.Len) - recordHeaderSize
 				if n > uint64(cap(b.Records)) || bytes > uint64(cap(b.buf)) {
-					s.take = j
+					s.take, b.Full = j, true
 					return
 				}
 			}
@@ -612,6 +612,7 @@ func (r *Reader) cutoff(b *Batch) {
 	// cutoff cost a settle per probe: that made a drain behind a full ring
 	// cost microseconds per record, just when the collector must catch up.
 	if r.fitCutoff(b, c) {
+		b.Full = true
 		return
 	}
 	// A record stamped late sits before earlier-stamped ones in its
