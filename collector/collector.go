@@ -98,6 +98,31 @@ func (c *Collector) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// A cancellation must not wait out the drain interval: a source that
+	// can cut its Wait short is woken (again every millisecond, in case
+	// the wake fell just before the Wait began) until Run returns.
+	if w, ok := c.src.(interface{ Wake() }); ok {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+			}
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for {
+				w.Wake()
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+	}
 	for {
 		progressed, err := c.DrainOnce()
 		if err != nil {

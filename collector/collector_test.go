@@ -291,3 +291,37 @@ func TestASteadyProducerIsDrainedOnceNotAsFastAsCommitsGo(t *testing.T) {
 	assert.True(t, progressed)
 	assert.Equal(t, uint64(1), c.Status(context.Background()).Drains, "one drain, one commit: the rest waits for the interval")
 }
+
+// Stopping a collector must not wait out its drain interval: `restrack
+// run` stops its collector when the command ends, and waited up to a whole
+// interval (100 ms) before its final drain. With an hour's interval, Run
+// must still return at once — from a ring, and from the rendezvous's rings.
+func TestACancelledCollectorStopsWithoutWaitingOutItsInterval(t *testing.T) {
+	for _, multi := range []bool{false, true} {
+		ringPath := mustRing(t, 1<<20)
+		st := mustStore(t, filepath.Join(t.TempDir(), "store"), store.Options{})
+		var src Source
+		if multi {
+			ms := NewMultiSource(func(id uint64) (uint64, bool, error) { return st.Resume(context.Background(), id) }, t.Logf)
+			require.NoError(t, ms.AddRing(uint32(os.Getuid()), ringPath))
+			src = ms
+		} else {
+			rs, err := OpenRing(ringPath, ring.Options{})
+			require.NoError(t, err)
+			src = rs
+		}
+		c := New(src, st, Config{DrainInterval: time.Hour, Logf: t.Logf})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(50 * time.Millisecond) // let it reach its Wait
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("multi=%v: Run still waiting 10 s after its context was cancelled", multi)
+		}
+		require.NoError(t, src.Close())
+	}
+}

@@ -107,6 +107,10 @@ func (s *RingSource) Resume(pos uint64) error {
 // Wait implements Source.
 func (s *RingSource) Wait(interval time.Duration) { s.r.Wait(interval) }
 
+// Wake cuts a Wait short (it rings the ring's doorbell). Safe from any
+// goroutine while the source is open.
+func (s *RingSource) Wake() { s.r.Wake() }
+
 // Next implements Source.
 func (s *RingSource) Next() (*Chunk, error) {
 	s.r.Drain(s.b)

@@ -375,6 +375,10 @@ func (r *Reader) Release(pos uint64) {
 // Wait sleeps until the drain interval passes or a producer crosses a
 // sub-ring's high-water mark, whichever comes first. It never spins: a
 // spinning reader bounces the producers' cache lines.
+// Wake ends a Wait early, as a producer crossing the high-water mark does.
+// Safe from any goroutine until Close.
+func (r *Reader) Wake() { r.m.ringDoorbell() }
+
 func (r *Reader) Wait(interval time.Duration) {
 	seen := atomic.LoadUint32(&r.m.hdr.Doorbell)
 	hw := r.m.subSlots * HighWaterPercent / 100
