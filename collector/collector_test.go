@@ -325,3 +325,31 @@ func TestACancelledCollectorStopsWithoutWaitingOutItsInterval(t *testing.T) {
 		require.NoError(t, src.Close())
 	}
 }
+
+// With several rings there is no one doorbell to sleep on; a ring past its
+// high-water mark must still be drained soon, not after the interval.
+func TestSeveralRingsAreWatchedForTheHighWaterMark(t *testing.T) {
+	st := mustStore(t, filepath.Join(t.TempDir(), "store"), store.Options{})
+	ms := NewMultiSource(func(id uint64) (uint64, bool, error) { return st.Resume(context.Background(), id) }, t.Logf)
+	defer ms.Close()
+	quiet, busy := mustRing(t, 64*1024), mustRing(t, 64*1024)
+	require.NoError(t, ms.AddRing(uint32(os.Getuid()), quiet))
+	require.NoError(t, ms.AddRing(uint32(os.Getuid()), busy))
+	_, err := ms.Next() // adopts both rings
+	require.NoError(t, err)
+	ms.Wait(time.Millisecond) // takes the wake-up the rings' arrival left
+	w, err := ring.OpenWriter(busy)
+	require.NoError(t, err)
+	defer w.Close()
+	rec := ring.Record{Type: ring.TypeEvent, Op: ring.OpOpen, PID: 3, Str1: []byte("/fill")}
+	for i := 0; i < 400; i++ { // 2 slots each: 800 of 1,024 slots, past the high-water mark
+		require.NoError(t, w.Append(&rec))
+	}
+	done := make(chan struct{})
+	go func() { ms.Wait(time.Hour); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a ring past its high-water mark waited for the drain interval")
+	}
+}

@@ -186,11 +186,28 @@ func (s *MultiSource) Wait(interval time.Duration) {
 			}
 		}
 	}
-	t := time.NewTimer(interval)
-	defer t.Stop()
-	select {
-	case <-s.wake:
-	case <-t.C:
+	// Several rings: no one doorbell to sleep on, so their fill is looked
+	// at every wakeCheck. Sleeping the whole interval left a ring past its
+	// high-water mark undrained for up to 100 ms: its producers waited,
+	// or dropped.
+	for end := time.Now().Add(interval); ; {
+		for _, m := range s.members {
+			var ready bool
+			if !s.guard(m, func() { ready = m.src.AboveHighWater() }) && ready {
+				return
+			}
+		}
+		step := min(time.Until(end), wakeCheck)
+		if step <= 0 {
+			return
+		}
+		t := time.NewTimer(step)
+		select {
+		case <-s.wake:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -111,6 +111,9 @@ func (s *RingSource) Wait(interval time.Duration) { s.r.Wait(interval) }
 // goroutine while the source is open.
 func (s *RingSource) Wake() { s.r.Wake() }
 
+// AboveHighWater reports whether the ring is past its high-water mark.
+func (s *RingSource) AboveHighWater() bool { return s.r.AboveHighWater() }
+
 // Next implements Source.
 func (s *RingSource) Next() (*Chunk, error) {
 	s.r.Drain(s.b)

@@ -375,17 +375,27 @@ func (r *Reader) Release(pos uint64) {
 // Wait sleeps until the drain interval passes or a producer crosses a
 // sub-ring's high-water mark, whichever comes first. It never spins: a
 // spinning reader bounces the producers' cache lines.
+// AboveHighWater reports whether some sub-ring is past the high-water mark
+// (what makes Wait return at once): a consumer that cannot sleep on this
+// ring's doorbell polls it instead.
+func (r *Reader) AboveHighWater() bool {
+	hw := r.m.subSlots * HighWaterPercent / 100
+	for i := range r.subs {
+		if n, ok := r.m.used(i); ok && n >= hw {
+			return true
+		}
+	}
+	return false
+}
+
 // Wake ends a Wait early, as a producer crossing the high-water mark does.
 // Safe from any goroutine until Close.
 func (r *Reader) Wake() { r.m.ringDoorbell() }
 
 func (r *Reader) Wait(interval time.Duration) {
 	seen := atomic.LoadUint32(&r.m.hdr.Doorbell)
-	hw := r.m.subSlots * HighWaterPercent / 100
-	for i := range r.subs {
-		if n, ok := r.m.used(i); ok && n >= hw {
-			return
-		}
+	if r.AboveHighWater() {
+		return
 	}
 	r.m.sleepOnDoorbell(seen, interval)
 }
