@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,4 +25,16 @@ func TestProgramsListsEachExecutedOrSpawnedProgramOnceByItsFirstProcess(t *testi
 	list, more := c.Programs()
 	assert.Equal(t, []Program{{10, "/usr/bin/static-tool"}, {12, "/usr/bin/go-tool"}, {14, "/usr/bin/other"}}, list)
 	assert.Zero(t, more)
+}
+
+func TestProgramsPastTheLimitAreCountedNotDropped(t *testing.T) {
+	var c Collector
+	recs := make([]ring.Record, maxPrograms+3)
+	for i := range recs {
+		recs[i] = ring.Record{Type: ring.TypeEvent, Op: ring.OpExecve, PID: 1, Str1: []byte(fmt.Sprintf("/bin/p%d", i))}
+	}
+	c.notePerRecord(recs)
+	list, more := c.Programs()
+	assert.Len(t, list, maxPrograms)
+	assert.Equal(t, uint64(3), more, "every exec past the limit is counted, so run can say what it did not check")
 }

@@ -371,11 +371,16 @@ wait:
 		Records: s.Records, LostFull: s.DroppedFull, LostTooBig: s.DroppedTooBig, Abandoned: s.Abandoned, Corrupted: s.Corrupted,
 		DescendantsLeft: left, Untraced: []untracedExec{}}
 	sum.Lost = sum.LostFull + sum.LostTooBig + sum.Abandoned + sum.Corrupted
+	var progs []collector.Program
+	var unchecked uint64
 	if m.preload {
-		progs, _ := c.Programs()
+		progs, unchecked = c.Programs()
 		sum.Untraced = findUntraced(path, progs)
 	}
 	sum.Warnings = sum.warnings(*ringSize)
+	if unchecked > 0 {
+		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%d exec records of programs past the first %d distinct ones were not checked for static, set-id or Go programs the shim cannot trace", unchecked, len(progs)))
+	}
 	if renv.untraced != nil {
 		if w := renv.untraced(); len(w) > 0 {
 			for _, line := range w {
